@@ -1,0 +1,129 @@
+import express, { type NextFunction, type Request, type Response } from "express";
+import helmet from "helmet";
+import { rateLimit } from "express-rate-limit";
+import { pinoHttp } from "pino-http";
+import swaggerUi from "swagger-ui-express";
+import { OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
+import type { AppContext } from "../context.js";
+import type { Services } from "../services.js";
+import { AppError } from "../errors.js";
+import { createApi } from "./http.js";
+import { registerAuthRoutes } from "../auth/routes.js";
+import { registerAgentRoutes } from "../agents/routes.js";
+import { registerTaskRoutes } from "../tasks/routes.js";
+import { registerEventRoutes } from "../events/routes.js";
+import { registerPricingRoutes } from "../pricing/routes.js";
+
+/** Builds the Express 5 application: `/v1` routes, OpenAPI, Swagger UI, health and metrics. */
+export function createApp(ctx: AppContext, services: Services) {
+  const { config, metrics } = ctx;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback");
+  app.set("query parser", "simple");
+
+  const api = createApi(ctx, { isAgent: (a) => services.agents.isAgent(a) });
+  registerAuthRoutes(api, services.auth);
+  registerAgentRoutes(api, services.agents);
+  registerTaskRoutes(api, services.tasks, services.auction);
+  registerEventRoutes(api, ctx.bus);
+  registerPricingRoutes(api, ctx);
+  const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({
+    openapi: "3.1.0",
+    info: {
+      title: "AICP coordinator API",
+      version: "1.0.0",
+      description:
+        "Marketplace coordinator for autonomous AI agents: SIWE sign-in, agents, tasks and sealed-bid auctions (FIPA Contract Net). Amounts are token base units as decimal strings.",
+    },
+    servers: [{ url: "/" }],
+  });
+
+  app.get("/openapi.json", (_req, res) => {
+    res.json(openapi);
+  });
+  app.use("/docs", helmet({ contentSecurityPolicy: { directives: { "script-src": ["'self'"], "style-src": ["'self'", "'unsafe-inline'"], "img-src": ["'self'", "data:"] } } }), swaggerUi.serve, swaggerUi.setup(openapi as never));
+
+  app.use(helmet());
+  if (config.LOG_LEVEL !== "silent") app.use(pinoHttp({ logger: ctx.log, autoLogging: { ignore: (req) => req.url === "/health" } }));
+  app.use((req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on("finish", () => {
+      const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? "unmatched" : req.path);
+      end({ method: req.method, route });
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get("/health", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/ready", async (_req, res) => {
+    const check = async (f: () => Promise<unknown>) => {
+      const t = Date.now();
+      try {
+        await Promise.race([f(), new Promise((_, rej) => setTimeout(() => rej(new Error("timeout")), 2_000))]);
+        return { ok: true, ms: Date.now() - t };
+      } catch (err) {
+        return { ok: false, ms: Date.now() - t, error: (err as Error).message };
+      }
+    };
+    const [postgres, redis, chain] = await Promise.all([
+      check(() => ctx.db.query("SELECT 1")),
+      check(() => ctx.redis.ping()),
+      check(() => ctx.chain.ping()),
+    ]);
+    // Postgres and Redis are required; without the chain the coordinator still runs auctions
+    // but cannot settle, so it reports degraded rather than down.
+    const status = !postgres.ok || !redis.ok ? "down" : chain.ok ? "ready" : "degraded";
+    res.status(status === "down" ? 503 : 200).json({ status, checks: { postgres, redis, chain } });
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  if (config.RATE_LIMIT_PER_MINUTE > 0) {
+    app.use(
+      "/v1",
+      rateLimit({
+        windowMs: 60_000,
+        limit: config.RATE_LIMIT_PER_MINUTE,
+        standardHeaders: "draft-8",
+        legacyHeaders: false,
+        handler: (_req, res) => {
+          res.status(429).json({ error: { code: "RATE_LIMITED", message: "Too many requests; slow down and retry after the Retry-After delay." } });
+        },
+      }),
+    );
+  }
+  app.use("/v1", express.json({ limit: config.BODY_LIMIT, strict: false }));
+  app.use(api.router);
+
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.path}.` } });
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent) return;
+    if (err instanceof AppError) {
+      res.status(err.status).json({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+      return;
+    }
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === "entity.too.large") {
+      res.status(413).json({ error: { code: "BODY_TOO_LARGE", message: `The body exceeds ${config.BODY_LIMIT}.` } });
+      return;
+    }
+    if (e.type === "entity.parse.failed") {
+      res.status(400).json({ error: { code: "INVALID_JSON", message: "The body is not valid JSON." } });
+      return;
+    }
+    if (e.type && typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json({ error: { code: "BAD_REQUEST", message: e.message ?? "Bad request." } });
+      return;
+    }
+    ctx.log.error({ err, url: req.url }, "unhandled error");
+    res.status(500).json({ error: { code: "INTERNAL", message: "Internal error; it has been logged." } });
+  });
+  return { app, openapi };
+}

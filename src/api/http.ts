@@ -1,0 +1,173 @@
+import express, { type Request, type Response, type Router } from "express";
+import { z, type ZodType } from "zod";
+import { OpenAPIRegistry, extendZodWithOpenApi } from "@asteasolutions/zod-to-openapi";
+import { jwtVerify } from "jose";
+import { timingSafeEqual } from "node:crypto";
+import { AppError, forbidden, unauthorized } from "../errors.js";
+import type { AppContext } from "../context.js";
+
+extendZodWithOpenApi(z);
+
+/**
+ * Who may call a route:
+ * - `public`: anyone;
+ * - `buyer`: any wallet signed in with SIWE (EIP-4361);
+ * - `agent`: a signed-in wallet registered as an agent;
+ * - `arbitrator`: a signed-in wallet holding ARBITRATOR_ROLE on the DisputeResolver;
+ * - `operator`: the admin key from the config (`X-Admin-Key`);
+ * - `user`: any signed-in wallet, or the operator.
+ */
+export type Access = "public" | "buyer" | "agent" | "arbitrator" | "operator" | "user";
+
+export type Principal = { address?: string; operator: boolean };
+
+export type RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType> = {
+  method: "get" | "post" | "patch" | "put" | "delete";
+  /** Express-style path under the router, e.g. `/v1/tasks/:id`. */
+  path: string;
+  summary: string;
+  tags: string[];
+  access: Access;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Response schema of the success status, for the OpenAPI document. */
+  response?: ZodType;
+  status?: number;
+  handler: (input: {
+    params: z.infer<P>;
+    query: z.infer<Q>;
+    body: z.infer<B>;
+    principal: Principal;
+    req: Request;
+    res: Response;
+  }) => Promise<unknown>;
+};
+
+const bearer = { type: "http", scheme: "bearer", bearerFormat: "JWT" } as const;
+
+/** A router that validates with zod, enforces `access`, and records each route in OpenAPI. */
+export type Api = {
+  router: Router;
+  registry: OpenAPIRegistry;
+  route<P extends ZodType = ZodType<Record<string, never>>, Q extends ZodType = ZodType<Record<string, never>>, B extends ZodType = ZodType<undefined>>(
+    spec: RouteSpec<P, Q, B>,
+  ): void;
+};
+
+export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Promise<boolean> }): Api {
+  const router = express.Router();
+  const registry = new OpenAPIRegistry();
+  const bearerAuth = registry.registerComponent("securitySchemes", "bearerAuth", bearer);
+  const adminKey = registry.registerComponent("securitySchemes", "adminKey", { type: "apiKey", in: "header", name: "X-Admin-Key" });
+  const secret = new TextEncoder().encode(ctx.config.AUTH_SECRET);
+  const adminBuf = Buffer.from(ctx.config.ADMIN_API_KEY);
+
+  async function principalOf(req: Request): Promise<Principal> {
+    const key = req.header("x-admin-key");
+    if (key !== undefined) {
+      const b = Buffer.from(key);
+      if (b.length !== adminBuf.length || !timingSafeEqual(b, adminBuf)) throw unauthorized("BAD_ADMIN_KEY", "The admin key is not valid.");
+      return { operator: true };
+    }
+    const auth = req.header("authorization");
+    if (!auth) return { operator: false };
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (!m) throw unauthorized("BAD_AUTH_HEADER", "Send the session token as `Authorization: Bearer <token>`.");
+    try {
+      const { payload } = await jwtVerify(m[1]!, secret, { algorithms: ["HS256"], issuer: "aicp" });
+      if (typeof payload.sub !== "string") throw new Error("no subject");
+      return { address: payload.sub, operator: false };
+    } catch (err) {
+      const expired = (err as { code?: string }).code === "ERR_JWT_EXPIRED";
+      throw unauthorized(
+        expired ? "TOKEN_EXPIRED" : "TOKEN_INVALID",
+        expired ? "The session token has expired; sign in again." : "The session token is not valid.",
+      );
+    }
+  }
+
+  async function authorize(access: Access, p: Principal): Promise<void> {
+    if (access === "public") return;
+    if (access === "operator") {
+      if (!p.operator) throw p.address ? forbidden("OPERATOR_ONLY", "Only the operator may do this.") : unauthorized("AUTH_REQUIRED", "Send the admin key as X-Admin-Key.");
+      return;
+    }
+    if (access === "user" && p.operator) return;
+    if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in with Ethereum and send `Authorization: Bearer <token>`.");
+    if (access === "agent" && !(await hooks.isAgent(p.address)))
+      throw forbidden("AGENT_ONLY", "Only a registered agent may do this; register with POST /v1/agents.");
+    if (access === "arbitrator" && !(await ctx.chain.isArbitrator(p.address)))
+      throw forbidden("ARBITRATOR_ONLY", "Only a holder of the on-chain arbitrator role may do this.");
+  }
+
+  return {
+    router,
+    registry,
+    route(spec) {
+      const openapiPath = spec.path.replace(/:(\w+)/g, "{$1}");
+      const status = spec.status ?? 200;
+      registry.registerPath({
+        method: spec.method,
+        path: openapiPath,
+        summary: spec.summary,
+        tags: spec.tags,
+        description: `Access: ${spec.access}.`,
+        security:
+          spec.access === "public" ? [] : spec.access === "operator" ? [{ [adminKey.name]: [] }] : spec.access === "user" ? [{ [bearerAuth.name]: [] }, { [adminKey.name]: [] }] : [{ [bearerAuth.name]: [] }],
+        request: {
+          ...(spec.params ? { params: spec.params as never } : {}),
+          ...(spec.query ? { query: spec.query as never } : {}),
+          ...(spec.body ? { body: { content: { "application/json": { schema: spec.body } } } } : {}),
+        },
+        responses: {
+          [status]: {
+            description: "Success",
+            ...(spec.response ? { content: { "application/json": { schema: spec.response } } } : {}),
+          },
+          "4XX": { description: "`{ error: { code, message } }`", content: { "application/json": { schema: ErrorBody } } },
+        },
+      });
+      router[spec.method](spec.path, async (req: Request, res: Response) => {
+        const principal = await principalOf(req);
+        await authorize(spec.access, principal);
+        const params = parse("params", spec.params, req.params);
+        const query = parse("query", spec.query, req.query);
+        const body = parse("body", spec.body, req.body);
+        const out = await spec.handler({ params, query, body, principal, req, res } as never);
+        if (res.headersSent) return;
+        if (out === undefined) res.status(status === 200 ? 204 : status).end();
+        else res.status(status).json(out);
+      });
+    },
+  };
+}
+
+function parse(where: string, schema: ZodType | undefined, value: unknown): unknown {
+  if (!schema) return where === "body" ? undefined : {};
+  const r = schema.safeParse(value ?? (where === "body" ? undefined : {}));
+  if (r.success) return r.data;
+  const first = r.error.issues[0];
+  const at = first && first.path.length ? `${where}.${first.path.join(".")}` : where;
+  throw new AppError("VALIDATION_FAILED", `Invalid ${at}: ${first?.message ?? "bad input"}`, 400, false, {
+    details: r.error.issues.slice(0, 10).map((i) => ({ path: [where, ...i.path].join("."), message: i.message })),
+  });
+}
+
+export const ErrorBody = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) })
+  .openapi("Error");
+
+/** Only the signed-in `address` itself (or the operator) may act on this resource. */
+export function requireSelf(p: Principal, address: string): string {
+  if (p.operator) return address;
+  if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in first.");
+  if (p.address !== address) throw forbidden("NOT_OWNER", "You may act only on your own resources.");
+  return p.address;
+}
+
+/** The signed-in wallet address; 401 when absent. */
+export function walletOf(p: Principal): string {
+  if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in with Ethereum first.");
+  return p.address;
+}

@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { getAddress, isAddress } from "ethers";
+import "./http.js"; // extends zod with .openapi()
+
+/** An EVM address, any case; normalised to lower-case hex for storage and comparison. */
+export const Address = z
+  .string()
+  .max(42)
+  .refine((s) => /^0x[0-9a-fA-F]{40}$/.test(s) && isAddress(s), "must be a 0x-prefixed 20-byte hex address")
+  .transform((s) => getAddress(s).toLowerCase())
+  .openapi({ example: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", type: "string" });
+
+/**
+ * An amount in token base units as a decimal string (exact: never a JS number), below 2^256.
+ * @param min smallest accepted value
+ */
+export const Amount = (min = 0n) =>
+  z
+    .string()
+    .max(78)
+    .regex(/^(0|[1-9]\d*)$/, "must be a non-negative integer in base units, as a decimal string")
+    .transform((s) => BigInt(s))
+    .refine((v) => v >= min && v < 2n ** 256n, `must be at least ${min} and below 2^256`)
+    .openapi({ type: "string", example: "1500000", description: "token base units (decimal string)" });
+
+export const Capability = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' or '-'")
+  .openapi({ example: "text.summarize" });
+
+export const Uuid = z.string().uuid().openapi({ type: "string", format: "uuid" });
+
+export const Pagination = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+
+export const IdParams = z.object({ id: Uuid });

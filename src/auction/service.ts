@@ -1,0 +1,332 @@
+import type { AppContext } from "../context.js";
+import type { Queryable } from "../db/index.js";
+import { badRequest, conflict, forbidden, notFound } from "../errors.js";
+import { agentRepository } from "../agents/repository.js";
+import type { MarketEvent } from "../events/bus.js";
+import { multiplierFor } from "../reputation/tiers.js";
+import { decideAuction, type AuctionRule, type Bid } from "./rules.js";
+
+/** One participant-facing message produced by a state change, sent after the commit. */
+export type Outgoing = { address: string; event: MarketEvent; webhook?: boolean };
+
+export type CallForProposals = {
+  auctionId: string;
+  taskIds: string[];
+  capability: string;
+  input: unknown;
+  complexity: number;
+  urgency: string;
+  budget: string;
+  token: string;
+  deadline: string;
+  rule: string;
+  quantity: number;
+  closesAt: string;
+  myProposal: { price: string; etaMs: number } | null;
+};
+
+export type ProposalResult = {
+  auctionId: string;
+  taskId: string;
+  agent: string;
+  price: string;
+  etaMs: number;
+  replaced: boolean;
+  auctionClosed: boolean;
+};
+
+export type AuctionService = {
+  /**
+   * Opens the auction inside the caller's transaction: snapshots the eligible agents as the
+   * call-for-proposals recipients (FIPA Contract Net `cfp`). The buyer is never invited to
+   * its own auction. Returns the messages to send after the commit.
+   */
+  open(t: Queryable, auction: { id: string; buyer: string; capability: string }, cfp: Omit<CallForProposals, "myProposal">): Promise<Outgoing[]>;
+  /** Sends post-commit messages: Redis pub/sub for long-poll and SSE, BullMQ jobs for webhooks. */
+  dispatch(out: Outgoing[]): Promise<void>;
+  /** Schedules the close at `closesAt` (a delayed BullMQ job with a deterministic id). */
+  scheduleClose(auctionId: string, closesAt: number): Promise<void>;
+  /**
+   * Submits or replaces the agent's sealed proposal (FIPA `propose`). Closes the auction at
+   * once when every invited agent has proposed.
+   * @param price token base units; must be below the budget and at least the agent's minimum
+   * @throws 404 TASK_NOT_FOUND, 403 NOT_INVITED, 409 AUCTION_CLOSED, 400 PRICE_AT_OR_ABOVE_BUDGET |
+   *   PRICE_BELOW_MINIMUM
+   */
+  propose(taskId: string, agent: string, price: bigint, etaMs: number): Promise<ProposalResult>;
+  /**
+   * Closes an open auction and awards it under its rule (idempotent: a closed or cancelled
+   * auction is left alone). Winners get `accept-proposal`, the others `reject-proposal`; no
+   * valid proposal → the tasks become `expired`. Ranked runner-ups are stored for failover.
+   * @returns false when the auction was not open
+   */
+  close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean>;
+  /** Open calls for proposals addressed to `agent`, waiting up to `waitMs` for one to arrive. */
+  cfpsFor(agent: string, waitMs: number, signal?: AbortSignal): Promise<CallForProposals[]>;
+  /**
+   * Recovery after a crash between commit and enqueue: closes overdue open auctions and makes
+   * sure the others have a close job. Returns how many it closed.
+   */
+  sweep(): Promise<number>;
+};
+
+type AuctionRow = {
+  id: string;
+  buyer: string;
+  capability: string;
+  rule: AuctionRule;
+  quantity: number;
+  budget: string;
+  status: string;
+  eligible: number;
+  closes_at: Date;
+};
+
+export function createAuctionService(ctx: AppContext): AuctionService {
+  const { db, queues, bus, metrics, log } = ctx;
+
+  async function dispatch(out: Outgoing[]) {
+    if (out.length === 0) return;
+    await bus.publishMany(out);
+    const hooks = out.filter((o) => o.webhook);
+    if (hooks.length === 0) return;
+    const endpoints = await db.query<{ address: string; endpoint_url: string }>(
+      "SELECT address, endpoint_url FROM agents WHERE address = ANY($1) AND endpoint_url IS NOT NULL",
+      [hooks.map((h) => h.address)],
+    );
+    const url = new Map(endpoints.rows.map((r) => [r.address, r.endpoint_url]));
+    const jobs = hooks
+      .filter((h) => url.has(h.address))
+      .map((h) => ({
+        name: h.event.type,
+        data: { agent: h.address, url: url.get(h.address)!, event: h.event },
+        opts: { jobId: `${h.event.type}-${String(h.event.data["auctionId"] ?? h.event.data["taskId"])}-${h.address}` },
+      }));
+    if (jobs.length) await queues.webhooks.addBulk(jobs);
+  }
+
+  async function scheduleClose(auctionId: string, closesAt: number) {
+    await queues.auctionClose.add(
+      "close",
+      { auctionId },
+      { jobId: `close-${auctionId}`, delay: Math.max(0, closesAt - ctx.now()) },
+    );
+  }
+
+  async function close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean> {
+    const out: Outgoing[] = [];
+    let scheduledAt = 0;
+    const closed = await db.tx(async (t) => {
+      const a = (
+        await t.query<AuctionRow>("SELECT * FROM auctions WHERE id = $1 FOR UPDATE", [auctionId])
+      ).rows[0];
+      if (!a || a.status !== "open") return false;
+      if (reason === "window" && a.closes_at.getTime() > ctx.now() + 50) return false; // early: the job retries
+      scheduledAt = a.closes_at.getTime();
+      const props = await t.query<{ agent: string; price: string; updated_at: Date; load: number; successes: number | null; failures: number | null }>(
+        `SELECT p.agent, p.price::text, p.updated_at,
+                (SELECT count(*)::int FROM tasks x WHERE x.agent = p.agent AND x.status IN ('awarded', 'running')) AS load,
+                r.successes, r.failures
+           FROM proposals p LEFT JOIN reputation_stats r ON r.agent = p.agent AND r.capability = $2
+          WHERE p.auction_id = $1`,
+        [auctionId, a.capability],
+      );
+      const bids: Bid[] = props.rows.map((p) => ({
+        agent: p.agent,
+        price: BigInt(p.price),
+        multiplierBps: multiplierFor(p.successes ?? 0, p.failures ?? 0).multiplierBps,
+        load: p.load,
+        submittedAt: p.updated_at.getTime(),
+      }));
+      const budget = BigInt(a.budget);
+      const { winners, ranked } = decideAuction(a.rule, bids, budget, a.quantity);
+      const tasks = (await t.query<{ id: string; lot_index: number }>("SELECT id, lot_index FROM tasks WHERE auction_id = $1 ORDER BY lot_index", [auctionId])).rows;
+      const runnerUps = ranked.slice(winners.length).map((b) => ({ agent: b.agent, price: b.price.toString() }));
+      const clearing = winners[0]?.pays ?? null;
+      await t.query(
+        "UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $2, clearing_price = $3 WHERE id = $1",
+        [auctionId, reason, clearing?.toString() ?? null],
+      );
+      const ids: string[] = [];
+      const statuses: string[] = [];
+      const agents: (string | null)[] = [];
+      const prices: (string | null)[] = [];
+      tasks.forEach((task, i) => {
+        const w = winners[i];
+        ids.push(task.id);
+        statuses.push(w ? "awarded" : "expired");
+        agents.push(w?.agent ?? null);
+        prices.push(w?.pays.toString() ?? null);
+      });
+      await t.query(
+        `UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
+                awarded_at = CASE WHEN u.status = 'awarded' THEN now() END, updated_at = now()
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, status, agent, price)
+          WHERE t.id = u.id`,
+        [ids, statuses, agents, prices, JSON.stringify(runnerUps)],
+      );
+      const winnerSet = new Set(winners.map((w) => w.agent));
+      await t.query(
+        "UPDATE proposals SET outcome = CASE WHEN agent = ANY($2) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $1",
+        [auctionId, [...winnerSet]],
+      );
+      winners.forEach((w, i) =>
+        out.push({
+          address: w.agent,
+          webhook: true,
+          event: { type: "accept-proposal", data: { auctionId, taskId: tasks[i]!.id, price: w.pays.toString(), bid: w.bid.toString() } },
+        }),
+      );
+      for (const p of props.rows)
+        if (!winnerSet.has(p.agent))
+          out.push({ address: p.agent, webhook: true, event: { type: "reject-proposal", data: { auctionId, taskIds: ids } } });
+      out.push({
+        address: a.buyer,
+        event: {
+          type: "auction-closed",
+          data: { auctionId, taskIds: ids, outcome: winners.length ? "awarded" : "expired", winners: winners.map((w) => ({ agent: w.agent, price: w.pays.toString() })) },
+        },
+      });
+      metrics.auctionsClosed.inc({ rule: a.rule, outcome: winners.length ? "awarded" : "expired" });
+      return true;
+    });
+    if (closed) {
+      if (reason === "window") metrics.closeToAward.observe(Math.max(0, ctx.now() - scheduledAt) / 1000);
+      await dispatch(out).catch((err) => log.warn({ err, auctionId }, "post-close notifications failed"));
+    }
+    return closed;
+  }
+
+  async function openCfps(agent: string): Promise<CallForProposals[]> {
+    const r = await db.query<{
+      id: string; capability: string; budget: string; rule: string; quantity: number; closes_at: Date;
+      task_ids: string[]; input: unknown; complexity: number; urgency: string; token: string; deadline: Date;
+      my_price: string | null; my_eta: number | null;
+    }>(
+      `SELECT a.id, a.capability, a.budget::text, a.rule, a.quantity, a.closes_at,
+              (SELECT array_agg(t.id ORDER BY t.lot_index) FROM tasks t WHERE t.auction_id = a.id) AS task_ids,
+              t0.input, t0.complexity, t0.urgency, t0.token, t0.deadline,
+              p.price::text AS my_price, p.eta_ms AS my_eta
+         FROM cfps c
+         JOIN auctions a ON a.id = c.auction_id AND a.status = 'open'
+         JOIN tasks t0 ON t0.auction_id = a.id AND t0.lot_index = 0
+         LEFT JOIN proposals p ON p.auction_id = a.id AND p.agent = c.agent
+        WHERE c.agent = $1
+        ORDER BY a.closes_at
+        LIMIT 500`,
+      [agent],
+    );
+    return r.rows.map((x) => ({
+      auctionId: x.id,
+      taskIds: x.task_ids,
+      capability: x.capability,
+      input: x.input,
+      complexity: x.complexity,
+      urgency: x.urgency,
+      budget: x.budget,
+      token: x.token,
+      deadline: x.deadline.toISOString(),
+      rule: x.rule,
+      quantity: x.quantity,
+      closesAt: x.closes_at.toISOString(),
+      myProposal: x.my_price === null ? null : { price: x.my_price, etaMs: x.my_eta! },
+    }));
+  }
+
+  return {
+    async open(t, auction, cfp) {
+      const eligible = (await agentRepository.eligible(t, auction.capability)).filter((e) => e.address !== auction.buyer);
+      if (eligible.length) {
+        await t.query("INSERT INTO cfps (auction_id, agent) SELECT $1, unnest($2::text[])", [auction.id, eligible.map((e) => e.address)]);
+      }
+      await t.query("UPDATE auctions SET eligible = $2 WHERE id = $1", [auction.id, eligible.length]);
+      return eligible.map((e) => ({ address: e.address, webhook: e.endpoint_url !== null, event: { type: "cfp", data: { ...cfp } } }));
+    },
+
+    dispatch,
+    scheduleClose,
+    close,
+
+    async propose(taskId, agent, price, etaMs) {
+      const res = await db.tx(async (t) => {
+        const r = await t.query<{
+          auction_id: string; status: string; closes_at: Date; budget: string; eligible: number; invited: boolean; min_price: string | null;
+        }>(
+          `SELECT a.id AS auction_id, a.status, a.closes_at, a.budget::text, a.eligible,
+                  EXISTS (SELECT 1 FROM cfps c WHERE c.auction_id = a.id AND c.agent = $2) AS invited,
+                  (SELECT ac.min_price::text FROM agent_capabilities ac WHERE ac.agent = $2 AND ac.capability = a.capability) AS min_price
+             FROM tasks t JOIN auctions a ON a.id = t.auction_id
+            WHERE t.id = $1
+            FOR SHARE OF a`,
+          [taskId, agent],
+        );
+        const a = r.rows[0];
+        if (!a) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
+        if (!a.invited) throw forbidden("NOT_INVITED", "This agent did not receive the call for proposals for this task.");
+        if (a.status !== "open" || a.closes_at.getTime() <= ctx.now())
+          throw conflict("AUCTION_CLOSED", "The auction for this task is closed; proposals are no longer accepted.");
+        if (price >= BigInt(a.budget))
+          throw badRequest("PRICE_AT_OR_ABOVE_BUDGET", `The price must be below the budget (${a.budget} base units).`);
+        if (a.min_price !== null && price < BigInt(a.min_price))
+          throw badRequest("PRICE_BELOW_MINIMUM", `The price is below your own minimum for this capability (${a.min_price}).`);
+        const up = await t.query<{ inserted: boolean; n: number }>(
+          `WITH up AS (
+             INSERT INTO proposals (auction_id, agent, price, eta_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (auction_id, agent) DO UPDATE SET price = EXCLUDED.price, eta_ms = EXCLUDED.eta_ms, updated_at = clock_timestamp()
+             RETURNING (xmax = 0) AS inserted)
+           SELECT up.inserted, (SELECT count(*)::int FROM proposals WHERE auction_id = $1) + (CASE WHEN up.inserted THEN 1 ELSE 0 END) AS n FROM up`,
+          [a.auction_id, agent, price.toString(), etaMs],
+        );
+        return { auctionId: a.auction_id, inserted: up.rows[0]!.inserted, n: up.rows[0]!.n, eligible: a.eligible };
+      });
+      metrics.proposals.inc();
+      let auctionClosed = false;
+      // The count read inside the transaction does not see its own insert in the sub-select,
+      // hence the +1 above. Concurrent last proposals may each miss the other; the window
+      // close then awards the auction a little later — never wrongly.
+      if (res.n >= res.eligible) auctionClosed = await close(res.auctionId, "all-proposed");
+      return {
+        auctionId: res.auctionId,
+        taskId,
+        agent,
+        price: price.toString(),
+        etaMs,
+        replaced: !res.inserted,
+        auctionClosed,
+      };
+    },
+
+    async cfpsFor(agent, waitMs, signal) {
+      let list = await openCfps(agent);
+      if (list.length > 0 || waitMs <= 0) return list;
+      await new Promise<void>((resolve) => {
+        let unsub: (() => void) | undefined;
+        const done = () => {
+          clearTimeout(timer);
+          unsub?.();
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        signal?.addEventListener("abort", done, { once: true });
+        bus.subscribe(agent, (e) => { if (e.type === "cfp") done(); }).then((u) => { unsub = u; }, done);
+      });
+      if (signal?.aborted) return [];
+      list = await openCfps(agent);
+      return list;
+    },
+
+    async sweep() {
+      const r = await db.query<{ id: string; closes_at: Date }>("SELECT id, closes_at FROM auctions WHERE status = 'open'");
+      let overdue = 0;
+      for (const a of r.rows) {
+        // Overdue by more than the job's normal latency: its job was lost (crash between commit
+        // and enqueue) or already spent, so close here; otherwise make sure a job is waiting.
+        if (a.closes_at.getTime() < ctx.now() - 2_000) {
+          if (await close(a.id, "window")) overdue++;
+        } else await scheduleClose(a.id, a.closes_at.getTime());
+      }
+      metrics.openAuctions.set(r.rows.length - overdue);
+      return overdue;
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { SiweMessage } from "siwe";
+import { SignJWT } from "jose";
+import { randomBytes } from "node:crypto";
+import { getAddress } from "ethers";
+import type { AppContext } from "../context.js";
+import { badRequest, unauthorized } from "../errors.js";
+
+export type Session = { token: string; address: string; roles: string[]; expiresAt: string };
+
+export type AuthService = {
+  /** Issues a single-use SIWE nonce (alphanumeric, 24 chars) valid for AUTH_NONCE_TTL_MS. */
+  issueNonce(): Promise<{ nonce: string; expiresAt: string }>;
+  /**
+   * Sign-In with Ethereum (EIP-4361): checks the message's domain, chain id, time window and
+   * nonce (consumed atomically: a nonce logs in at most once), then the signature.
+   * @returns a session token (HS256 JWT) for `Authorization: Bearer`
+   * @throws 400 SIWE_MALFORMED, 401 SIWE_DOMAIN_MISMATCH | SIWE_CHAIN_MISMATCH | SIWE_NONCE_INVALID |
+   *   SIWE_EXPIRED | SIWE_BAD_SIGNATURE
+   */
+  login(message: string, signature: string): Promise<Session>;
+};
+
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+export function createAuthService(ctx: AppContext, deps: { rolesOf(address: string): Promise<string[]>; domain: () => string }): AuthService {
+  const secret = new TextEncoder().encode(ctx.config.AUTH_SECRET);
+  return {
+    async issueNonce() {
+      const bytes = randomBytes(24);
+      const nonce = Array.from(bytes, (b) => ALNUM[b % ALNUM.length]).join("");
+      const expiresAt = new Date(ctx.now() + ctx.config.AUTH_NONCE_TTL_MS);
+      await ctx.db.query("INSERT INTO auth_nonces (nonce, expires_at) VALUES ($1, $2)", [nonce, expiresAt]);
+      // Opportunistic clean-up of long-expired nonces keeps the table small.
+      if (bytes[0]! < 8) await ctx.db.query("DELETE FROM auth_nonces WHERE expires_at < now() - interval '1 day'");
+      return { nonce, expiresAt: expiresAt.toISOString() };
+    },
+
+    async login(message, signature) {
+      let msg: SiweMessage;
+      try {
+        msg = new SiweMessage(message);
+      } catch (err) {
+        throw badRequest("SIWE_MALFORMED", `Not an EIP-4361 message: ${String((err as Error).message ?? err).slice(0, 200)}`);
+      }
+      const domain = deps.domain();
+      if (msg.domain !== domain) throw unauthorized("SIWE_DOMAIN_MISMATCH", `The message must be for domain ${domain}.`);
+      if (msg.chainId !== ctx.config.CHAIN_ID)
+        throw unauthorized("SIWE_CHAIN_MISMATCH", `The message must be for chain ${ctx.config.CHAIN_ID}.`);
+      const now = new Date(ctx.now());
+      if (msg.expirationTime && new Date(msg.expirationTime) <= now) throw unauthorized("SIWE_EXPIRED", "The message has expired.");
+      if (msg.notBefore && new Date(msg.notBefore) > now) throw unauthorized("SIWE_NOT_YET_VALID", "The message is not valid yet.");
+      if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw badRequest("SIWE_BAD_SIGNATURE", "The signature must be 65 bytes of hex.");
+      // Verify the signature before consuming the nonce so a forged login cannot burn it.
+      try {
+        await msg.verify({ signature, domain, nonce: msg.nonce, time: now.toISOString() }, { suppressExceptions: false });
+      } catch {
+        throw unauthorized("SIWE_BAD_SIGNATURE", "The signature does not match the message's address.");
+      }
+      const used = await ctx.db.query(
+        "UPDATE auth_nonces SET used_at = now() WHERE nonce = $1 AND used_at IS NULL AND expires_at > $2 RETURNING nonce",
+        [msg.nonce, now],
+      );
+      if (used.rowCount !== 1) throw unauthorized("SIWE_NONCE_INVALID", "The nonce is unknown, used or expired; get a new one.");
+      const address = getAddress(msg.address).toLowerCase();
+      const roles = await deps.rolesOf(address);
+      const exp = ctx.now() + ctx.config.AUTH_TOKEN_TTL_MS;
+      const token = await new SignJWT({ roles })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(address)
+        .setIssuer("aicp")
+        .setIssuedAt(Math.floor(ctx.now() / 1000))
+        .setExpirationTime(Math.floor(exp / 1000))
+        .sign(secret);
+      return { token, address, roles, expiresAt: new Date(exp).toISOString() };
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { z } from "zod";
+
+/**
+ * Every setting AICP reads from the environment, validated once at start-up.
+ * Each key has a description and a default for local use; `loadConfig` fails fast with a
+ * readable list of what is wrong. No other module reads `process.env`.
+ */
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development").describe("Runtime mode"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000).describe("HTTP port of the API (0 = any free port)"),
+  HOST: z.string().default("127.0.0.1").describe("Interface the API binds to"),
+  PUBLIC_URL: z.string().url().optional().describe("Public base URL of the API (defaults to http://HOST:PORT)"),
+  DATABASE_URL: z
+    .string()
+    .default("postgres://127.0.0.1:5432/aicp")
+    // libpq would take the OS user name, which may not be a Postgres role: default to `postgres`.
+    .transform((u) => {
+      const url = new URL(u);
+      if (!url.username) url.username = "postgres";
+      return url.toString();
+    })
+    .describe("PostgreSQL connection URL (user defaults to postgres); the database is created if missing"),
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("public").describe("Schema holding AICP's tables"),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10).describe("Connections per process"),
+  REDIS_URL: z.string().default("redis://127.0.0.1:6379").describe("Redis URL for BullMQ queues and pub/sub"),
+  QUEUE_PREFIX: z.string().min(1).default("aicp").describe("Prefix of every BullMQ queue and Redis channel"),
+  CHAIN_RPC_URL: z.string().default("http://127.0.0.1:8545").describe("JSON-RPC URL of the EVM chain"),
+  CHAIN_ID: z.coerce.number().int().positive().default(31337).describe("Chain id expected in SIWE messages and vouchers"),
+  DEPLOYMENTS_FILE: z
+    .string()
+    .default("deployments/localhost.json")
+    .describe("Contract addresses and ABIs written by scripts/deploy.ts"),
+  AUTH_DOMAIN: z.string().optional().describe("Domain expected in SIWE messages (defaults to HOST:PORT)"),
+  AUTH_SECRET: z
+    .string()
+    .min(32)
+    .default("aicp-local-development-secret-change-me-0123456789")
+    .describe("HMAC key for session tokens (HS256); set it in production"),
+  AUTH_TOKEN_TTL_MS: z.coerce.number().int().positive().default(24 * 3600 * 1000).describe("Session token lifetime, ms"),
+  AUTH_NONCE_TTL_MS: z.coerce.number().int().positive().default(10 * 60 * 1000).describe("SIWE nonce lifetime, ms"),
+  ADMIN_API_KEY: z
+    .string()
+    .min(16)
+    .default("aicp-local-admin-key")
+    .describe("Operator key, sent as `X-Admin-Key`; set it in production"),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(6000).describe("Requests per minute per client (0 = off)"),
+  BODY_LIMIT: z.string().default("256kb").describe("Largest accepted JSON body"),
+  AUCTION_MIN_WINDOW_MS: z.coerce.number().int().min(0).default(50).describe("Shortest auction window, ms"),
+  AUCTION_MAX_WINDOW_MS: z.coerce.number().int().positive().default(24 * 3600 * 1000).describe("Longest auction window, ms"),
+  MAX_LOT_SIZE: z.coerce.number().int().min(1).default(100).describe("Largest k of a uniform-price multi-unit lot"),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(5000).describe("Timeout of a webhook POST to an agent, ms"),
+  PRICING_BASE_RATE: z
+    .string()
+    .regex(/^\d+$/)
+    .default("1000000")
+    .describe("Base rate of the price quote, token base units per complexity point (1 tUSD at 6 decimals)"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level"),
+});
+
+export type Config = z.infer<typeof schema>;
+
+/** The description and default of every key, for the README's configuration table. */
+export const configKeys = Object.entries(schema.shape).map(([key, s]) => ({
+  key,
+  description: s.description ?? "",
+}));
+
+/**
+ * Reads and validates the configuration.
+ * @param env the environment to read (defaults to `process.env`); tests pass their own.
+ * @throws Error listing every invalid key, so start-up fails with one readable message.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]));
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}

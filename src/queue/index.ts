@@ -1,0 +1,53 @@
+import { Queue, Worker, type Job, type Processor } from "bullmq";
+import type { Redis } from "ioredis";
+
+/** Queue names, one per kind of background work. Job ids are deterministic so jobs are idempotent. */
+export const QUEUE_NAMES = {
+  auctionClose: "auction-close",
+  webhooks: "webhooks",
+} as const;
+
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+export type AuctionCloseJob = { auctionId: string };
+export type WebhookJob = { agent: string; url: string; event: { type: string; data: Record<string, unknown> } };
+
+export type Queues = {
+  auctionClose: Queue<AuctionCloseJob>;
+  webhooks: Queue<WebhookJob>;
+  /** Starts a worker on `name` sharing the queues' prefix and Redis server. */
+  worker<T>(name: QueueName, processor: Processor<T>, concurrency: number): Worker<T>;
+  close(): Promise<void>;
+};
+
+/**
+ * Creates the BullMQ queues under `prefix` (tests use a unique prefix each).
+ * @param connection an ioredis client created with `maxRetriesPerRequest: null`
+ */
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const opts = { connection, prefix };
+  const auctionClose = new Queue<AuctionCloseJob>(QUEUE_NAMES.auctionClose, {
+    ...opts,
+    defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 200 }, removeOnComplete: 1000, removeOnFail: 5000 },
+  });
+  const webhooks = new Queue<WebhookJob>(QUEUE_NAMES.webhooks, {
+    ...opts,
+    defaultJobOptions: { attempts: 4, backoff: { type: "exponential", delay: 500 }, removeOnComplete: 1000, removeOnFail: 5000 },
+  });
+  const workers: Worker[] = [];
+  return {
+    auctionClose,
+    webhooks,
+    worker<T>(name: QueueName, processor: Processor<T>, concurrency: number) {
+      const w = new Worker<T>(name, processor, { connection: connection.duplicate(), prefix, concurrency });
+      workers.push(w as unknown as Worker);
+      return w;
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([auctionClose.close(), webhooks.close()]);
+    },
+  };
+}
+
+export type { Job };

@@ -1,0 +1,79 @@
+import type { Queryable } from "../db/index.js";
+
+export type TaskRow = {
+  id: string;
+  auction_id: string;
+  lot_index: number;
+  buyer: string;
+  capability: string;
+  input: unknown;
+  complexity: number;
+  urgency: string;
+  budget: string;
+  token: string;
+  deadline: Date;
+  route: string;
+  status: string;
+  agent: string | null;
+  price: string | null;
+  runner_ups: { agent: string; price: string }[];
+  created_at: Date;
+  awarded_at: Date | null;
+  updated_at: Date;
+  // joined from the auction
+  rule: string;
+  window_ms: number;
+  quantity: number;
+  auction_status: string;
+  closes_at: Date;
+  closed_at: Date | null;
+  close_reason: string | null;
+  eligible: number;
+};
+
+const SELECT_TASK = `
+  SELECT t.*, a.rule, a.window_ms, a.quantity, a.status AS auction_status, a.closes_at, a.closed_at, a.close_reason, a.eligible
+    FROM tasks t JOIN auctions a ON a.id = t.auction_id`;
+
+export type TaskFilter = { status?: string; buyer?: string; agent?: string; capability?: string; limit: number; offset: number };
+
+/** SQL of the tasks domain. */
+export const taskRepository = {
+  async get(q: Queryable, id: string): Promise<TaskRow | undefined> {
+    const r = await q.query<TaskRow>(`${SELECT_TASK} WHERE t.id = $1`, [id]);
+    return r.rows[0];
+  },
+
+  async byAuction(q: Queryable, auctionId: string): Promise<TaskRow[]> {
+    const r = await q.query<TaskRow>(`${SELECT_TASK} WHERE t.auction_id = $1 ORDER BY t.lot_index`, [auctionId]);
+    return r.rows;
+  },
+
+  async list(q: Queryable, f: TaskFilter): Promise<{ rows: TaskRow[]; total: number }> {
+    const cond: string[] = [];
+    const params: unknown[] = [];
+    for (const [col, v] of [["t.status", f.status], ["t.buyer", f.buyer], ["t.agent", f.agent], ["t.capability", f.capability]] as const) {
+      if (v !== undefined) {
+        params.push(v);
+        cond.push(`${col} = $${params.length}`);
+      }
+    }
+    const where = cond.length ? `WHERE ${cond.join(" AND ")}` : "";
+    const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks t ${where}`, params);
+    params.push(f.limit, f.offset);
+    const r = await q.query<TaskRow>(
+      `${SELECT_TASK} ${where} ORDER BY t.created_at DESC, t.id LIMIT $${params.length - 1} OFFSET $${params.length}`,
+      params,
+    );
+    return { rows: r.rows, total: total.rows[0]!.n };
+  },
+
+  async proposals(q: Queryable, auctionId: string, agent?: string) {
+    const r = await q.query<{ agent: string; price: string; eta_ms: number; outcome: string; created_at: Date; updated_at: Date }>(
+      `SELECT agent, price::text, eta_ms, outcome, created_at, updated_at FROM proposals
+        WHERE auction_id = $1 ${agent ? "AND agent = $2" : ""} ORDER BY price, updated_at, agent`,
+      agent ? [auctionId, agent] : [auctionId],
+    );
+    return r.rows;
+  },
+};

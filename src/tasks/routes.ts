@@ -1,0 +1,122 @@
+import { z } from "zod";
+import { walletOf, type Api } from "../api/http.js";
+import { Address, Amount, Capability, IdParams, Pagination } from "../api/schemas.js";
+import { AUCTION_RULES } from "../auction/rules.js";
+import type { AuctionService } from "../auction/service.js";
+import { URGENCIES } from "../pricing/quote.js";
+import type { TaskService } from "./service.js";
+
+const MAX_INPUT_BYTES = 64 * 1024;
+
+export const TaskSpecBody = z
+  .object({
+    capability: Capability,
+    input: z
+      .unknown()
+      .refine((v) => v !== undefined, "is required")
+      .refine((v) => JSON.stringify(v ?? null).length <= MAX_INPUT_BYTES, `must serialise to at most ${MAX_INPUT_BYTES} bytes`)
+      .openapi({ description: "Task input (any JSON)" }),
+    complexity: z.number().int().min(1).max(10),
+    urgency: z.enum(URGENCIES as [string, ...string[]]).default("normal"),
+    budget: Amount(1n),
+    token: Address.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
+    deadline: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).openapi({ type: "string", format: "date-time" }),
+    auction: z.object({ rule: z.enum(AUCTION_RULES as [string, ...string[]]), windowMs: z.number().int().min(0) }).strict(),
+    route: z.enum(["auto", "channel", "escrow"]).default("auto"),
+    quantity: z.number().int().min(1).default(1),
+  })
+  .strict()
+  .openapi("TaskSpec");
+
+const TaskView = z
+  .object({
+    id: z.string(),
+    auctionId: z.string(),
+    lotIndex: z.number(),
+    buyer: z.string(),
+    capability: z.string(),
+    status: z.string(),
+    budget: z.string(),
+    agent: z.string().nullable(),
+    price: z.string().nullable(),
+    proposals: z.array(z.object({ agent: z.string(), price: z.string(), etaMs: z.number(), outcome: z.string() })).optional(),
+  })
+  .passthrough()
+  .openapi("Task");
+
+export function registerTaskRoutes(api: Api, tasks: TaskService, auction: AuctionService) {
+  api.route({
+    method: "post",
+    path: "/v1/tasks",
+    summary: "Post a task (or a lot of identical tasks) and open its sealed-bid auction",
+    tags: ["tasks"],
+    access: "buyer",
+    status: 201,
+    body: TaskSpecBody,
+    response: z.object({ tasks: z.array(TaskView) }),
+    handler: async ({ body, principal }) => ({ tasks: await tasks.post(walletOf(principal), body as never) }),
+  });
+  api.route({
+    method: "get",
+    path: "/v1/tasks/:id",
+    summary: "A task; its proposals are visible to the buyer after the close, to each agent its own",
+    tags: ["tasks"],
+    access: "user",
+    params: IdParams,
+    response: TaskView,
+    handler: ({ params, principal }) => tasks.get(params.id, principal),
+  });
+  api.route({
+    method: "get",
+    path: "/v1/tasks",
+    summary: "List tasks by status, buyer, agent or capability",
+    tags: ["tasks"],
+    access: "user",
+    query: Pagination.extend({
+      status: z.string().max(32).optional(),
+      buyer: Address.optional(),
+      agent: Address.optional(),
+      capability: Capability.optional(),
+    }),
+    response: z.object({ items: z.array(TaskView), total: z.number() }),
+    handler: ({ query }) => tasks.list(query),
+  });
+  api.route({
+    method: "post",
+    path: "/v1/tasks/:id/cancel",
+    summary: "Cancel the task's auction before the award (buyer)",
+    tags: ["tasks"],
+    access: "buyer",
+    params: IdParams,
+    response: TaskView,
+    handler: ({ params, principal }) => tasks.cancel(params.id, walletOf(principal)),
+  });
+  api.route({
+    method: "post",
+    path: "/v1/tasks/:id/proposals",
+    summary: "Submit or replace your sealed proposal (FIPA propose) before the close",
+    tags: ["auctions"],
+    access: "agent",
+    status: 201,
+    params: IdParams,
+    body: z.object({ price: Amount(), etaMs: z.number().int().min(1).max(30 * 24 * 3600 * 1000) }).strict().openapi("Proposal"),
+    response: z.object({
+      auctionId: z.string(), taskId: z.string(), agent: z.string(), price: z.string(), etaMs: z.number(), replaced: z.boolean(), auctionClosed: z.boolean(),
+    }),
+    handler: ({ params, body, principal }) => auction.propose(params.id, walletOf(principal), body.price, body.etaMs),
+  });
+  api.route({
+    method: "get",
+    path: "/v1/cfps",
+    summary: "Open calls for proposals addressed to you; long-polls up to waitMs when there are none",
+    tags: ["auctions"],
+    access: "agent",
+    query: z.object({ waitMs: z.coerce.number().int().min(0).max(60_000).default(0) }),
+    response: z.object({ items: z.array(z.object({ auctionId: z.string(), taskIds: z.array(z.string()) }).passthrough()) }),
+    handler: async ({ query, principal, req }) => {
+      const ac = new AbortController();
+      req.on("close", () => ac.abort());
+      return { items: await auction.cfpsFor(walletOf(principal), query.waitMs, ac.signal) };
+    },
+  });
+}

@@ -1,0 +1,175 @@
+import type { AppContext } from "../context.js";
+import { badRequest, conflict, forbidden, notFound } from "../errors.js";
+import type { Principal } from "../api/http.js";
+import type { AuctionRule } from "../auction/rules.js";
+import type { AuctionService, Outgoing } from "../auction/service.js";
+import type { Urgency } from "../pricing/quote.js";
+import { taskRepository as repo, type TaskFilter, type TaskRow } from "./repository.js";
+
+export type TaskSpec = {
+  capability: string;
+  input: unknown;
+  complexity: number;
+  urgency: Urgency;
+  /** Reserve price in token base units. */
+  budget: bigint;
+  /** ERC-20 token address, or the zero address for the native currency. */
+  token: string;
+  /** When the work must be delivered by. */
+  deadline: Date;
+  auction: { rule: AuctionRule; windowMs: number };
+  route: "auto" | "channel" | "escrow";
+  /** k identical tasks in one uniform-price lot (default 1). */
+  quantity: number;
+};
+
+export type TaskView = ReturnType<typeof toView>;
+
+export type TaskService = {
+  /**
+   * Posts a task (or a lot of k identical tasks) and opens its sealed-bid auction: a call for
+   * proposals goes to every eligible agent and the close is scheduled at now + windowMs.
+   * @returns the tasks (one per lot unit)
+   * @throws 400 DEADLINE_TOO_SOON | WINDOW_OUT_OF_RANGE | LOT_RULE | LOT_TOO_LARGE
+   */
+  post(buyer: string, spec: TaskSpec): Promise<TaskView[]>;
+  /** Proposals are shown to the buyer (and operator) after the close, to an agent only its own. */
+  get(id: string, viewer: Principal): Promise<TaskView>;
+  list(f: TaskFilter): Promise<{ items: TaskView[]; total: number }>;
+  /**
+   * Cancels the task's auction (the whole lot) before the award.
+   * @throws 403 NOT_BUYER, 409 NOT_CANCELLABLE
+   */
+  cancel(id: string, buyer: string): Promise<TaskView>;
+};
+
+function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: number; outcome: string }[]) {
+  return {
+    id: t.id,
+    auctionId: t.auction_id,
+    lotIndex: t.lot_index,
+    buyer: t.buyer,
+    capability: t.capability,
+    input: t.input,
+    complexity: t.complexity,
+    urgency: t.urgency,
+    budget: t.budget,
+    token: t.token,
+    deadline: t.deadline.toISOString(),
+    route: t.route,
+    status: t.status,
+    agent: t.agent,
+    price: t.price,
+    auction: {
+      rule: t.rule,
+      windowMs: t.window_ms,
+      quantity: t.quantity,
+      status: t.auction_status,
+      eligible: t.eligible,
+      closesAt: t.closes_at.toISOString(),
+      closedAt: t.closed_at?.toISOString() ?? null,
+      closeReason: t.close_reason,
+    },
+    runnerUps: t.runner_ups,
+    createdAt: t.created_at.toISOString(),
+    awardedAt: t.awarded_at?.toISOString() ?? null,
+    ...(proposals ? { proposals: proposals.map((p) => ({ agent: p.agent, price: p.price, etaMs: p.eta_ms, outcome: p.outcome })) } : {}),
+  };
+}
+
+export function createTaskService(ctx: AppContext, auction: AuctionService): TaskService {
+  const { db, config } = ctx;
+
+  return {
+    async post(buyer, spec) {
+      const now = ctx.now();
+      const { windowMs } = spec.auction;
+      if (windowMs < config.AUCTION_MIN_WINDOW_MS || windowMs > config.AUCTION_MAX_WINDOW_MS)
+        throw badRequest("WINDOW_OUT_OF_RANGE", `auction.windowMs must be between ${config.AUCTION_MIN_WINDOW_MS} and ${config.AUCTION_MAX_WINDOW_MS}.`);
+      if (spec.deadline.getTime() <= now + windowMs)
+        throw badRequest("DEADLINE_TOO_SOON", "The deadline must fall after the auction window closes.");
+      if (spec.quantity > config.MAX_LOT_SIZE)
+        throw badRequest("LOT_TOO_LARGE", `A lot holds at most ${config.MAX_LOT_SIZE} tasks.`);
+      if ((spec.quantity > 1) !== (spec.auction.rule === "uniform-price"))
+        throw badRequest("LOT_RULE", "Lots of more than one task use the uniform-price rule, and only they do.");
+      const closesAt = now + windowMs;
+      let out: Outgoing[] = [];
+      const { auctionId, ids } = await db.tx(async (t) => {
+        const a = await t.query<{ id: string }>(
+          `INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+          [buyer, spec.capability, spec.auction.rule, windowMs, spec.quantity, spec.budget.toString(), new Date(closesAt)],
+        );
+        const auctionId = a.rows[0]!.id;
+        const tasks = await t.query<{ id: string }>(
+          `INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status)
+           SELECT $1, i, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open' FROM generate_series(0, $11 - 1) AS i
+           RETURNING id`,
+          [auctionId, buyer, spec.capability, JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.budget.toString(), spec.token, spec.deadline, spec.route, spec.quantity],
+        );
+        const ids = tasks.rows.map((r) => r.id);
+        out = await auction.open(t, { id: auctionId, buyer, capability: spec.capability }, {
+          auctionId,
+          taskIds: ids,
+          capability: spec.capability,
+          input: spec.input,
+          complexity: spec.complexity,
+          urgency: spec.urgency,
+          budget: spec.budget.toString(),
+          token: spec.token,
+          deadline: spec.deadline.toISOString(),
+          rule: spec.auction.rule,
+          quantity: spec.quantity,
+          closesAt: new Date(closesAt).toISOString(),
+        });
+        return { auctionId, ids };
+      });
+      if (out.length === 0) {
+        await auction.close(auctionId, "all-proposed"); // nobody to ask: expires at once
+      } else {
+        await auction.scheduleClose(auctionId, closesAt);
+        await auction.dispatch(out);
+      }
+      const rows = await repo.byAuction(db, auctionId);
+      return rows.filter((r) => ids.includes(r.id)).map((r) => toView(r));
+    },
+
+    async get(id, viewer) {
+      const t = await repo.get(db, id);
+      if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
+      let proposals: Awaited<ReturnType<typeof repo.proposals>> | undefined;
+      const closed = t.auction_status !== "open";
+      if (viewer.operator || (viewer.address === t.buyer && closed)) proposals = await repo.proposals(db, t.auction_id);
+      else if (viewer.address && viewer.address !== t.buyer) {
+        const own = await repo.proposals(db, t.auction_id, viewer.address);
+        if (own.length) proposals = own;
+      }
+      return toView(t, proposals);
+    },
+
+    async list(f) {
+      const { rows, total } = await repo.list(db, f);
+      return { items: rows.map((r) => toView(r)), total };
+    },
+
+    async cancel(id, buyer) {
+      const t = await repo.get(db, id);
+      if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
+      if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer who posted the task may cancel it.");
+      const ok = await db.tx(async (q) => {
+        const r = await q.query("UPDATE auctions SET status = 'cancelled', closed_at = now(), close_reason = 'cancelled' WHERE id = $1 AND status = 'open'", [t.auction_id]);
+        if (r.rowCount !== 1) return false;
+        await q.query("UPDATE tasks SET status = 'cancelled', updated_at = now() WHERE auction_id = $1", [t.auction_id]);
+        await q.query("UPDATE proposals SET outcome = 'rejected' WHERE auction_id = $1", [t.auction_id]);
+        return true;
+      });
+      if (!ok) throw conflict("NOT_CANCELLABLE", `The task is ${t.status}; only a task whose auction is still open can be cancelled.`);
+      const invited = await db.query<{ agent: string }>("SELECT agent FROM cfps WHERE auction_id = $1", [t.auction_id]);
+      await auction.dispatch(
+        invited.rows.map((r) => ({ address: r.agent, event: { type: "cfp-cancelled", data: { auctionId: t.auction_id } } })),
+      );
+      await ctx.queues.auctionClose.remove(`close-${t.auction_id}`).catch(() => undefined);
+      return toView((await repo.get(db, id))!);
+    },
+  };
+}
