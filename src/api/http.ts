@@ -129,7 +129,9 @@ export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Pr
         },
       });
       router[spec.method](spec.path, async (req: Request, res: Response) => {
-        const principal = await principalOf(req);
+        // A public route ignores bad credentials: a client holding an expired token must still
+        // be able to fetch a nonce and sign in again.
+        const principal = spec.access === "public" ? await principalOf(req).catch(() => ({ operator: false })) : await principalOf(req);
         await authorize(spec.access, principal);
         const params = parse("params", spec.params, req.params);
         const query = parse("query", spec.query, req.query);
