@@ -54,6 +54,14 @@ const schema = z.object({
     .regex(/^\d+$/)
     .default("1000000")
     .describe("Base rate of the price quote, token base units per complexity point (1 tUSD at 6 decimals)"),
+  EXEC_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3).describe("Attempts per agent before failing over to the runner-up"),
+  EXEC_RETRY_BASE_MS: z.coerce.number().int().min(0).default(200).describe("Retry backoff base, ms (delay = base × 2^attempt)"),
+  EXEC_TIMEOUT_FACTOR: z.coerce.number().min(1).default(3).describe("A running task times out after factor × the agent's estimated time + grace"),
+  EXEC_GRACE_MS: z.coerce.number().int().min(0).default(2000).describe("Grace added to every execution timeout, ms"),
+  WORKFLOW_MAX_NODES: z.coerce.number().int().min(1).default(200).describe("Largest workflow accepted"),
+  WORKFLOW_RESERVE_BPS: z.coerce.number().int().min(0).max(5000).default(1000).describe("Default workflow reserve, bps of the total budget"),
+  WORKFLOW_WINDOW_MS: z.coerce.number().int().min(0).default(2000).describe("Default auction window of workflow nodes, ms"),
+  REPUTATION_EPOCH_MS: z.coerce.number().int().positive().default(3600_000).describe("Length of a reputation epoch (Merkle snapshot), ms"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level"),
 });
 

@@ -40,5 +40,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     openAuctions: new Gauge({ name: "aicp_open_auctions", help: "Auctions open now (sampled)", registers: [registry] }),
+    /** 0 closed, 1 half-open, 2 open; set from Postgres at each scrape (see api/app.ts). */
+    breakerState: new Gauge({ name: "aicp_agent_breaker_state", help: "Circuit breaker per agent: 0 closed, 1 half-open, 2 open", labelNames: ["agent"] as const, registers: [registry] }),
   };
 }

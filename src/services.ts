@@ -3,9 +3,22 @@ import { createAgentService, type AgentService } from "./agents/service.js";
 import { createAuctionService, type AuctionService } from "./auction/service.js";
 import { createAuthService, type AuthService } from "./auth/service.js";
 import { createTaskService, type TaskService } from "./tasks/service.js";
+import { createBreakerStore, type BreakerStore } from "./scheduling/breakers.js";
+import { createExecutionService, type ExecutionService } from "./scheduling/execution.js";
+import { createReputationService, type ReputationService } from "./reputation/service.js";
+import { createWorkflowService, type WorkflowService } from "./workflows/service.js";
 
 /** The domain services, wired once per process from the context. */
-export type Services = { auth: AuthService; agents: AgentService; auction: AuctionService; tasks: TaskService };
+export type Services = {
+  auth: AuthService;
+  agents: AgentService;
+  auction: AuctionService;
+  tasks: TaskService;
+  breakers: BreakerStore;
+  execution: ExecutionService;
+  reputation: ReputationService;
+  workflows: WorkflowService;
+};
 
 /**
  * @param domain the `host[:port]` SIWE messages must name (resolved lazily: the port may be
@@ -13,8 +26,20 @@ export type Services = { auth: AuthService; agents: AgentService; auction: Aucti
  */
 export function createServices(ctx: AppContext, domain: () => string): Services {
   const agents = createAgentService(ctx);
-  const auction = createAuctionService(ctx);
+  const breakers = createBreakerStore(ctx);
+  const reputation = createReputationService(ctx);
+  // The auction and execution services call each other through these late-bound hooks.
+  let execution: ExecutionService | undefined;
+  const auction = createAuctionService(ctx, {
+    async afterClose(r) {
+      await execution!.onAwarded(r.awarded);
+      for (const e of r.expired) await execution!.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
+    },
+  });
+  execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out) });
   const tasks = createTaskService(ctx, auction);
+  const workflows = createWorkflowService(ctx, tasks);
+  execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {
     domain,
     async rolesOf(address) {
@@ -24,5 +49,5 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
       return roles;
     },
   });
-  return { auth, agents, auction, tasks };
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows };
 }

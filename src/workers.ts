@@ -1,18 +1,10 @@
-import { createHmac } from "node:crypto";
 import { UnrecoverableError, type Job } from "bullmq";
 import type { AppContext } from "./context.js";
 import type { Services } from "./services.js";
-import { QUEUE_NAMES, type AuctionCloseJob, type WebhookJob } from "./queue/index.js";
+import { QUEUE_NAMES, type AuctionCloseJob, type ExecutionJob, type WebhookJob } from "./queue/index.js";
+import { signWebhookBody } from "./scheduling/webhook.js";
 
-/**
- * Signs a webhook body: `X-AICP-Signature: t=<ms>,v1=<hex HMAC-SHA256(secret, "<ms>.<body>")>`.
- * The agent verifies it with the `webhookSecret` it received at registration and rejects
- * stale timestamps.
- */
-export function signWebhook(secret: string, timestampMs: number, body: string): string {
-  const mac = createHmac("sha256", secret).update(`${timestampMs}.${body}`).digest("hex");
-  return `t=${timestampMs},v1=${mac}`;
-}
+export { signWebhookBody as signWebhook };
 
 /**
  * Starts this process's background work: auction closes (delayed jobs), webhook deliveries,
@@ -49,7 +41,7 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
       try {
         res = await fetch(url, {
           method: "POST",
-          headers: { "content-type": "application/json", "x-aicp-event": event.type, "x-aicp-signature": signWebhook(ep.secret, ts, body) },
+          headers: { "content-type": "application/json", "x-aicp-event": event.type, "x-aicp-signature": signWebhookBody(ep.secret, ts, body) },
           body,
           signal: AbortSignal.timeout(ctx.config.WEBHOOK_TIMEOUT_MS),
         });
@@ -70,18 +62,36 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
     16,
   );
 
-  for (const w of [closer, hooks]) w.on("failed", (job, err) => log.warn({ queue: w.name, jobId: job?.id, err: err.message }, "job failed"));
+  const executor = queues.worker<ExecutionJob>(QUEUE_NAMES.execution, (job: Job<ExecutionJob>) => services.execution.runJob(job.data), 16);
 
-  const sweep = () =>
-    services.auction.sweep().then(
-      (n) => n && log.info({ closed: n }, "sweeper closed overdue auctions"),
-      (err) => log.warn({ err }, "sweep failed"),
-    );
+  for (const w of [closer, hooks, executor]) w.on("failed", (job, err) => log.warn({ queue: w.name, jobId: job?.id, err: err.message }, "job failed"));
+
+  // Recovery after a crash between a commit and the job it should have queued: overdue
+  // auctions, awarded tasks never dispatched, running tasks whose deadline job was lost; and
+  // the reputation epoch snapshot when one is due.
+  const sweep = async () => {
+    try {
+      const closed = await services.auction.sweep();
+      if (closed) log.info({ closed }, "sweeper closed overdue auctions");
+      const stuck = await ctx.db.query<{ id: string; agent: string; attempts: number }>(
+        `SELECT id, agent, attempts FROM tasks WHERE status = 'awarded' AND attempts = 0 AND awarded_at < now() - interval '5 seconds' LIMIT 500`,
+      );
+      if (stuck.rows.length) await services.execution.onAwarded(stuck.rows);
+      const late = await ctx.db.query<{ id: string; agent: string; attempts: number }>(
+        `SELECT id, agent, attempts FROM tasks WHERE status = 'running' AND run_deadline < now() - interval '5 seconds' LIMIT 500`,
+      );
+      for (const t of late.rows) await services.execution.runJob({ kind: "deadline", taskId: t.id, agent: t.agent, attempt: t.attempts });
+      const epoch = await services.reputation.snapshotIfDue();
+      if (epoch) log.info(epoch, "reputation epoch snapshotted");
+    } catch (err) {
+      log.warn({ err }, "sweep failed");
+    }
+  };
   void sweep();
   const timer = setInterval(sweep, opts.sweepMs ?? 5_000);
 
   return async () => {
     clearInterval(timer);
-    await Promise.all([closer.close(), hooks.close()]);
+    await Promise.all([closer.close(), hooks.close(), executor.close()]);
   };
 }

@@ -14,6 +14,10 @@ export type AgentRow = {
   load: number;
   successes: number;
   failures: number;
+  breaker_state: string | null;
+  breaker_failures: number | null;
+  breaker_retry_at: Date | null;
+  breaker_reopen_count: number | null;
 };
 
 const SELECT_AGENT = `
@@ -22,8 +26,9 @@ const SELECT_AGENT = `
               FROM agent_capabilities c WHERE c.agent = a.address), '[]') AS capabilities,
     (SELECT count(*)::int FROM tasks t WHERE t.agent = a.address AND t.status IN ('awarded', 'running')) AS load,
     COALESCE((SELECT sum(successes)::int FROM reputation_stats r WHERE r.agent = a.address), 0) AS successes,
-    COALESCE((SELECT sum(failures)::int FROM reputation_stats r WHERE r.agent = a.address), 0) AS failures
-  FROM agents a`;
+    COALESCE((SELECT sum(failures)::int FROM reputation_stats r WHERE r.agent = a.address), 0) AS failures,
+    b.state AS breaker_state, b.failures AS breaker_failures, b.retry_at AS breaker_retry_at, b.reopen_count AS breaker_reopen_count
+  FROM agents a LEFT JOIN agent_breakers b ON b.agent = a.address`;
 
 /** SQL of the agents domain. Amounts stay strings here; the service converts to bigint. */
 export const agentRepository = {
@@ -87,8 +92,8 @@ export const agentRepository = {
 
   /**
    * Agents eligible for a call for proposals: registered, not suspended, offering the
-   * capability, and below their concurrency limit. `excluded` lets the scheduler drop agents
-   * whose circuit breaker is open.
+   * capability, below their concurrency limit, and whose circuit breaker is not open (an open
+   * breaker makes an agent ineligible at once, with no network call).
    */
   async eligible(q: Queryable, capability: string): Promise<{ address: string; endpoint_url: string | null; min_price: string }[]> {
     const r = await q.query<{ address: string; endpoint_url: string | null; min_price: string }>(
@@ -96,6 +101,7 @@ export const agentRepository = {
          FROM agent_capabilities c JOIN agents a ON a.address = c.agent
         WHERE c.capability = $1 AND NOT a.suspended
           AND (SELECT count(*) FROM tasks t WHERE t.agent = a.address AND t.status IN ('awarded', 'running')) < a.max_concurrency
+          AND NOT EXISTS (SELECT 1 FROM agent_breakers b WHERE b.agent = a.address AND b.state = 'open' AND b.retry_at > now())
         ORDER BY a.address`,
       [capability],
     );

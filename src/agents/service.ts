@@ -38,6 +38,9 @@ export type AgentService = {
 
 function toView(r: AgentRow) {
   const rep = multiplierFor(r.successes, r.failures);
+  // OPEN past its recovery time reads as HALF_OPEN (the next call is a trial).
+  const breaker =
+    r.breaker_state === "open" && r.breaker_retry_at && r.breaker_retry_at.getTime() <= Date.now() ? "half_open" : (r.breaker_state ?? "closed");
   return {
     address: r.address,
     name: r.name,
@@ -48,7 +51,15 @@ function toView(r: AgentRow) {
     suspendedReason: r.suspended_reason,
     load: r.load,
     reputation: { successes: r.successes, failures: r.failures, tier: rep.tier, multiplierBps: Number(rep.multiplierBps) },
-    health: { status: r.suspended ? "suspended" : r.load >= r.max_concurrency ? "saturated" : "available" },
+    health: {
+      status: r.suspended ? "suspended" : breaker === "open" ? "unavailable" : r.load >= r.max_concurrency ? "saturated" : "available",
+      breaker: {
+        state: breaker,
+        consecutiveFailures: r.breaker_failures ?? 0,
+        reopenings: r.breaker_reopen_count ?? 0,
+        retryAt: r.breaker_retry_at?.toISOString() ?? null,
+      },
+    },
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };

@@ -13,6 +13,9 @@ import { registerAgentRoutes } from "../agents/routes.js";
 import { registerTaskRoutes } from "../tasks/routes.js";
 import { registerEventRoutes } from "../events/routes.js";
 import { registerPricingRoutes } from "../pricing/routes.js";
+import { registerExecutionRoutes } from "../scheduling/routes.js";
+import { registerReputationRoutes } from "../reputation/routes.js";
+import { registerWorkflowRoutes } from "../workflows/routes.js";
 
 /** Builds the Express 5 application: `/v1` routes, OpenAPI, Swagger UI, health and metrics. */
 export function createApp(ctx: AppContext, services: Services) {
@@ -28,6 +31,9 @@ export function createApp(ctx: AppContext, services: Services) {
   registerTaskRoutes(api, services.tasks, services.auction);
   registerEventRoutes(api, ctx.bus);
   registerPricingRoutes(api, ctx);
+  registerExecutionRoutes(api, services.execution);
+  registerReputationRoutes(api, services.reputation);
+  registerWorkflowRoutes(api, services.workflows);
   const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({
     openapi: "3.1.0",
     info: {
@@ -80,6 +86,10 @@ export function createApp(ctx: AppContext, services: Services) {
     res.status(status === "down" ? 503 : 200).json({ status, checks: { postgres, redis, chain } });
   });
   app.get("/metrics", async (_req, res) => {
+    // Breakers live in Postgres (shared by every replica); sample them at scrape time.
+    const open = await services.breakers.snapshot().catch(() => []);
+    metrics.breakerState.reset();
+    for (const b of open) metrics.breakerState.set({ agent: b.agent }, b.state === "open" ? 2 : b.state === "half_open" ? 1 : 0);
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

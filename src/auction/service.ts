@@ -82,7 +82,13 @@ type AuctionRow = {
   closes_at: Date;
 };
 
-export function createAuctionService(ctx: AppContext): AuctionService {
+/** What a close decided, for the execution service (dispatch) and the workflow engine. */
+export type CloseResult = {
+  awarded: { id: string; agent: string }[];
+  expired: { id: string; workflowId: string | null; nodeKey: string | null }[];
+};
+
+export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: CloseResult): Promise<void> } = {}): AuctionService {
   const { db, queues, bus, metrics, log } = ctx;
 
   async function dispatch(out: Outgoing[]) {
@@ -115,6 +121,7 @@ export function createAuctionService(ctx: AppContext): AuctionService {
 
   async function close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean> {
     const out: Outgoing[] = [];
+    const result: CloseResult = { awarded: [], expired: [] };
     let scheduledAt = 0;
     const closed = await db.tx(async (t) => {
       const a = (
@@ -140,7 +147,12 @@ export function createAuctionService(ctx: AppContext): AuctionService {
       }));
       const budget = BigInt(a.budget);
       const { winners, ranked } = decideAuction(a.rule, bids, budget, a.quantity);
-      const tasks = (await t.query<{ id: string; lot_index: number }>("SELECT id, lot_index FROM tasks WHERE auction_id = $1 ORDER BY lot_index", [auctionId])).rows;
+      const tasks = (
+        await t.query<{ id: string; lot_index: number; workflow_id: string | null; node_key: string | null }>(
+          "SELECT id, lot_index, workflow_id, node_key FROM tasks WHERE auction_id = $1 ORDER BY lot_index",
+          [auctionId],
+        )
+      ).rows;
       const runnerUps = ranked.slice(winners.length).map((b) => ({ agent: b.agent, price: b.price.toString() }));
       const clearing = winners[0]?.pays ?? null;
       await t.query(
@@ -153,6 +165,8 @@ export function createAuctionService(ctx: AppContext): AuctionService {
       const prices: (string | null)[] = [];
       tasks.forEach((task, i) => {
         const w = winners[i];
+        if (w) result.awarded.push({ id: task.id, agent: w.agent });
+        else result.expired.push({ id: task.id, workflowId: task.workflow_id, nodeKey: task.node_key });
         ids.push(task.id);
         statuses.push(w ? "awarded" : "expired");
         agents.push(w?.agent ?? null);
@@ -193,6 +207,7 @@ export function createAuctionService(ctx: AppContext): AuctionService {
     if (closed) {
       if (reason === "window") metrics.closeToAward.observe(Math.max(0, ctx.now() - scheduledAt) / 1000);
       await dispatch(out).catch((err) => log.warn({ err, auctionId }, "post-close notifications failed"));
+      await hooks.afterClose?.(result);
     }
     return closed;
   }

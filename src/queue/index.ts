@@ -5,16 +5,20 @@ import type { Redis } from "ioredis";
 export const QUEUE_NAMES = {
   auctionClose: "auction-close",
   webhooks: "webhooks",
+  execution: "execution",
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 export type AuctionCloseJob = { auctionId: string };
+/** Dispatch of an awarded task, or the check of a running task's deadline. */
+export type ExecutionJob = { kind: "dispatch" | "deadline"; taskId: string; attempt: number; agent: string };
 export type WebhookJob = { agent: string; url: string; event: { type: string; data: Record<string, unknown> } };
 
 export type Queues = {
   auctionClose: Queue<AuctionCloseJob>;
   webhooks: Queue<WebhookJob>;
+  execution: Queue<ExecutionJob>;
   /** Starts a worker on `name` sharing the queues' prefix and Redis server. */
   worker<T>(name: QueueName, processor: Processor<T>, concurrency: number): Worker<T>;
   close(): Promise<void>;
@@ -34,10 +38,15 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     ...opts,
     defaultJobOptions: { attempts: 4, backoff: { type: "exponential", delay: 500 }, removeOnComplete: 1000, removeOnFail: 5000 },
   });
+  const execution = new Queue<ExecutionJob>(QUEUE_NAMES.execution, {
+    ...opts,
+    defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 200 }, removeOnComplete: 1000, removeOnFail: 5000 },
+  });
   const workers: Worker[] = [];
   return {
     auctionClose,
     webhooks,
+    execution,
     worker<T>(name: QueueName, processor: Processor<T>, concurrency: number) {
       const w = new Worker<T>(name, processor, { connection: connection.duplicate(), prefix, concurrency });
       workers.push(w as unknown as Worker);
@@ -45,7 +54,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     },
     async close() {
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([auctionClose.close(), webhooks.close()]);
+      await Promise.all([auctionClose.close(), webhooks.close(), execution.close()]);
     },
   };
 }

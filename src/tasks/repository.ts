@@ -20,6 +20,15 @@ export type TaskRow = {
   created_at: Date;
   awarded_at: Date | null;
   updated_at: Date;
+  attempts: number;
+  failovers: number;
+  started_at: Date | null;
+  delivered_at: Date | null;
+  output: unknown;
+  result_hash: string | null;
+  failure_reason: string | null;
+  workflow_id: string | null;
+  node_key: string | null;
   // joined from the auction
   rule: string;
   window_ms: number;

@@ -21,6 +21,8 @@ export type TaskSpec = {
   route: "auto" | "channel" | "escrow";
   /** k identical tasks in one uniform-price lot (default 1). */
   quantity: number;
+  /** Set when the task is a node of a workflow. */
+  workflow?: { id: string; nodeKey: string };
 };
 
 export type TaskView = ReturnType<typeof toView>;
@@ -43,7 +45,7 @@ export type TaskService = {
   cancel(id: string, buyer: string): Promise<TaskView>;
 };
 
-function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: number; outcome: string }[]) {
+function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: number; outcome: string }[], showOutput = false) {
   return {
     id: t.id,
     auctionId: t.auction_id,
@@ -71,6 +73,17 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
       closeReason: t.close_reason,
     },
     runnerUps: t.runner_ups,
+    execution: {
+      attempts: t.attempts,
+      failovers: t.failovers,
+      startedAt: t.started_at?.toISOString() ?? null,
+      deliveredAt: t.delivered_at?.toISOString() ?? null,
+      resultHash: t.result_hash,
+      failureReason: t.failure_reason,
+    },
+    workflowId: t.workflow_id,
+    nodeKey: t.node_key,
+    ...(showOutput && t.delivered_at ? { output: t.output } : {}),
     createdAt: t.created_at.toISOString(),
     awardedAt: t.awarded_at?.toISOString() ?? null,
     ...(proposals ? { proposals: proposals.map((p) => ({ agent: p.agent, price: p.price, etaMs: p.eta_ms, outcome: p.outcome })) } : {}),
@@ -102,10 +115,10 @@ export function createTaskService(ctx: AppContext, auction: AuctionService): Tas
         );
         const auctionId = a.rows[0]!.id;
         const tasks = await t.query<{ id: string }>(
-          `INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status)
-           SELECT $1, i, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open' FROM generate_series(0, $11 - 1) AS i
+          `INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key)
+           SELECT $1, i, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $12, $13 FROM generate_series(0, $11 - 1) AS i
            RETURNING id`,
-          [auctionId, buyer, spec.capability, JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.budget.toString(), spec.token, spec.deadline, spec.route, spec.quantity],
+          [auctionId, buyer, spec.capability, JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.budget.toString(), spec.token, spec.deadline, spec.route, spec.quantity, spec.workflow?.id ?? null, spec.workflow?.nodeKey ?? null],
         );
         const ids = tasks.rows.map((r) => r.id);
         out = await auction.open(t, { id: auctionId, buyer, capability: spec.capability }, {
@@ -144,7 +157,8 @@ export function createTaskService(ctx: AppContext, auction: AuctionService): Tas
         const own = await repo.proposals(db, t.auction_id, viewer.address);
         if (own.length) proposals = own;
       }
-      return toView(t, proposals);
+      const showOutput = viewer.operator || viewer.address === t.buyer || (viewer.address !== undefined && viewer.address === t.agent);
+      return toView(t, proposals, showOutput);
     },
 
     async list(f) {

@@ -197,7 +197,7 @@ describe("coordinator API over HTTP (Postgres + Redis)", function () {
     expect(r.body.error.code).to.equal("NOT_INVITED");
     expect((await buyer.post(`/v1/tasks/${t.id}/proposals`, { price: "10", etaMs: 10 })).body.error.code).to.equal("AGENT_ONLY");
     const stored = await h.c.ctx.db.query("SELECT count(*)::int AS n FROM proposals WHERE auction_id = $1", [t.auctionId]);
-    expect(stored.rows[0].n).to.equal(0);
+    expect(stored.rows[0]!.n).to.equal(0);
   });
 
   it("uniform-price lot: the k best win, each paid the (k+1)-th price", async () => {

@@ -1,0 +1,222 @@
+import { keccak256, toUtf8Bytes } from "ethers";
+import type { AppContext } from "../context.js";
+import type { Queryable } from "../db/index.js";
+import { badRequest, conflict, forbidden, notFound } from "../errors.js";
+import type { Outgoing } from "../auction/service.js";
+import type { ReputationService } from "../reputation/service.js";
+import type { BreakerStore } from "./breakers.js";
+import { signWebhookBody } from "./webhook.js";
+
+/** A task that reached a final execution state (delivered or failed), for the workflow engine. */
+export type FinishedTask = { id: string; status: "delivered" | "failed" | "expired" | "cancelled"; workflowId: string | null; nodeKey: string | null; output: unknown; price: string | null };
+
+export type ExecutionService = {
+  /** Queues the dispatch of freshly awarded tasks (first attempt). */
+  onAwarded(tasks: { id: string; agent: string }[]): Promise<void>;
+  /** Runs one execution job (dispatch or deadline check). Idempotent per (task, agent, attempt). */
+  runJob(job: { kind: "dispatch" | "deadline"; taskId: string; attempt: number; agent: string }): Promise<string>;
+  /**
+   * The awarded agent delivers its output (FIPA `inform-done`). The result hash is keccak256 of
+   * the output's canonical JSON (sorted keys); a supplied hash must match it.
+   * @throws 404 TASK_NOT_FOUND, 403 NOT_AWARDED_AGENT, 409 NOT_RUNNING, 400 RESULT_HASH_MISMATCH
+   */
+  deliver(taskId: string, agent: string, output: unknown, resultHash?: string): Promise<{ id: string; status: string; resultHash: string }>;
+  /** The awarded agent reports that it failed (FIPA `failure`): counts as a failed attempt. */
+  reportFailure(taskId: string, agent: string, reason: string): Promise<{ id: string; status: string }>;
+  /** Registers a listener for tasks reaching a final execution state. */
+  onFinished(listener: (t: FinishedTask) => Promise<void>): void;
+  /** Lets other domains (auction close) announce final states too. */
+  finished(t: FinishedTask): Promise<void>;
+};
+
+/** keccak256 of the canonical JSON (object keys sorted, no whitespace) of `value`. */
+export function resultHashOf(value: unknown): string {
+  return keccak256(toUtf8Bytes(canonicalJson(value)));
+}
+
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v ?? null);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
+}
+
+type TaskRow = {
+  id: string; buyer: string; capability: string; status: string; agent: string | null; price: string | null; attempts: number;
+  runner_ups: { agent: string; price: string }[]; auction_id: string; input: unknown; deadline: Date; awarded_at: Date | null;
+  started_at: Date | null; workflow_id: string | null; node_key: string | null; failovers: number; token: string; budget: string;
+};
+
+export function createExecutionService(ctx: AppContext, deps: { breakers: BreakerStore; reputation: ReputationService; dispatch(out: Outgoing[]): Promise<void> }): ExecutionService {
+  const { db, queues, config, log } = ctx;
+  const { breakers, reputation } = deps;
+  const listeners: ((t: FinishedTask) => Promise<void>)[] = [];
+
+  async function finished(t: FinishedTask) {
+    for (const l of listeners) await l(t).catch((err) => log.error({ err, task: t.id }, "finished-task listener failed"));
+  }
+
+  const lock = async (t: Queryable, id: string) =>
+    (await t.query<TaskRow>("SELECT * FROM tasks WHERE id = $1 FOR UPDATE", [id])).rows[0];
+
+  async function enqueueDispatch(taskId: string, agent: string, attempt: number, delay = 0) {
+    await queues.execution.add("dispatch", { kind: "dispatch", taskId, agent, attempt }, { jobId: `dispatch-${taskId}-${agent}-${attempt}`, delay });
+  }
+
+  /**
+   * Records a failed attempt and decides what follows: a retry with exponential backoff, a
+   * failover to the next runner-up at its own proposal, or `failed` (DESIGN.md step 6).
+   */
+  async function fail(taskId: string, agent: string, attempt: number, reason: string): Promise<string> {
+    const out: Outgoing[] = [];
+    let next: { agent: string; attempt: number; delay: number } | undefined;
+    let final: FinishedTask | undefined;
+    const result = await db.tx(async (t) => {
+      const task = await lock(t, taskId);
+      if (!task || !["awarded", "running"].includes(task.status) || task.agent !== agent || task.attempts !== attempt) return "stale";
+      const responseMs = task.started_at ? ctx.now() - task.started_at.getTime() : null;
+      await reputation.record(t, { agent, capability: task.capability, taskId, ok: false, responseMs });
+      if (attempt < config.EXEC_MAX_ATTEMPTS) {
+        await t.query("UPDATE tasks SET status = 'awarded', failure_reason = $2, updated_at = now() WHERE id = $1", [taskId, reason]);
+        next = { agent, attempt: attempt + 1, delay: config.EXEC_RETRY_BASE_MS * 2 ** attempt };
+        return "retry";
+      }
+      // Fail over: the next runner-up that is not suspended and whose breaker is not open.
+      const queue = [...task.runner_ups];
+      while (queue.length) {
+        const cand = queue.shift()!;
+        const ok = await t.query<{ suspended: boolean }>("SELECT suspended FROM agents WHERE address = $1", [cand.agent]);
+        if (!ok.rows[0] || ok.rows[0].suspended) continue;
+        if ((await breakers.get(cand.agent)).state === "open") continue;
+        await t.query(
+          `UPDATE tasks SET agent = $2, price = $3, attempts = 0, failovers = failovers + 1, runner_ups = $4::jsonb, status = 'awarded',
+                  awarded_at = now(), started_at = NULL, run_deadline = NULL, failure_reason = $5, updated_at = now()
+            WHERE id = $1`,
+          [taskId, cand.agent, cand.price, JSON.stringify(queue), reason],
+        );
+        await t.query("UPDATE proposals SET outcome = 'accepted' WHERE auction_id = $1 AND agent = $2", [task.auction_id, cand.agent]);
+        out.push({ address: cand.agent, webhook: true, event: { type: "accept-proposal", data: { auctionId: task.auction_id, taskId, price: cand.price, failover: true } } });
+        out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "awarded", agent: cand.agent, price: cand.price, failoverFrom: agent } } });
+        next = { agent: cand.agent, attempt: 1, delay: 0 };
+        return "failover";
+      }
+      await t.query("UPDATE tasks SET status = 'failed', failure_reason = $2, runner_ups = '[]', updated_at = now() WHERE id = $1", [taskId, reason]);
+      out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "failed", reason } } });
+      final = { id: taskId, status: "failed", workflowId: task.workflow_id, nodeKey: task.node_key, output: null, price: null };
+      return "failed";
+    });
+    if (result === "stale") return result;
+    await breakers.record(agent, false);
+    if (next) await enqueueDispatch(taskId, next.agent, next.attempt, next.delay);
+    await deps.dispatch(out);
+    if (final) await finished(final);
+    return result;
+  }
+
+  async function dispatch(taskId: string, agent: string, attempt: number): Promise<string> {
+    const claim = await db.tx(async (t) => {
+      const task = await lock(t, taskId);
+      if (!task || task.status !== "awarded" || task.agent !== agent || task.attempts !== attempt - 1) return undefined;
+      const eta = await t.query<{ eta_ms: number }>("SELECT eta_ms FROM proposals WHERE auction_id = $1 AND agent = $2", [task.auction_id, agent]);
+      const etaMs = eta.rows[0]?.eta_ms ?? 60_000;
+      await t.query("UPDATE tasks SET attempts = $2, eta_ms = $3, dispatched_at = now(), updated_at = now() WHERE id = $1", [taskId, attempt, etaMs]);
+      const ep = await t.query<{ endpoint_url: string | null; webhook_secret: string }>("SELECT endpoint_url, webhook_secret FROM agents WHERE address = $1", [agent]);
+      return { task, etaMs, endpoint: ep.rows[0]?.endpoint_url ?? null, secret: ep.rows[0]?.webhook_secret ?? "" };
+    });
+    if (!claim) return "stale";
+    // An open breaker rejects at once: no network call, straight to failover.
+    if (!(await breakers.permit(agent))) {
+      await db.query("UPDATE tasks SET attempts = $2 WHERE id = $1", [taskId, config.EXEC_MAX_ATTEMPTS]);
+      return fail(taskId, agent, config.EXEC_MAX_ATTEMPTS, "circuit breaker open");
+    }
+    const { task, etaMs, endpoint, secret } = claim;
+    const assignment = { taskId, auctionId: task.auction_id, capability: task.capability, input: task.input, price: task.price, deadline: task.deadline.toISOString(), attempt };
+    if (endpoint) {
+      const body = JSON.stringify({ type: "task-assigned", data: assignment });
+      try {
+        const res = await fetch(endpoint, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-aicp-event": "task-assigned", "x-aicp-signature": signWebhookBody(secret, Date.now(), body) },
+          body,
+          signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (!res.ok) return fail(taskId, agent, attempt, `agent endpoint answered ${res.status}`);
+      } catch (err) {
+        return fail(taskId, agent, attempt, `agent endpoint unreachable: ${(err as Error).message}`);
+      }
+    }
+    const timeout = Math.min(task.deadline.getTime() - ctx.now(), Math.round(etaMs * config.EXEC_TIMEOUT_FACTOR) + config.EXEC_GRACE_MS);
+    const started = await db.query(
+      `UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, now()), run_deadline = $4, updated_at = now()
+        WHERE id = $1 AND agent = $2 AND attempts = $3 AND status = 'awarded'`,
+      [taskId, agent, attempt, new Date(ctx.now() + Math.max(0, timeout))],
+    );
+    if (started.rowCount !== 1) return "stale"; // delivered (or failed) while the webhook was in flight
+    await queues.execution.add("deadline", { kind: "deadline", taskId, agent, attempt }, { jobId: `deadline-${taskId}-${agent}-${attempt}`, delay: Math.max(0, timeout) });
+    if (!endpoint) await deps.dispatch([{ address: agent, event: { type: "task-assigned", data: assignment } }]);
+    return "running";
+  }
+
+  return {
+    async onAwarded(tasks) {
+      if (tasks.length === 0) return;
+      await queues.execution.addBulk(
+        tasks.map((t) => ({ name: "dispatch", data: { kind: "dispatch" as const, taskId: t.id, agent: t.agent, attempt: 1 }, opts: { jobId: `dispatch-${t.id}-${t.agent}-1` } })),
+      );
+    },
+
+    async runJob(job) {
+      if (job.kind === "dispatch") return dispatch(job.taskId, job.agent, job.attempt);
+      const r = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM tasks WHERE id = $1 AND agent = $2 AND attempts = $3 AND status = 'running'",
+        [job.taskId, job.agent, job.attempt],
+      );
+      if (r.rows[0]!.n === 0) return "done";
+      return fail(job.taskId, job.agent, job.attempt, "deadline missed");
+    },
+
+    async deliver(taskId, agent, output, resultHash) {
+      const hash = resultHashOf(output);
+      if (resultHash !== undefined && resultHash.toLowerCase() !== hash)
+        throw badRequest("RESULT_HASH_MISMATCH", `resultHash must be keccak256 of the output's canonical JSON (${hash}).`);
+      let fin: FinishedTask | undefined;
+      const out: Outgoing[] = [];
+      await db.tx(async (t) => {
+        const task = await lock(t, taskId);
+        if (!task) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
+        if (task.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may deliver it.");
+        if (!["awarded", "running"].includes(task.status))
+          throw conflict("NOT_RUNNING", `The task is ${task.status}; only an awarded or running task can be delivered.`);
+        const since = (task.started_at ?? task.awarded_at ?? new Date(ctx.now())).getTime();
+        await t.query(
+          "UPDATE tasks SET status = 'delivered', output = $2, result_hash = $3, delivered_at = now(), run_deadline = NULL, updated_at = now() WHERE id = $1",
+          [taskId, JSON.stringify(output ?? null), hash],
+        );
+        await reputation.record(t, { agent, capability: task.capability, taskId, ok: true, responseMs: ctx.now() - since });
+        out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "delivered", agent, resultHash: hash } } });
+        fin = { id: taskId, status: "delivered", workflowId: task.workflow_id, nodeKey: task.node_key, output, price: task.price };
+      });
+      await breakers.record(agent, true);
+      await deps.dispatch(out);
+      await finished(fin!);
+      return { id: taskId, status: "delivered", resultHash: hash };
+    },
+
+    async reportFailure(taskId, agent, reason) {
+      const r = await db.query<{ agent: string | null; status: string; attempts: number }>("SELECT agent, status, attempts FROM tasks WHERE id = $1", [taskId]);
+      const task = r.rows[0];
+      if (!task) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
+      if (task.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may report on it.");
+      if (!["awarded", "running"].includes(task.status)) throw conflict("NOT_RUNNING", `The task is ${task.status}.`);
+      await fail(taskId, agent, task.attempts, `agent reported: ${reason}`);
+      const after = await db.query<{ status: string }>("SELECT status FROM tasks WHERE id = $1", [taskId]);
+      return { id: taskId, status: after.rows[0]!.status };
+    },
+
+    onFinished(l) {
+      listeners.push(l);
+    },
+    finished,
+  };
+}

@@ -1,0 +1,283 @@
+import type { AppContext } from "../context.js";
+import type { Queryable } from "../db/index.js";
+import { badRequest, notFound, forbidden } from "../errors.js";
+import type { AuctionRule } from "../auction/rules.js";
+import type { TaskService } from "../tasks/service.js";
+import type { FinishedTask } from "../scheduling/execution.js";
+import type { Urgency } from "../pricing/quote.js";
+import { checkDag, criticalPath, descendants, referencedKeys, resolveInputs, type DagNode } from "./dag.js";
+
+export type WorkflowNodeSpec = {
+  key: string;
+  capability: string;
+  input: unknown;
+  complexity: number;
+  urgency: Urgency;
+  /** Budget of this node in token base units (its auction's reserve price). */
+  budget: bigint;
+  dependsOn: string[];
+  auction?: { rule: AuctionRule; windowMs: number };
+};
+
+export type WorkflowSpec = {
+  nodes: WorkflowNodeSpec[];
+  /** Total budget in token base units: Σ node budgets + reserve must not exceed it. */
+  totalBudget: bigint;
+  /** Reserve for overruns, base units; default WORKFLOW_RESERVE_BPS of the total. */
+  reserve?: bigint;
+  token: string;
+  deadline: Date;
+  route: "auto" | "channel" | "escrow";
+};
+
+export type WorkflowService = {
+  /**
+   * Accepts a DAG of tasks, holds its budgets in the workflow ledger and auctions the ready
+   * nodes at once; children are auctioned as soon as all their parents are done, in parallel.
+   * @throws 400 TOO_MANY_NODES | DUPLICATE_KEY | UNKNOWN_DEPENDENCY | CYCLE | BUDGET_MISMATCH | BAD_INPUT_REFERENCE
+   */
+  create(buyer: string, spec: WorkflowSpec): Promise<WorkflowView>;
+  /** Per-node state, agent, price and timings, the critical path, the ledger and the overall state. */
+  get(id: string, viewer: { address?: string; operator: boolean }): Promise<WorkflowView>;
+  /** Listener for the execution service: advances the workflow of a finished task. */
+  onTaskFinished(t: FinishedTask): Promise<void>;
+};
+
+export type WorkflowView = Awaited<ReturnType<typeof loadView>>;
+
+type NodeRow = {
+  key: string; spec: { capability: string; input: unknown; complexity: number; urgency: Urgency; auction?: { rule: AuctionRule; windowMs: number } };
+  budget: string; depends_on: string[]; status: string; task_id: string | null; attempts: number; started_at: Date | null; finished_at: Date | null;
+};
+type WorkflowRow = { id: string; buyer: string; status: string; total_budget: string; reserve: string; reserve_used: string; token: string; route: string; deadline: Date; created_at: Date; finished_at: Date | null };
+
+async function loadView(q: Queryable, id: string) {
+  const w = (await q.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1", [id])).rows[0];
+  if (!w) throw notFound("WORKFLOW_NOT_FOUND", `No workflow ${id}.`);
+  const nodes = (
+    await q.query<NodeRow & { agent: string | null; price: string | null; task_status: string | null; delivered_at: Date | null; eta_ms: number | null; failure_reason: string | null }>(
+      `SELECT n.*, t.agent, t.price::text AS price, t.status AS task_status, t.delivered_at, t.eta_ms, t.failure_reason
+         FROM workflow_nodes n LEFT JOIN tasks t ON t.id = n.task_id WHERE n.workflow_id = $1 ORDER BY n.key`,
+      [id],
+    )
+  ).rows;
+  const ledger = (await q.query<{ kind: string; total: string }>("SELECT kind, sum(amount)::text AS total FROM workflow_ledger WHERE workflow_id = $1 GROUP BY kind", [id])).rows;
+  const dur = (n: (typeof nodes)[number]) =>
+    n.started_at && n.finished_at ? n.finished_at.getTime() - n.started_at.getTime() : n.started_at ? Date.now() - n.started_at.getTime() : (n.eta_ms ?? 0);
+  const byKey = new Map(nodes.map((n) => [n.key, n]));
+  const cp = criticalPath(nodes.map((n) => ({ key: n.key, dependsOn: n.depends_on })), (k) => dur(byKey.get(k)!));
+  const end = w.finished_at ?? (nodes.some((n) => !n.finished_at) ? null : new Date(Math.max(...nodes.map((n) => n.finished_at!.getTime()))));
+  return {
+    id: w.id,
+    buyer: w.buyer,
+    status: w.status,
+    totalBudget: w.total_budget,
+    reserve: w.reserve,
+    reserveUsed: w.reserve_used,
+    token: w.token,
+    route: w.route,
+    deadline: w.deadline.toISOString(),
+    createdAt: w.created_at.toISOString(),
+    finishedAt: end?.toISOString() ?? null,
+    wallMs: end ? end.getTime() - w.created_at.getTime() : null,
+    criticalPath: { nodes: cp.path, ms: cp.ms },
+    ledger: Object.fromEntries(["hold", "spend", "release", "reserve_draw"].map((k) => [k, ledger.find((l) => l.kind === k)?.total ?? "0"])),
+    nodes: nodes.map((n) => ({
+      key: n.key,
+      status: n.status,
+      dependsOn: n.depends_on,
+      capability: n.spec.capability,
+      budget: n.budget,
+      taskId: n.task_id,
+      taskStatus: n.task_status,
+      agent: n.agent,
+      price: n.price,
+      attempts: n.attempts,
+      failureReason: n.failure_reason,
+      startedAt: n.started_at?.toISOString() ?? null,
+      finishedAt: n.finished_at?.toISOString() ?? null,
+      durationMs: n.started_at && n.finished_at ? n.finished_at.getTime() - n.started_at.getTime() : null,
+    })),
+  };
+}
+
+export function createWorkflowService(ctx: AppContext, tasks: TaskService): WorkflowService {
+  const { db, config, log } = ctx;
+
+  async function ledger(t: Queryable, workflowId: string, nodeKey: string | null, kind: string, amount: bigint) {
+    if (amount > 0n) await t.query("INSERT INTO workflow_ledger (workflow_id, node_key, kind, amount) VALUES ($1, $2, $3, $4)", [workflowId, nodeKey, kind, amount.toString()]);
+  }
+
+  /** Auctions nodes already marked `auctioning` (outside the workflow lock). */
+  async function post(w: WorkflowRow, keys: string[], extraBudget: Map<string, bigint> = new Map()) {
+    if (keys.length === 0) return;
+    const nodes = (await db.query<NodeRow>("SELECT * FROM workflow_nodes WHERE workflow_id = $1", [w.id])).rows;
+    const outputs: Record<string, unknown> = {};
+    const doneTasks = nodes.filter((n) => n.status === "done" && n.task_id);
+    if (doneTasks.length) {
+      const r = await db.query<{ id: string; output: unknown }>("SELECT id, output FROM tasks WHERE id = ANY($1)", [doneTasks.map((n) => n.task_id)]);
+      const out = new Map(r.rows.map((x) => [x.id, x.output]));
+      for (const n of doneTasks) outputs[n.key] = out.get(n.task_id!);
+    }
+    await Promise.all(
+      keys.map(async (key) => {
+        const n = nodes.find((x) => x.key === key)!;
+        try {
+          const [task] = await tasks.post(w.buyer, {
+            capability: n.spec.capability,
+            input: resolveInputs(n.spec.input, outputs),
+            complexity: n.spec.complexity,
+            urgency: n.spec.urgency,
+            budget: BigInt(n.budget) + (extraBudget.get(key) ?? 0n),
+            token: w.token,
+            deadline: w.deadline,
+            auction: n.spec.auction ?? { rule: "second-price", windowMs: config.WORKFLOW_WINDOW_MS },
+            route: w.route as "auto",
+            quantity: 1,
+            workflow: { id: w.id, nodeKey: key },
+          });
+          // The auction may already be over (no eligible agent): then the listener has run.
+          await db.query("UPDATE workflow_nodes SET task_id = COALESCE(task_id, $3) WHERE workflow_id = $1 AND key = $2", [w.id, key, task!.id]);
+        } catch (err) {
+          log.error({ err, workflow: w.id, node: key }, "could not auction a workflow node");
+          await settleNode(w.id, key, null, "failed", null);
+        }
+      }),
+    );
+  }
+
+  /**
+   * Applies a node's final state under the workflow lock, then auctions the children that
+   * became ready (or re-auctions an expired node with budget drawn from the reserve).
+   */
+  async function settleNode(workflowId: string, key: string, taskId: string | null, status: FinishedTask["status"], price: string | null) {
+    const toPost: string[] = [];
+    const extra = new Map<string, bigint>();
+    let wf: WorkflowRow | undefined;
+    await db.tx(async (t) => {
+      const w = (await t.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1 FOR UPDATE", [workflowId])).rows[0];
+      if (!w) return;
+      wf = w;
+      const nodes = (await t.query<NodeRow>("SELECT * FROM workflow_nodes WHERE workflow_id = $1", [workflowId])).rows;
+      const n = nodes.find((x) => x.key === key);
+      if (!n || !["auctioning", "running"].includes(n.status)) return;
+      if (taskId && n.task_id && n.task_id !== taskId) return; // a stale task of an earlier attempt
+      const budget = BigInt(n.budget);
+      if (status === "delivered") {
+        const paid = BigInt(price ?? "0");
+        await t.query("UPDATE workflow_nodes SET status = 'done', finished_at = now() WHERE workflow_id = $1 AND key = $2", [workflowId, key]);
+        n.status = "done";
+        // The node's hold (its budget plus any reserve drawn) is spent up to the price; an
+        // overrun beyond the budget was covered by the reserve draw.
+        const drawn = (await t.query<{ s: string | null }>("SELECT sum(amount)::text AS s FROM workflow_ledger WHERE workflow_id = $1 AND node_key = $2 AND kind = 'reserve_draw'", [workflowId, key])).rows[0]!.s;
+        const held = budget + BigInt(drawn ?? "0");
+        await ledger(t, workflowId, key, "spend", paid);
+        await ledger(t, workflowId, key, "release", held - paid);
+        for (const c of nodes)
+          if (c.status === "pending" && c.depends_on.includes(key) && c.depends_on.every((d) => nodes.find((x) => x.key === d)!.status === "done")) {
+            toPost.push(c.key);
+            c.status = "auctioning";
+          }
+      } else {
+        const remaining = BigInt(w.reserve) - BigInt(w.reserve_used);
+        if (status === "expired" && n.attempts < 2 && remaining > 0n) {
+          // No proposal under the budget: raise it once from the reserve (an overrun).
+          const draw = remaining < budget / 2n + 1n ? remaining : budget / 2n + 1n;
+          await t.query("UPDATE workflows SET reserve_used = reserve_used + $2 WHERE id = $1", [workflowId, draw.toString()]);
+          await ledger(t, workflowId, key, "reserve_draw", draw);
+          await t.query("UPDATE workflow_nodes SET status = 'auctioning', task_id = NULL, attempts = attempts + 1 WHERE workflow_id = $1 AND key = $2", [workflowId, key]);
+          const drawnTotal = (await t.query<{ s: string }>("SELECT sum(amount)::text AS s FROM workflow_ledger WHERE workflow_id = $1 AND node_key = $2 AND kind = 'reserve_draw'", [workflowId, key])).rows[0]!.s;
+          extra.set(key, BigInt(drawnTotal));
+          toPost.push(key);
+        } else {
+          await t.query("UPDATE workflow_nodes SET status = 'failed', finished_at = now() WHERE workflow_id = $1 AND key = $2", [workflowId, key]);
+          n.status = "failed";
+          const drawn = (await t.query<{ s: string | null }>("SELECT sum(amount)::text AS s FROM workflow_ledger WHERE workflow_id = $1 AND node_key = $2 AND kind = 'reserve_draw'", [workflowId, key])).rows[0]!.s;
+          await ledger(t, workflowId, key, "release", budget + BigInt(drawn ?? "0"));
+          // A failed node cancels its descendants and releases their budgets to the buyer.
+          const dag: DagNode[] = nodes.map((x) => ({ key: x.key, dependsOn: x.depends_on }));
+          for (const d of descendants(dag, key)) {
+            const dn = nodes.find((x) => x.key === d)!;
+            if (dn.status !== "pending") continue;
+            await t.query("UPDATE workflow_nodes SET status = 'cancelled', finished_at = now() WHERE workflow_id = $1 AND key = $2", [workflowId, d]);
+            dn.status = "cancelled";
+            await ledger(t, workflowId, d, "release", BigInt(dn.budget));
+          }
+        }
+      }
+      if (nodes.every((x) => ["done", "failed", "cancelled"].includes(x.status))) {
+        const ok = nodes.every((x) => x.status === "done");
+        await t.query("UPDATE workflows SET status = $2, finished_at = now() WHERE id = $1", [workflowId, ok ? "completed" : "failed"]);
+        const unused = BigInt(w.reserve) - BigInt(w.reserve_used);
+        await ledger(t, workflowId, null, "release", unused);
+      }
+      if (toPost.length)
+        await t.query("UPDATE workflow_nodes SET status = 'auctioning', started_at = now() WHERE workflow_id = $1 AND key = ANY($2)", [workflowId, toPost]);
+    });
+    if (wf && toPost.length) await post(wf, toPost, extra);
+  }
+
+  return {
+    async create(buyer, spec) {
+      if (spec.nodes.length === 0) throw badRequest("EMPTY_WORKFLOW", "A workflow needs at least one node.");
+      if (spec.nodes.length > config.WORKFLOW_MAX_NODES)
+        throw badRequest("TOO_MANY_NODES", `A workflow holds at most ${config.WORKFLOW_MAX_NODES} nodes.`);
+      const problem = checkDag(spec.nodes);
+      if (problem?.code === "DUPLICATE_KEY") throw badRequest("DUPLICATE_KEY", `Node key "${problem.key}" is used twice.`);
+      if (problem?.code === "UNKNOWN_DEPENDENCY")
+        throw badRequest("UNKNOWN_DEPENDENCY", `Node "${problem.key}" depends on "${problem.dependsOn}", which is not a node of this workflow.`);
+      if (problem?.code === "CYCLE")
+        throw badRequest("CYCLE", `The workflow has a cycle: ${problem.cycle.join(" → ")}.`, { cycle: problem.cycle });
+      for (const n of spec.nodes)
+        for (const ref of referencedKeys(n.input))
+          if (!n.dependsOn.includes(ref))
+            throw badRequest("BAD_INPUT_REFERENCE", `Node "${n.key}" reads the output of "${ref}" but does not depend on it.`);
+      const reserve = spec.reserve ?? (spec.totalBudget * BigInt(config.WORKFLOW_RESERVE_BPS)) / 10_000n;
+      const sum = spec.nodes.reduce((a, n) => a + n.budget, 0n);
+      if (sum + reserve > spec.totalBudget)
+        throw badRequest("BUDGET_MISMATCH", `Node budgets (${sum}) plus the reserve (${reserve}) exceed the total budget (${spec.totalBudget}).`);
+      if (spec.deadline.getTime() <= ctx.now()) throw badRequest("DEADLINE_TOO_SOON", "The deadline must be in the future.");
+      const ready = spec.nodes.filter((n) => n.dependsOn.length === 0).map((n) => n.key);
+      const id = await db.tx(async (t) => {
+        const w = await t.query<{ id: string }>(
+          "INSERT INTO workflows (buyer, status, total_budget, reserve, token, route, deadline) VALUES ($1, 'running', $2, $3, $4, $5, $6) RETURNING id",
+          [buyer, spec.totalBudget.toString(), reserve.toString(), spec.token, spec.route, spec.deadline],
+        );
+        const id = w.rows[0]!.id;
+        await t.query(
+          `INSERT INTO workflow_nodes (workflow_id, key, spec, budget, depends_on, status, started_at)
+           SELECT $1, u.key, u.spec::jsonb, u.budget::numeric, ARRAY(SELECT jsonb_array_elements_text(u.deps::jsonb)),
+                  CASE WHEN u.key = ANY($6) THEN 'auctioning' ELSE 'pending' END, CASE WHEN u.key = ANY($6) THEN now() END
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(key, spec, budget, deps)`,
+          [
+            id,
+            spec.nodes.map((n) => n.key),
+            spec.nodes.map((n) => JSON.stringify({ capability: n.capability, input: n.input, complexity: n.complexity, urgency: n.urgency, ...(n.auction ? { auction: n.auction } : {}) })),
+            spec.nodes.map((n) => n.budget.toString()),
+            spec.nodes.map((n) => JSON.stringify(n.dependsOn)),
+            ready,
+          ],
+        );
+        for (const n of spec.nodes) await ledger(t, id, n.key, "hold", n.budget);
+        await ledger(t, id, null, "hold", reserve);
+        // Whatever the nodes and reserve do not claim goes back to the buyer at once.
+        await ledger(t, id, null, "release", spec.totalBudget - sum - reserve);
+        return id;
+      });
+      const w = (await db.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1", [id])).rows[0]!;
+      await post(w, ready);
+      return loadView(db, id);
+    },
+
+    async get(id, viewer) {
+      const v = await loadView(db, id);
+      if (!viewer.operator && viewer.address !== v.buyer) throw forbidden("NOT_BUYER", "Only the buyer who posted the workflow may read it.");
+      return v;
+    },
+
+    async onTaskFinished(t) {
+      if (!t.workflowId || !t.nodeKey) return;
+      await settleNode(t.workflowId, t.nodeKey, t.id, t.status, t.price);
+    },
+  };
+}
