@@ -234,6 +234,13 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     // Views
     // ------------------------------------------------------------------------------------------
 
+    /// @notice ERC-165: true for IPaymentChannels, IAccessControl and IERC165.
+    /// @param interfaceId The interface id.
+    /// @return Whether the interface is supported.
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IPaymentChannels).interfaceId || super.supportsInterface(interfaceId);
+    }
+
     /// @inheritdoc IPaymentChannels
     function hashVoucher(Voucher calldata voucher) external view override returns (bytes32) {
         return

@@ -33,6 +33,13 @@ contract ReputationAnchor is IReputationAnchor, AccessControl {
         emit RootAnchored(epoch, root, uri, uint64(block.timestamp));
     }
 
+    /// @notice ERC-165: true for IReputationAnchor, IAccessControl and IERC165.
+    /// @param interfaceId The interface id.
+    /// @return Whether the interface is supported.
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IReputationAnchor).interfaceId || super.supportsInterface(interfaceId);
+    }
+
     /// @inheritdoc IReputationAnchor
     function rootOf(uint64 epoch) external view override returns (bytes32) {
         return _roots[epoch];

@@ -29,14 +29,15 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   const breakers = createBreakerStore(ctx);
   const reputation = createReputationService(ctx);
   // The auction and execution services call each other through these late-bound hooks.
-  let execution: ExecutionService | undefined;
+  const late: { execution?: ExecutionService } = {};
   const auction = createAuctionService(ctx, {
     async afterClose(r) {
-      await execution!.onAwarded(r.awarded);
-      for (const e of r.expired) await execution!.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
+      await late.execution!.onAwarded(r.awarded);
+      for (const e of r.expired) await late.execution!.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
     },
   });
-  execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out) });
+  const execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out) });
+  late.execution = execution;
   const tasks = createTaskService(ctx, auction);
   const workflows = createWorkflowService(ctx, tasks);
   execution.onFinished((t) => workflows.onTaskFinished(t));
