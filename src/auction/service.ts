@@ -62,7 +62,11 @@ export type AuctionService = {
    */
   close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean>;
   /** Open calls for proposals addressed to `agent`, waiting up to `waitMs` for one to arrive. */
-  cfpsFor(agent: string, waitMs: number, signal?: AbortSignal): Promise<CallForProposals[]>;
+  /**
+   * Open calls for proposals addressed to `agent`; with `unanswered`, only those it has not
+   * proposed on yet. Waits up to `waitMs` (long-poll) when there are none.
+   */
+  cfpsFor(agent: string, waitMs: number, signal?: AbortSignal, unanswered?: boolean): Promise<CallForProposals[]>;
   /**
    * Recovery after a crash between commit and enqueue: closes overdue open auctions and makes
    * sure the others have a close job. Returns how many it closed.
@@ -111,12 +115,21 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
     if (jobs.length) await queues.webhooks.addBulk(jobs);
   }
 
+  // A local timer closes the auction on time in the process that opened it (BullMQ's delayed
+  // jobs fire tens of ms late); the delayed job is the durable backstop that survives a crash.
+  // Whichever runs first closes; the other finds the auction closed.
+  const timers = new Map<string, NodeJS.Timeout>();
   async function scheduleClose(auctionId: string, closesAt: number) {
-    await queues.auctionClose.add(
-      "close",
-      { auctionId },
-      { jobId: `close-${auctionId}`, delay: Math.max(0, closesAt - ctx.now()) },
-    );
+    const delay = Math.max(0, closesAt - ctx.now());
+    await queues.auctionClose.add("close", { auctionId }, { jobId: `close-${auctionId}`, delay });
+    if (!timers.has(auctionId) && delay < 24 * 3600_000) {
+      const timer = setTimeout(() => {
+        timers.delete(auctionId);
+        close(auctionId, "window").catch((err) => log.warn({ err, auctionId }, "timed close failed; the queued job will retry"));
+      }, delay);
+      timer.unref();
+      timers.set(auctionId, timer);
+    }
   }
 
   async function close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean> {
@@ -128,6 +141,11 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
         await t.query<AuctionRow>("SELECT * FROM auctions WHERE id = $1 FOR UPDATE", [auctionId])
       ).rows[0];
       if (!a || a.status !== "open") return false;
+      const timer = timers.get(auctionId);
+      if (timer && reason !== "window") {
+        clearTimeout(timer);
+        timers.delete(auctionId);
+      }
       if (reason === "window" && a.closes_at.getTime() > ctx.now() + 50) return false; // early: the job retries
       scheduledAt = a.closes_at.getTime();
       const props = await t.query<{ agent: string; price: string; updated_at: Date; load: number; successes: number | null; failures: number | null }>(
@@ -212,7 +230,7 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
     return closed;
   }
 
-  async function openCfps(agent: string): Promise<CallForProposals[]> {
+  async function openCfps(agent: string, unanswered: boolean): Promise<CallForProposals[]> {
     const r = await db.query<{
       id: string; capability: string; budget: string; rule: string; quantity: number; closes_at: Date;
       task_ids: string[]; input: unknown; complexity: number; urgency: string; token: string; deadline: Date;
@@ -226,10 +244,10 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
          JOIN auctions a ON a.id = c.auction_id AND a.status = 'open'
          JOIN tasks t0 ON t0.auction_id = a.id AND t0.lot_index = 0
          LEFT JOIN proposals p ON p.auction_id = a.id AND p.agent = c.agent
-        WHERE c.agent = $1
+        WHERE c.agent = $1 AND ($2::boolean IS FALSE OR p.agent IS NULL)
         ORDER BY a.closes_at
         LIMIT 500`,
-      [agent],
+      [agent, unanswered],
     );
     return r.rows.map((x) => ({
       auctionId: x.id,
@@ -311,8 +329,8 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
       };
     },
 
-    async cfpsFor(agent, waitMs, signal) {
-      let list = await openCfps(agent);
+    async cfpsFor(agent, waitMs, signal, unanswered = false) {
+      let list = await openCfps(agent, unanswered);
       if (list.length > 0 || waitMs <= 0) return list;
       await new Promise<void>((resolve) => {
         let unsub: (() => void) | undefined;
@@ -326,7 +344,7 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
         bus.subscribe(agent, (e) => { if (e.type === "cfp") done(); }).then((u) => { unsub = u; }, done);
       });
       if (signal?.aborted) return [];
-      list = await openCfps(agent);
+      list = await openCfps(agent, unanswered);
       return list;
     },
 

@@ -111,12 +111,15 @@ export function registerTaskRoutes(api: Api, tasks: TaskService, auction: Auctio
     summary: "Open calls for proposals addressed to you; long-polls up to waitMs when there are none",
     tags: ["auctions"],
     access: "agent",
-    query: z.object({ waitMs: z.coerce.number().int().min(0).max(60_000).default(0) }),
+    query: z.object({
+      waitMs: z.coerce.number().int().min(0).max(60_000).default(0),
+      status: z.enum(["unanswered", "all"]).default("unanswered").openapi({ description: "`unanswered`: only calls you have not proposed on yet" }),
+    }),
     response: z.object({ items: z.array(z.object({ auctionId: z.string(), taskIds: z.array(z.string()) }).passthrough()) }),
     handler: async ({ query, principal, req }) => {
       const ac = new AbortController();
       req.on("close", () => ac.abort());
-      return { items: await auction.cfpsFor(walletOf(principal), query.waitMs, ac.signal) };
+      return { items: await auction.cfpsFor(walletOf(principal), query.waitMs, ac.signal, query.status === "unanswered") };
     },
   });
 }

@@ -259,8 +259,9 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
           ],
         );
         for (const n of spec.nodes) await ledger(t, id, n.key, "hold", n.budget);
-        await ledger(t, id, null, "hold", reserve);
-        // Whatever the nodes and reserve do not claim goes back to the buyer at once.
+        // The whole total is held; whatever the nodes and the reserve do not claim goes back
+        // to the buyer at once, so that in the end Σ hold = Σ spend + Σ release = total.
+        await ledger(t, id, null, "hold", spec.totalBudget - sum);
         await ledger(t, id, null, "release", spec.totalBudget - sum - reserve);
         return id;
       });
