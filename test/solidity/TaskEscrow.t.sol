@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {TestBase} from "./utils/Vm.sol";
+import {AICPTestToken} from "../../contracts/test/AICPTestToken.sol";
+import {TaskEscrow} from "../../contracts/TaskEscrow.sol";
+import {DisputeResolver} from "../../contracts/DisputeResolver.sol";
+import {ITaskEscrow} from "../../contracts/interfaces/ITaskEscrow.sol";
+import {IDisputeResolver} from "../../contracts/interfaces/IDisputeResolver.sol";
+import {TaskId, DisputeId} from "../../contracts/types/TaskId.sol";
+
+/// @dev Keeps 1% of every transfer: the escrow must refuse it rather than hold less than it records.
+contract FeeOnTransferToken is ERC20 {
+    constructor() ERC20("Fee on transfer", "FOT") {}
+
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        if (from == address(0) || to == address(0)) {
+            super._update(from, to, value);
+        } else {
+            uint256 cut = value / 100;
+            super._update(from, address(0), cut);
+            super._update(from, to, value - cut);
+        }
+    }
+}
+
+/// @dev A contract buyer whose receive() either reverts or tries to withdraw a second time.
+contract ContractBuyer {
+    error ContractBuyerRefused();
+
+    TaskEscrow internal immutable escrow;
+    bool internal reenter;
+    bytes public reentryError;
+    uint256 public received;
+
+    constructor(TaskEscrow escrow_) {
+        escrow = escrow_;
+    }
+
+    function fund(TaskId taskId, uint64 deadline) external payable {
+        escrow.fund{value: msg.value}(taskId, address(0), msg.value, deadline);
+    }
+
+    function withdraw(bool reenter_) external returns (uint256) {
+        reenter = reenter_;
+        return escrow.withdraw(address(0));
+    }
+
+    receive() external payable {
+        if (!reenter) revert ContractBuyerRefused();
+        received += msg.value;
+        try escrow.withdraw(address(0)) {} catch (bytes memory err) {
+            reentryError = err;
+        }
+    }
+}
+
+/// @notice Unit and fuzz tests of TaskEscrow + DisputeResolver that need Solidity: hostile tokens and
+/// receivers, and the split arithmetic over the whole input space.
+contract TaskEscrowTest is TestBase {
+    TaskEscrow internal escrow;
+    DisputeResolver internal resolver;
+    AICPTestToken internal token;
+
+    address internal constant TREASURY = address(0x7EA5);
+    address internal constant COORDINATOR = address(0xC00D);
+    address internal constant BUYER = address(0xB0B);
+    address internal constant AGENT = address(0xA6E7);
+    address[3] internal arbitrators = [address(0xA1), address(0xA2), address(0xA3)];
+
+    uint64 internal constant WINDOW = 3 days;
+
+    function setUp() public {
+        vm.warp(1_700_000_000);
+        token = new AICPTestToken();
+        (escrow, resolver) = _deploy(250);
+    }
+
+    function _deploy(uint16 feeBps) internal returns (TaskEscrow e, DisputeResolver r) {
+        e = new TaskEscrow(address(this), TREASURY, feeBps, WINDOW);
+        r = new DisputeResolver(address(this), 7 days, 2 days);
+        e.grantRole(e.COORDINATOR_ROLE(), COORDINATOR);
+        e.setDisputeResolver(address(r));
+        r.grantRole(r.ESCROW_ROLE(), address(e));
+        for (uint256 i; i < arbitrators.length; ++i) r.grantRole(r.ARBITRATOR_ROLE(), arbitrators[i]);
+    }
+
+    function _id(uint256 n) internal pure returns (TaskId) {
+        return TaskId.wrap(keccak256(abi.encode("task", n)));
+    }
+
+    /// @dev Funds (native), awards at `price` and delivers a task on `e`.
+    function _delivered(TaskEscrow e, TaskId id, uint256 amount, uint256 price) internal {
+        vm.deal(BUYER, amount);
+        vm.prank(BUYER);
+        e.fund{value: amount}(id, address(0), amount, uint64(block.timestamp + 1 days));
+        vm.prank(COORDINATOR);
+        e.award(id, AGENT, price);
+        vm.prank(AGENT);
+        e.deliver(id, keccak256("result"));
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Hostile tokens and receivers
+    // ------------------------------------------------------------------------------------------
+
+    function test_feeOnTransferTokenIsRefused() public {
+        FeeOnTransferToken fot = new FeeOnTransferToken();
+        fot.mint(BUYER, 1_000);
+        vm.prank(BUYER);
+        fot.approve(address(escrow), 1_000);
+        vm.expectRevert(abi.encodeWithSelector(ITaskEscrow.TaskEscrowTransferMismatch.selector, 1_000, 990));
+        vm.prank(BUYER);
+        escrow.fund(_id(1), address(fot), 1_000, uint64(block.timestamp + 1 days));
+        assertEq(escrow.totalHeld(address(fot)), 0, "nothing held");
+    }
+
+    function test_rejectingReceiverKeepsItsBalance() public {
+        ContractBuyer buyer = new ContractBuyer(escrow);
+        buyer.fund{value: 1 ether}(_id(2), uint64(block.timestamp + 1 days));
+        vm.prank(COORDINATOR);
+        escrow.refund(_id(2));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskEscrow.TaskEscrowNativeTransferFailed.selector, address(buyer), 1 ether)
+        );
+        buyer.withdraw(false);
+        assertEq(escrow.balanceOf(address(buyer), address(0)), 1 ether, "balance kept");
+    }
+
+    function test_reentrantWithdrawIsBlocked() public {
+        ContractBuyer buyer = new ContractBuyer(escrow);
+        buyer.fund{value: 1 ether}(_id(3), uint64(block.timestamp + 1 days));
+        vm.prank(COORDINATOR);
+        escrow.refund(_id(3));
+        assertEq(buyer.withdraw(true), 1 ether, "withdrawn once");
+        assertEq(buyer.received(), 1 ether, "paid once");
+        assertEq(address(escrow).balance, 0, "escrow empty");
+        assertTrue(
+            keccak256(buyer.reentryError()) ==
+                keccak256(abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector)),
+            "reentry refused by the guard"
+        );
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Fuzzed arithmetic
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Release: agent + fee == price, fee == floor(price * feeBps / 10 000), for any price and fee.
+    function testFuzz_releaseConservesPrice(uint256 amount, uint256 price, uint16 feeBps) public {
+        feeBps = uint16(bound(feeBps, 0, 1_000));
+        amount = bound(amount, 1, 1e30);
+        price = bound(price, 1, amount);
+        (TaskEscrow e, ) = _deploy(feeBps);
+        _delivered(e, _id(4), amount, price);
+        vm.prank(BUYER);
+        e.release(_id(4));
+
+        uint256 fee = (price * feeBps) / 10_000;
+        assertEq(e.balanceOf(TREASURY, address(0)), fee, "fee");
+        assertEq(e.balanceOf(AGENT, address(0)), price - fee, "agent");
+        assertEq(e.balanceOf(BUYER, address(0)), amount - price, "buyer");
+        assertEq(e.totalHeld(address(0)), 0, "held");
+        assertEq(
+            address(e).balance,
+            e.balanceOf(TREASURY, address(0)) + e.balanceOf(AGENT, address(0)) + e.balanceOf(BUYER, address(0)),
+            "conservation"
+        );
+    }
+
+    /// @notice A ruling through the resolver splits the price exactly, for any price, share and fee.
+    function testFuzz_rulingSplitConservesPrice(uint256 price, uint16 shareBps, uint16 feeBps) public {
+        feeBps = uint16(bound(feeBps, 0, 1_000));
+        shareBps = uint16(bound(shareBps, 0, 10_000));
+        price = bound(price, 1, 1e30);
+        (TaskEscrow e, DisputeResolver r) = _deploy(feeBps);
+        _delivered(e, _id(5), price, price);
+        vm.prank(BUYER);
+        DisputeId id = e.dispute(_id(5), "ipfs://evidence");
+        IDisputeResolver.DisputeInfo memory d = r.disputeOf(id);
+        vm.prank(d.arbitrator);
+        r.rule(id, shareBps);
+        vm.warp(block.timestamp + 2 days + 1);
+        r.finalize(id);
+
+        uint256 share = (price * shareBps) / 10_000;
+        uint256 fee = (share * feeBps) / 10_000;
+        uint256 agentAmount = e.balanceOf(AGENT, address(0));
+        uint256 buyerAmount = e.balanceOf(BUYER, address(0));
+        uint256 feeAmount = e.balanceOf(TREASURY, address(0));
+        assertEq(agentAmount + buyerAmount + feeAmount, price, "split sums to the price");
+        assertEq(feeAmount, fee, "fee on the agent's share only");
+        assertEq(agentAmount, share - fee, "agent");
+        assertEq(buyerAmount, price - share, "buyer");
+        assertEq(e.totalHeld(address(0)), 0, "held");
+        assertTrue(e.escrowOf(_id(5)).state == ITaskEscrow.State.Resolved, "resolved");
+    }
+
+    /// @notice Any sequence of re-awards keeps budget == held + buyer credit.
+    function testFuzz_reawardConservesBudget(uint256 amount, uint256 p1, uint256 p2, uint256 p3) public {
+        amount = bound(amount, 1, 1e30);
+        p1 = bound(p1, 1, amount);
+        p2 = bound(p2, 1, amount);
+        p3 = bound(p3, 1, amount);
+        vm.deal(BUYER, amount);
+        vm.prank(BUYER);
+        escrow.fund{value: amount}(_id(6), address(0), amount, uint64(block.timestamp + 1 days));
+        uint256[3] memory prices = [p1, p2, p3];
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(COORDINATOR);
+            escrow.award(_id(6), i % 2 == 0 ? AGENT : address(0xA6E8), prices[i]);
+            assertEq(escrow.totalHeld(address(0)), prices[i], "held = price");
+            assertEq(escrow.balanceOf(BUYER, address(0)) + prices[i], amount, "credit + held = budget");
+        }
+        vm.prank(COORDINATOR);
+        escrow.refund(_id(6));
+        assertEq(escrow.balanceOf(BUYER, address(0)), amount, "all back");
+    }
+}
