@@ -258,6 +258,7 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
         return uint64(block.timestamp) + window;
     }
 
+    /// @dev Checks and sets the windows used for deadlines set from now on.
     function _setWindows(uint64 ruleWindow_, uint64 appealWindow_) private {
         if (ruleWindow_ == 0 || appealWindow_ == 0) revert DisputeResolverInvalidWindow();
         ruleWindow = ruleWindow_;

@@ -400,6 +400,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         _balances[e.buyer][token] += amount;
     }
 
+    /// @dev Checks and sets the fee snapshotted by escrows funded from now on.
     function _setFeeBps(uint16 feeBps_) private {
         if (feeBps_ > MAX_FEE_BPS) revert TaskEscrowFeeTooHigh(feeBps_, MAX_FEE_BPS);
         uint16 previous = feeBps;
@@ -407,6 +408,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         emit FeeUpdated(previous, feeBps_);
     }
 
+    /// @dev Checks and sets the account credited with fees from now on.
     function _setTreasury(address treasury_) private {
         if (treasury_ == address(0)) revert TaskEscrowZeroAddress();
         address previous = treasury;
@@ -414,6 +416,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         emit TreasuryUpdated(previous, treasury_);
     }
 
+    /// @dev Checks and sets the acceptance window for deliveries attested from now on.
     function _setAcceptanceWindow(uint64 window) private {
         if (window == 0) revert TaskEscrowInvalidAcceptanceWindow();
         uint64 previous = acceptanceWindow;

@@ -657,8 +657,9 @@ describe("TaskEscrow", function () {
   });
 
   describe("executeRuling", function () {
-    async function disputedFixture() {
-      const sys = await deployEscrowSystem(ethers, networkHelpers);
+    /** The fixture plus a delivered, disputed task, with a stand-in resolver wallet to rule on it. */
+    async function disputed() {
+      const sys = await networkHelpers.loadFixture(fixture);
       // A stand-in resolver wallet, so the split can be driven directly.
       await sys.escrow.grantRole(await sys.escrow.RESOLVER_ROLE(), sys.stranger.address);
       const d = await deliveredEscrow(sys, "ruled", { amount: 1_000_003n, price: 1_000_001n });
@@ -669,7 +670,7 @@ describe("TaskEscrow", function () {
 
     for (const bps of [0n, 3_333n, 5_000n, 10_000n]) {
       it(`splits the price at ${bps} bps with the fee on the agent's share only`, async function () {
-        const sys = await networkHelpers.loadFixture(disputedFixture);
+        const sys = await disputed();
         const { escrow, ruler, taskId, price, tokenAddress: token, buyer, agent, treasury, amount } = sys;
         const share = (price * bps) / BPS;
         const fee = (share * FEE_BPS) / BPS;
@@ -687,7 +688,7 @@ describe("TaskEscrow", function () {
     }
 
     it("is for the resolver role only, once, with a share of at most 10 000 bps", async function () {
-      const sys = await networkHelpers.loadFixture(disputedFixture);
+      const sys = await disputed();
       const { escrow, ruler, taskId, buyer, coordinator } = sys;
       await expect(escrow.connect(coordinator).executeRuling(taskId, 1))
         .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount")
@@ -705,7 +706,7 @@ describe("TaskEscrow", function () {
     });
 
     it("is paused with the contract", async function () {
-      const sys = await networkHelpers.loadFixture(disputedFixture);
+      const sys = await disputed();
       const { escrow, ruler, taskId, admin } = sys;
       await escrow.connect(admin).pause();
       await expect(escrow.connect(ruler).executeRuling(taskId, 1)).to.be.revertedWithCustomError(
