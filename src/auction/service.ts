@@ -315,9 +315,13 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
       metrics.proposals.inc();
       let auctionClosed = false;
       // The count read inside the transaction does not see its own insert in the sub-select,
-      // hence the +1 above. Concurrent last proposals may each miss the other; the window
-      // close then awards the auction a little later — never wrongly.
-      if (res.n >= res.eligible) auctionClosed = await close(res.auctionId, "all-proposed");
+      // hence the +1 above. Concurrent last proposals (agents that bid at once) each miss the
+      // others' uncommitted inserts, so count again after the commit: of the last two
+      // commits, the later one's count sees both, and close() is idempotent.
+      let n = res.n;
+      if (n < res.eligible)
+        n = (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM proposals WHERE auction_id = $1", [res.auctionId])).rows[0]!.n;
+      if (n >= res.eligible) auctionClosed = await close(res.auctionId, "all-proposed");
       return {
         auctionId: res.auctionId,
         taskId,
