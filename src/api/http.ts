@@ -133,6 +133,7 @@ export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Pr
         // be able to fetch a nonce and sign in again.
         const principal = spec.access === "public" ? await principalOf(req).catch(() => ({ operator: false })) : await principalOf(req);
         await authorize(spec.access, principal);
+        refuseUnstorable(req.params, req.query, req.body);
         const params = parse("params", spec.params, req.params);
         const query = parse("query", spec.query, req.query);
         const body = parse("body", spec.body, req.body);
@@ -143,6 +144,34 @@ export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Pr
       });
     },
   };
+}
+
+/** Deepest JSON nesting accepted: deeper input overflows the stack of validation and serialisation. */
+const MAX_DEPTH = 64;
+const UNSTORABLE = /[\0\p{Cs}]/u;
+
+/**
+ * Refuses (400) what Postgres cannot store and the validators cannot walk, before either sees it:
+ * NUL characters (TEXT and JSONB reject them), unpaired UTF-16 surrogates (JSONB rejects them)
+ * and nesting deeper than MAX_DEPTH. Iterative, so a hostile body cannot overflow the stack here.
+ */
+function refuseUnstorable(params: unknown, query: unknown, body: unknown): void {
+  const stack: [unknown, string, number][] = [[params, "params", 0], [query, "query", 0], [body, "body", 0]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, path, depth] = item;
+    let problem: string | undefined;
+    if (typeof v === "string") {
+      if (UNSTORABLE.test(v)) problem = "must not contain NUL characters or unpaired surrogates";
+    } else if (v !== null && typeof v === "object") {
+      if (depth >= MAX_DEPTH) problem = `must not be nested more than ${MAX_DEPTH} levels deep`;
+      else
+        for (const [k, x] of Object.entries(v)) {
+          if (UNSTORABLE.test(k)) problem = "must not have keys with NUL characters or unpaired surrogates";
+          stack.push([x, `${path}.${k}`, depth + 1]);
+        }
+    }
+    if (problem) throw new AppError("VALIDATION_FAILED", `Invalid ${path}: ${problem}`, 400, false, { details: [{ path, message: problem }] });
+  }
 }
 
 function parse(where: string, schema: ZodType | undefined, value: unknown): unknown {
