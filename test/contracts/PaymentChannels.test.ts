@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { Signature, TypedDataEncoder, Wallet, concat, hexlify, randomBytes, solidityPacked } from "ethers";
 import type { Signer, TypedDataDomain } from "ethers";
-import { network } from "hardhat";
+import hre, { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 
 import { IPaymentChannels__factory } from "../../types/ethers-contracts/index.js";
@@ -813,17 +813,19 @@ describe("PaymentChannels", function () {
 
     it("reports gas per voucher to existing payees", async function () {
       this.timeout(300_000);
+      // Budgets: the gas measured when this was written plus ~3%. Coverage instrumentation
+      // inflates the numbers, so only a loose bound applies under --coverage.
+      const coverage = hre.globalOptions.coverage === true;
       const rows: [string, number][] = [];
-      for (const [n, payers, payees] of [
-        [10, 1, 10],
-        [100, 10, 10],
-        [100, 1, 100],
-        [500, 10, 50],
+      for (const [n, payers, payees, budget] of [
+        [10, 1, 10, 23_000],
+        [100, 10, 10, 15_800],
+        [100, 1, 100, 20_000],
+        [500, 10, 50, 15_100],
       ] as const) {
         const gas = await gasPerVoucher(n, payers, payees);
         rows.push([`${n} vouchers, ${payers} payer(s) x ${payees} payees`, Math.round(gas)]);
-        // A loose regression bound (coverage instrumentation inflates the numbers).
-        expect(gas).to.be.lessThan(30_000);
+        expect(gas).to.be.lessThan(coverage ? 30_000 : budget);
       }
       console.log(rows.map(([k, v]) => `      ${k}: ${v} gas/voucher`).join("\n"));
     });
