@@ -334,22 +334,25 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
     },
 
     async cfpsFor(agent, waitMs, signal, unanswered = false) {
-      let list = await openCfps(agent, unanswered);
-      if (list.length > 0 || waitMs <= 0) return list;
-      await new Promise<void>((resolve) => {
-        let unsub: (() => void) | undefined;
-        const done = () => {
-          clearTimeout(timer);
-          unsub?.();
-          resolve();
-        };
-        const timer = setTimeout(done, waitMs);
-        signal?.addEventListener("abort", done, { once: true });
-        bus.subscribe(agent, (e) => { if (e.type === "cfp") done(); }).then((u) => { unsub = u; }, done);
-      });
-      if (signal?.aborted) return [];
-      list = await openCfps(agent, unanswered);
-      return list;
+      if (waitMs <= 0) return openCfps(agent, unanswered);
+      // Subscribe before the first read: a call published between an empty read and the
+      // subscription would otherwise be missed, and the agent would wait out waitMs.
+      let wake: () => void = () => undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const unsub = await bus.subscribe(agent, (e) => { if (e.type === "cfp") wake(); }).catch(() => undefined);
+      try {
+        const list = await openCfps(agent, unanswered);
+        if (list.length > 0 || !unsub || signal?.aborted) return list;
+        const timer = setTimeout(wake, waitMs);
+        signal?.addEventListener("abort", wake, { once: true });
+        await woken;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", wake);
+        if (signal?.aborted) return [];
+        return await openCfps(agent, unanswered);
+      } finally {
+        unsub?.();
+      }
     },
 
     async sweep() {
