@@ -54,6 +54,7 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
         await closing;
       }
       await stopWorkers?.();
+      await services.execution.idle();
       await ctx.close();
     },
   };

@@ -11,8 +11,13 @@ import { signWebhookBody } from "./webhook.js";
 export type FinishedTask = { id: string; status: "delivered" | "failed" | "expired" | "cancelled"; workflowId: string | null; nodeKey: string | null; output: unknown; price: string | null };
 
 export type ExecutionService = {
-  /** Queues the dispatch of freshly awarded tasks (first attempt). */
+  /**
+   * Dispatches freshly awarded tasks (first attempt) at once in this process, and queues a
+   * delayed dispatch job with the same deterministic id as the crash-safe backstop.
+   */
   onAwarded(tasks: { id: string; agent: string }[]): Promise<void>;
+  /** Waits for this process's in-flight direct dispatches (graceful shutdown). */
+  idle(): Promise<void>;
   /** Runs one execution job (dispatch or deadline check). Idempotent per (task, agent, attempt). */
   runJob(job: { kind: "dispatch" | "deadline"; taskId: string; attempt: number; agent: string }): Promise<string>;
   /**
@@ -41,6 +46,9 @@ export function canonicalJson(v: unknown): string {
   return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
 }
 
+/** Delay of the backstop job queued with each direct first-attempt dispatch, ms. */
+const DISPATCH_BACKSTOP_MS = 1_000;
+
 type TaskRow = {
   id: string; buyer: string; capability: string; status: string; agent: string | null; price: string | null; attempts: number;
   runner_ups: { agent: string; price: string }[]; auction_id: string; input: unknown; deadline: Date; awarded_at: Date | null;
@@ -51,6 +59,7 @@ export function createExecutionService(ctx: AppContext, deps: { breakers: Breake
   const { db, queues, config, log } = ctx;
   const { breakers, reputation } = deps;
   const listeners: ((t: FinishedTask) => Promise<void>)[] = [];
+  const inFlight = new Set<Promise<unknown>>();
 
   async function finished(t: FinishedTask) {
     for (const l of listeners) await l(t).catch((err) => log.error({ err, task: t.id }, "finished-task listener failed"));
@@ -161,9 +170,28 @@ export function createExecutionService(ctx: AppContext, deps: { breakers: Breake
   return {
     async onAwarded(tasks) {
       if (tasks.length === 0) return;
+      // The queued job (same deterministic id as before) is the durable backstop: if this
+      // process dies before the direct dispatch below claims the task, a worker dispatches it.
+      // It is delayed so that it normally runs after the direct dispatch and finds the task
+      // claimed ("stale"); the claim (row lock + attempts check) lets only one of them send.
       await queues.execution.addBulk(
-        tasks.map((t) => ({ name: "dispatch", data: { kind: "dispatch" as const, taskId: t.id, agent: t.agent, attempt: 1 }, opts: { jobId: `dispatch-${t.id}-${t.agent}-1` } })),
+        tasks.map((t) => ({
+          name: "dispatch",
+          data: { kind: "dispatch" as const, taskId: t.id, agent: t.agent, attempt: 1 },
+          opts: { jobId: `dispatch-${t.id}-${t.agent}-1`, delay: DISPATCH_BACKSTOP_MS },
+        })),
       );
+      // Direct dispatch: saves the queue's pick-up latency between the award and the agent.
+      for (const t of tasks) {
+        const p = dispatch(t.id, t.agent, 1)
+          .catch((err) => log.warn({ err, task: t.id }, "direct dispatch failed; the queued job will retry"))
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    },
+
+    async idle() {
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
     },
 
     async runJob(job) {
