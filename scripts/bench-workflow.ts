@@ -12,6 +12,7 @@
  *
  * Flags: --agents 8 --nodes 50 --depth 5 --work-ms 200 --window-ms 2000 --fan-in 3 --seed 1
  *        --runs 1 (workflows posted one after another on the same coordinator) --keep (schema)
+ *        --cpu-prof DIR (the coordinator writes a V8 CPU profile there when it stops)
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -39,6 +40,7 @@ const { values: flags } = parseArgs({
     seed: { type: "string", default: "1" },
     runs: { type: "string", default: "1" },
     keep: { type: "boolean", default: false },
+    "cpu-prof": { type: "string" },
   },
   strict: true,
 });
@@ -139,7 +141,8 @@ type Coordinator = { url: string; proc: ChildProcess; logs: string[]; warnings: 
 async function startCoordinator(): Promise<Coordinator> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn("node_modules/.bin/tsx", ["src/main.ts", "--role", "all"], {
+  const prof = flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : [];
+  const proc = spawn("node_modules/.bin/tsx", [...prof, "src/main.ts", "--role", "all"], {
     env: {
       ...process.env,
       NODE_ENV: "production",
@@ -197,11 +200,25 @@ async function startCoordinator(): Promise<Coordinator> {
   };
 }
 
-async function cpuSeconds(url: string): Promise<number> {
+type Scrape = { cpu: number; http: Map<string, { count: number; sum: number }>; lagP99: number; lagMax: number };
+
+/** The coordinator's own figures from its /metrics (prom-client default metrics and AICP's). */
+async function scrape(url: string): Promise<Scrape> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const m = /^process_cpu_seconds_total\s+([0-9.eE+-]+)/m.exec(text);
-  if (!m) throw new Error("process_cpu_seconds_total not found in /metrics");
-  return Number(m[1]);
+  const num = (name: string) => {
+    const m = new RegExp(`^${name}\\s+([0-9.eE+-]+)`, "m").exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const cpu = num("process_cpu_seconds_total");
+  if (!Number.isFinite(cpu)) throw new Error("process_cpu_seconds_total not found in /metrics");
+  const http = new Map<string, { count: number; sum: number }>();
+  for (const m of text.matchAll(/^aicp_http_request_duration_seconds_(sum|count)\{method="([^"]+)",route="([^"]+)"\}\s+([0-9.eE+-]+)/gm)) {
+    const key = `${m[2]} ${m[3]}`;
+    const e = http.get(key) ?? { count: 0, sum: 0 };
+    e[m[1] as "sum" | "count"] = Number(m[4]);
+    http.set(key, e);
+  }
+  return { cpu, http, lagP99: num("nodejs_eventloop_lag_p99_seconds"), lagMax: num("nodejs_eventloop_lag_max_seconds") };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,7 +371,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
     route: "channel",
   };
 
-  const cpu0 = await cpuSeconds(url);
+  const m0 = await scrape(url);
   const t0 = performance.now();
   const posted = await buyer.req<WorkflowView>("POST", "/v1/workflows", body);
   if (posted.status !== 201) throw new Error(`POST /v1/workflows answered ${posted.status}: ${JSON.stringify(posted.body)}`);
@@ -369,7 +386,8 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
     await sleep(25);
   }
   const observed = performance.now() - t0;
-  const cpu1 = await cpuSeconds(url);
+  const m1 = await scrape(url);
+  const [cpu0, cpu1] = [m0.cpu, m1.cpu];
 
   if (w.status !== "completed") {
     console.error(`\nworkflow ${id} ${w.status}:`);
@@ -397,6 +415,14 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   console.log(`coordinator CPU per node    ${fmt(cpuPerNode, 2)} ms (${fmt((cpu1 - cpu0) * 1000)} ms in all; target < 5 ms)`);
   console.log(`API critical path           ${w.criticalPath.nodes.join(" → ")} = ${w.criticalPath.ms} ms`);
   console.log(`ledger                      hold ${w.ledger["hold"]} = spend ${w.ledger["spend"]} + release ${w.ledger["release"]} (total ${w.totalBudget})`);
+
+  console.log(`event-loop delay            p99 ${fmt(m1.lagP99 * 1000, 1)} ms, max ${fmt(m1.lagMax * 1000, 1)} ms (since start-up)`);
+  const routes = [...m1.http].map(([k, e]) => {
+    const b = m0.http.get(k) ?? { count: 0, sum: 0 };
+    return { k, n: e.count - b.count, ms: ((e.sum - b.sum) * 1000) / Math.max(1, e.count - b.count) };
+  });
+  console.log(`API requests during the run (count, mean latency):`);
+  for (const r of routes.filter((x) => x.n > 0).sort((a, b) => b.n - a.n)) console.log(`  ${r.k.padEnd(40)}${String(r.n).padStart(6)}  ${fmt(r.ms, 1).padStart(7)} ms`);
 
   // Where the time went: the tasks' own timestamps (one clock: Postgres now()).
   const tasks = new Map<string, TaskView>();
