@@ -62,6 +62,28 @@ const schema = z.object({
   WORKFLOW_RESERVE_BPS: z.coerce.number().int().min(0).max(5000).default(1000).describe("Default workflow reserve, bps of the total budget"),
   WORKFLOW_WINDOW_MS: z.coerce.number().int().min(0).default(2000).describe("Default auction window of workflow nodes, ms"),
   REPUTATION_EPOCH_MS: z.coerce.number().int().positive().default(3600_000).describe("Length of a reputation epoch (Merkle snapshot), ms"),
+  COORDINATOR_PRIVATE_KEY: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/)
+    // Hardhat's well-known test account #1: local networks only (deploy.ts grants it the role).
+    .default("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+    .describe("The coordinator's operator key (holds only COORDINATOR_ROLE); the default is Hardhat's public test key #1"),
+  CONFIRMATIONS: z.coerce.number().int().min(0).max(100).default(2).describe("Confirmation depth before the indexer applies a block"),
+  INDEXER_BATCH_BLOCKS: z.coerce.number().int().min(1).max(100_000).default(2000).describe("Block range per eth_getLogs call in backfill"),
+  INDEXER_POLL_MS: z.coerce.number().int().min(10).default(500).describe("How often the indexer polls the head, ms"),
+  INDEXER_KEEP_BLOCKS: z.coerce.number().int().min(1).default(256).describe("Recent block hashes kept for reorg detection"),
+  SETTLE_INTERVAL_MS: z.coerce.number().int().min(50).default(5000).describe("Batch settlement of vouchers runs at least this often, ms"),
+  SETTLE_MAX_PAIRS: z.coerce.number().int().min(1).max(2000).default(200).describe("Settle sooner once this many pairs are pending; also the largest batch"),
+  TX_MAX_GAS: z.coerce.number().int().min(21000).default(15_000_000).describe("Upper bound of the gas limit of any coordinator transaction"),
+  ESCROW_THRESHOLD: z
+    .string()
+    .regex(/^\d+$/)
+    .default("100000000")
+    .describe("route=auto: budgets at or above this (token base units) go to escrow, below to a channel"),
+  ESCROW_THRESHOLDS: z
+    .string()
+    .default("{}")
+    .describe('Per-token thresholds as JSON {"<token address>": "<base units>"}, overriding ESCROW_THRESHOLD'),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level"),
 });
 
