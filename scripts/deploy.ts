@@ -6,7 +6,7 @@
  *
  * Roles on local networks use Hardhat's well-known accounts: #0 admin, #1 coordinator,
  * #2–#3 arbitrators, #4 treasury. Override with COORDINATOR_ADDRESS, ARBITRATOR_ADDRESSES
- * (comma-separated) and TREASURY_ADDRESS.
+ * (comma-separated) and TREASURY_ADDRESS; DEPLOYMENTS_OUT names another output file.
  */
 import { network } from "hardhat";
 import { deployAll, writeDeployment } from "./lib/deploy.js";
@@ -24,7 +24,7 @@ const d = await deployAll(ethers, networkName, {
   treasury: env["TREASURY_ADDRESS"] ?? signers[4]!.address,
   testToken: local,
 });
-const file = `deployments/${networkName}.json`;
+const file = env["DEPLOYMENTS_OUT"] ?? `deployments/${networkName}.json`;
 writeDeployment(file, d);
 console.log(`Deployed to ${networkName} (chain ${d.chainId}); wrote ${file}`);
 for (const [name, c] of Object.entries(d.contracts)) console.log(`  ${name.padEnd(18)} ${c.address}  (block ${c.blockNumber})`);
