@@ -7,6 +7,13 @@ import { createBreakerStore, type BreakerStore } from "./scheduling/breakers.js"
 import { createExecutionService, type ExecutionService } from "./scheduling/execution.js";
 import { createReputationService, type ReputationService } from "./reputation/service.js";
 import { createWorkflowService, type WorkflowService } from "./workflows/service.js";
+import { createTaskTxHooks, type TaskTxHookBus } from "./scheduling/hooks.js";
+import type { SettlementHooks } from "./tasks/service.js";
+import { connectEvm } from "./chain/evm.js";
+import { createTxSender, type TxSender } from "./chain/sender.js";
+import { createEvmBackend } from "./settlement/evm-backend.js";
+import type { SettlementBackend } from "./settlement/backend.js";
+import { registerAnchoring } from "./reputation/anchoring.js";
 
 /** The domain services, wired once per process from the context. */
 export type Services = {
@@ -18,6 +25,14 @@ export type Services = {
   execution: ExecutionService;
   reputation: ReputationService;
   workflows: WorkflowService;
+  /** Transaction hooks of task transitions (award, delivery, end) for the settlement domains. */
+  txHooks: TaskTxHookBus;
+  /** Settlement hooks of task posting (route resolution, channel promise, escrow funding plan). */
+  settlementHooks: SettlementHooks;
+  /** The settlement chain (undefined without a deployments file). */
+  backend?: SettlementBackend;
+  /** The nonce-managed sender of coordinator transactions (the outbox), with the backend. */
+  sender?: TxSender;
 };
 
 /**
@@ -26,19 +41,27 @@ export type Services = {
  */
 export function createServices(ctx: AppContext, domain: () => string): Services {
   const agents = createAgentService(ctx);
+  // Filled in by the settlement wiring when a chain is configured (see wireSettlement).
+  const settlementHooks: SettlementHooks = { chainConfigured: () => false };
   const breakers = createBreakerStore(ctx);
   const reputation = createReputationService(ctx);
+  const backend = ctx.chain.deployment ? createEvmBackend(connectEvm(ctx.config)) : undefined;
+  const sender = backend ? createTxSender(ctx, backend, backend.evm) : undefined;
+  if (sender) registerAnchoring(sender, ctx.log);
   // The auction and execution services call each other through these late-bound hooks.
+  // Settlement domains subscribe here to react inside the transactions that change tasks.
+  const txHooks = createTaskTxHooks();
   const late: { execution?: ExecutionService } = {};
   const auction = createAuctionService(ctx, {
+    tx: txHooks,
     async afterClose(r) {
       await late.execution!.onAwarded(r.awarded);
       for (const e of r.expired) await late.execution!.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
     },
   });
-  const execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out) });
+  const execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out), tx: txHooks });
   late.execution = execution;
-  const tasks = createTaskService(ctx, auction);
+  const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
   const workflows = createWorkflowService(ctx, tasks);
   execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {
@@ -50,5 +73,5 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
       return roles;
     },
   });
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows };
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender };
 }

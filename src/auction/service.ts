@@ -5,6 +5,7 @@ import { agentRepository } from "../agents/repository.js";
 import type { MarketEvent } from "../events/bus.js";
 import { multiplierFor } from "../reputation/tiers.js";
 import { decideAuction, type AuctionRule, type Bid } from "./rules.js";
+import type { TaskTxHooks } from "../scheduling/hooks.js";
 
 /** One participant-facing message produced by a state change, sent after the commit. */
 export type Outgoing = { address: string; event: MarketEvent; webhook?: boolean };
@@ -92,7 +93,10 @@ export type CloseResult = {
   expired: { id: string; workflowId: string | null; nodeKey: string | null }[];
 };
 
-export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: CloseResult): Promise<void> } = {}): AuctionService {
+export function createAuctionService(
+  ctx: AppContext,
+  hooks: { afterClose?(r: CloseResult): Promise<void>; tx?: TaskTxHooks } = {},
+): AuctionService {
   const { db, queues, bus, metrics, log } = ctx;
 
   async function dispatch(out: Outgoing[]) {
@@ -197,6 +201,11 @@ export function createAuctionService(ctx: AppContext, hooks: { afterClose?(r: Cl
           WHERE t.id = u.id`,
         [ids, statuses, agents, prices, JSON.stringify(runnerUps)],
       );
+      for (const [i, task] of tasks.entries()) {
+        const w = winners[i];
+        if (w) await hooks.tx?.awarded?.(t, { id: task.id, agent: w.agent, price: w.pays, failover: false });
+        else await hooks.tx?.ended?.(t, { id: task.id, status: "expired" });
+      }
       const winnerSet = new Set(winners.map((w) => w.agent));
       await t.query(
         "UPDATE proposals SET outcome = CASE WHEN agent = ANY($2) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $1",

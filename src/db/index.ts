@@ -113,9 +113,20 @@ export async function migrate(url: string, schema: string, log?: Logger): Promis
     createSchema: true,
     count: Infinity,
     checkOrder: true,
+    // Concurrent starts (several API/worker processes) wait for the one migrating; the lock
+    // is per schema so that test schemas migrate in parallel.
+    advisoryLockMode: "wait",
+    lockValue: schemaLockId(schema),
     log: (msg: string) => log?.debug(msg),
     verbose: false,
   });
+}
+
+/** A stable advisory-lock id (a positive 53-bit integer) for migrating one schema. */
+function schemaLockId(schema: string): number {
+  let h = 7241865325823964 % 2 ** 40;
+  for (const c of schema) h = (h * 31 + c.charCodeAt(0)) % 2 ** 40;
+  return h;
 }
 
 /** Drops a schema and everything in it (tests only). */

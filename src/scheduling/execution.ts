@@ -6,6 +6,7 @@ import type { Outgoing } from "../auction/service.js";
 import type { ReputationService } from "../reputation/service.js";
 import type { BreakerStore } from "./breakers.js";
 import { signWebhookBody } from "./webhook.js";
+import type { TaskTxHooks } from "./hooks.js";
 
 /** A task that reached a final execution state (delivered or failed), for the workflow engine. */
 export type FinishedTask = { id: string; status: "delivered" | "failed" | "expired" | "cancelled"; workflowId: string | null; nodeKey: string | null; output: unknown; price: string | null };
@@ -55,7 +56,10 @@ type TaskRow = {
   started_at: Date | null; workflow_id: string | null; node_key: string | null; failovers: number; token: string; budget: string;
 };
 
-export function createExecutionService(ctx: AppContext, deps: { breakers: BreakerStore; reputation: ReputationService; dispatch(out: Outgoing[]): Promise<void> }): ExecutionService {
+export function createExecutionService(
+  ctx: AppContext,
+  deps: { breakers: BreakerStore; reputation: ReputationService; dispatch(out: Outgoing[]): Promise<void>; tx?: TaskTxHooks },
+): ExecutionService {
   const { db, queues, config, log } = ctx;
   const { breakers, reputation } = deps;
   const listeners: ((t: FinishedTask) => Promise<void>)[] = [];
@@ -104,12 +108,14 @@ export function createExecutionService(ctx: AppContext, deps: { breakers: Breake
           [taskId, cand.agent, cand.price, JSON.stringify(queue), reason],
         );
         await t.query("UPDATE proposals SET outcome = 'accepted' WHERE auction_id = $1 AND agent = $2", [task.auction_id, cand.agent]);
+        await deps.tx?.awarded?.(t, { id: taskId, agent: cand.agent, price: BigInt(cand.price), failover: true });
         out.push({ address: cand.agent, webhook: true, event: { type: "accept-proposal", data: { auctionId: task.auction_id, taskId, price: cand.price, failover: true } } });
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "awarded", agent: cand.agent, price: cand.price, failoverFrom: agent } } });
         next = { agent: cand.agent, attempt: 1, delay: 0 };
         return "failover";
       }
       await t.query("UPDATE tasks SET status = 'failed', failure_reason = $2, runner_ups = '[]', updated_at = now() WHERE id = $1", [taskId, reason]);
+      await deps.tx?.ended?.(t, { id: taskId, status: "failed" });
       out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "failed", reason } } });
       final = { id: taskId, status: "failed", workflowId: task.workflow_id, nodeKey: task.node_key, output: null, price: null };
       return "failed";
@@ -222,6 +228,7 @@ export function createExecutionService(ctx: AppContext, deps: { breakers: Breake
           [taskId, JSON.stringify(output ?? null), hash],
         );
         await reputation.record(t, { agent, capability: task.capability, taskId, ok: true, responseMs: ctx.now() - since });
+        await deps.tx?.delivered?.(t, { id: taskId, agent, price: BigInt(task.price ?? "0"), resultHash: hash });
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "delivered", agent, resultHash: hash } } });
         fin = { id: taskId, status: "delivered", workflowId: task.workflow_id, nodeKey: task.node_key, output, price: task.price };
       });

@@ -20,6 +20,9 @@ export type TaskRow = {
   created_at: Date;
   awarded_at: Date | null;
   updated_at: Date;
+  settlement: "channel" | "escrow" | "offchain";
+  accepted_at: Date | null;
+  settled_at: Date | null;
   attempts: number;
   failovers: number;
   started_at: Date | null;

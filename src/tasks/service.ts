@@ -1,5 +1,8 @@
 import type { AppContext } from "../context.js";
-import { badRequest, conflict, forbidden, notFound } from "../errors.js";
+import { badRequest, conflict, forbidden, notFound, unavailable } from "../errors.js";
+import type { Queryable } from "../db/index.js";
+import { resolveRoute } from "../settlement/route.js";
+import type { TaskTxHooks } from "../scheduling/hooks.js";
 import type { Principal } from "../api/http.js";
 import type { AuctionRule } from "../auction/rules.js";
 import type { AuctionService, Outgoing } from "../auction/service.js";
@@ -59,6 +62,7 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
     token: t.token,
     deadline: t.deadline.toISOString(),
     route: t.route,
+    settlement: t.settlement,
     status: t.status,
     agent: t.agent,
     price: t.price,
@@ -90,7 +94,25 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
   };
 }
 
-export function createTaskService(ctx: AppContext, auction: AuctionService): TaskService {
+/**
+ * Settlement hooks of task posting, run inside its database transaction:
+ * - `chainConfigured()`: whether a settlement backend exists (else tasks settle `offchain`);
+ * - `promise`: channel route — reserve each task's budget out of the buyer's deposit (throws a
+ *   4xx when the deposit does not cover it);
+ * - `fundingPlan`: escrow route — the unsigned calls with which the buyer funds the escrow.
+ */
+export type SettlementHooks = {
+  chainConfigured(): boolean;
+  promise?(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint }): Promise<void>;
+  fundingPlan?(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): Promise<unknown>;
+};
+
+export function createTaskService(
+  ctx: AppContext,
+  auction: AuctionService,
+  settlement: SettlementHooks = { chainConfigured: () => false },
+  tx?: TaskTxHooks,
+): TaskService {
   const { db, config } = ctx;
 
   return {
@@ -105,22 +127,31 @@ export function createTaskService(ctx: AppContext, auction: AuctionService): Tas
         throw badRequest("LOT_TOO_LARGE", `A lot holds at most ${config.MAX_LOT_SIZE} tasks.`);
       if ((spec.quantity > 1) !== (spec.auction.rule === "uniform-price"))
         throw badRequest("LOT_RULE", "Lots of more than one task use the uniform-price rule, and only they do.");
+      const route = resolveRoute(config, settlement.chainConfigured(), spec.token, spec.budget, spec.route);
+      if (route === "escrow" && spec.quantity > 1)
+        throw badRequest("LOT_ESCROW", "A lot of several tasks settles on the channel route; escrow holds one task each.");
+      if (route === "escrow" && !settlement.fundingPlan) throw unavailable("ESCROW_UNAVAILABLE", "The escrow route is not available right now.");
+      const funding = route === "escrow";
       const closesAt = now + windowMs;
       let out: Outgoing[] = [];
       const { auctionId, ids } = await db.tx(async (t) => {
         const a = await t.query<{ id: string }>(
-          `INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-          [buyer, spec.capability, spec.auction.rule, windowMs, spec.quantity, spec.budget.toString(), new Date(closesAt)],
+          `INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+          [buyer, spec.capability, spec.auction.rule, windowMs, spec.quantity, spec.budget.toString(), new Date(funding ? spec.deadline : closesAt), funding ? "funding" : "open"],
         );
         const auctionId = a.rows[0]!.id;
         const tasks = await t.query<{ id: string }>(
-          `INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key)
-           SELECT $1, i, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $12, $13 FROM generate_series(0, $11 - 1) AS i
+          `INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key, settlement)
+           SELECT $1, i, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $12, $13, $15 FROM generate_series(0, $11 - 1) AS i
            RETURNING id`,
-          [auctionId, buyer, spec.capability, JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.budget.toString(), spec.token, spec.deadline, spec.route, spec.quantity, spec.workflow?.id ?? null, spec.workflow?.nodeKey ?? null],
+          [auctionId, buyer, spec.capability, JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.budget.toString(), spec.token, spec.deadline, spec.route, spec.quantity, spec.workflow?.id ?? null, spec.workflow?.nodeKey ?? null, funding ? "funding" : "open", route],
         );
         const ids = tasks.rows.map((r) => r.id);
+        if (route === "channel" && settlement.promise)
+          await settlement.promise(t, { buyer, token: spec.token, taskIds: ids, amountPerTask: spec.budget });
+        // Escrow route: the auction opens when the indexer sees EscrowFunded confirmed.
+        if (funding) return { auctionId, ids };
         out = await auction.open(t, { id: auctionId, buyer, capability: spec.capability }, {
           auctionId,
           taskIds: ids,
@@ -137,14 +168,20 @@ export function createTaskService(ctx: AppContext, auction: AuctionService): Tas
         });
         return { auctionId, ids };
       });
+      const rows = await repo.byAuction(db, auctionId);
+      if (funding) {
+        const t = rows[0]!;
+        const plan = await settlement.fundingPlan!({ id: t.id, buyer, token: spec.token, amount: spec.budget, deadline: spec.deadline });
+        return [{ ...toView(t), funding: plan }];
+      }
       if (out.length === 0) {
         await auction.close(auctionId, "all-proposed"); // nobody to ask: expires at once
       } else {
         await auction.scheduleClose(auctionId, closesAt);
         await auction.dispatch(out);
       }
-      const rows = await repo.byAuction(db, auctionId);
-      return rows.filter((r) => ids.includes(r.id)).map((r) => toView(r));
+      const fresh = out.length === 0 ? await repo.byAuction(db, auctionId) : rows;
+      return fresh.filter((r) => ids.includes(r.id)).map((r) => toView(r));
     },
 
     async get(id, viewer) {
@@ -171,9 +208,10 @@ export function createTaskService(ctx: AppContext, auction: AuctionService): Tas
       if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
       if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer who posted the task may cancel it.");
       const ok = await db.tx(async (q) => {
-        const r = await q.query("UPDATE auctions SET status = 'cancelled', closed_at = now(), close_reason = 'cancelled' WHERE id = $1 AND status = 'open'", [t.auction_id]);
+        const r = await q.query("UPDATE auctions SET status = 'cancelled', closed_at = now(), close_reason = 'cancelled' WHERE id = $1 AND status IN ('open', 'funding')", [t.auction_id]);
         if (r.rowCount !== 1) return false;
-        await q.query("UPDATE tasks SET status = 'cancelled', updated_at = now() WHERE auction_id = $1", [t.auction_id]);
+        const cancelled = await q.query<{ id: string }>("UPDATE tasks SET status = 'cancelled', updated_at = now() WHERE auction_id = $1 RETURNING id", [t.auction_id]);
+        for (const c of cancelled.rows) await tx?.ended?.(q, { id: c.id, status: "cancelled" });
         await q.query("UPDATE proposals SET outcome = 'rejected' WHERE auction_id = $1", [t.auction_id]);
         return true;
       });
