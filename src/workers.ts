@@ -64,6 +64,9 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
 
   const executor = queues.worker<ExecutionJob>(QUEUE_NAMES.execution, (job: Job<ExecutionJob>) => services.execution.runJob(job.data), 16);
 
+  // The chain transaction sender (one per process; an advisory lock makes one send at a time).
+  const stopSender = services.sender?.start();
+
   for (const w of [closer, hooks, executor]) w.on("failed", (job, err) => log.warn({ queue: w.name, jobId: job?.id, err: err.message }, "job failed"));
 
   // Recovery after a crash between a commit and the job it should have queued: overdue
@@ -73,10 +76,12 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
     try {
       const closed = await services.auction.sweep();
       if (closed) log.info({ closed }, "sweeper closed overdue auctions");
+      // Awarded but not dispatched for a while (its job lost, or deduplicated by its id):
+      // dispatch the next attempt here. The claim inside makes this safe against a late job.
       const stuck = await ctx.db.query<{ id: string; agent: string; attempts: number }>(
-        `SELECT id, agent, attempts FROM tasks WHERE status = 'awarded' AND attempts = 0 AND awarded_at < now() - interval '5 seconds' LIMIT 500`,
+        `SELECT id, agent, attempts FROM tasks WHERE status = 'awarded' AND updated_at < now() - interval '10 seconds' LIMIT 100`,
       );
-      if (stuck.rows.length) await services.execution.onAwarded(stuck.rows);
+      for (const t of stuck.rows) await services.execution.runJob({ kind: "dispatch", taskId: t.id, agent: t.agent, attempt: t.attempts + 1 });
       const late = await ctx.db.query<{ id: string; agent: string; attempts: number }>(
         `SELECT id, agent, attempts FROM tasks WHERE status = 'running' AND run_deadline < now() - interval '5 seconds' LIMIT 500`,
       );
@@ -92,6 +97,6 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
 
   return async () => {
     clearInterval(timer);
-    await Promise.all([closer.close(), hooks.close(), executor.close()]);
+    await Promise.all([closer.close(), hooks.close(), executor.close(), stopSender?.()]);
   };
 }

@@ -9,7 +9,7 @@ describe("execution control with real agent processes", function () {
   let buyer: Client;
   const procs: AgentProc[] = [];
   before(async () => {
-    h = await startHarness({ EXEC_RETRY_BASE_MS: "50", EXEC_GRACE_MS: "300", EXEC_TIMEOUT_FACTOR: "1", WORKFLOW_WINDOW_MS: "2000" });
+    h = await startHarness({ EXEC_RETRY_BASE_MS: "50", EXEC_GRACE_MS: "1000", EXEC_TIMEOUT_FACTOR: "1", WORKFLOW_WINDOW_MS: "2000" });
     buyer = await newUser(h.url);
   });
   after(async () => {
