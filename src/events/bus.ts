@@ -19,17 +19,26 @@ export type EventBus = {
   close(): Promise<void>;
 };
 
+/** How long a channel stays subscribed after its last handler left (long-polls come right back). */
+const LINGER_MS = 30_000;
+
 export function createEventBus(redis: Redis, prefix: string, log: Logger): EventBus {
   const channel = (address: string) => `${prefix}:events:${address}`;
-  let sub: Redis | undefined;
-  const handlers = new Map<string, Set<(e: MarketEvent) => void>>();
+  let sub: Promise<Redis> | undefined;
+  /** Handlers per channel; `ready` settles when Redis has acknowledged the SUBSCRIBE. */
+  type Channel = { handlers: Set<(e: MarketEvent) => void>; ready: Promise<void>; linger?: NodeJS.Timeout };
+  const channels = new Map<string, Channel>();
 
+  // One connection in subscriber mode, connected before its first SUBSCRIBE: a lazily
+  // connecting client would send its ready check (INFO) after the queued SUBSCRIBE, which Redis
+  // refuses in subscriber mode, and that SUBSCRIBE would fail.
   const subscriber = () => {
-    if (!sub) {
-      sub = redis.duplicate();
-      sub.on("message", (ch: string, raw: string) => {
-        const set = handlers.get(ch);
-        if (!set) return;
+    sub ??= (async () => {
+      const s = redis.duplicate({ lazyConnect: true });
+      s.on("error", (err: Error) => log.warn({ err: err.message }, "Redis subscriber connection error"));
+      s.on("message", (ch: string, raw: string) => {
+        const c = channels.get(ch);
+        if (!c || c.handlers.size === 0) return;
         let ev: MarketEvent;
         try {
           ev = JSON.parse(raw) as MarketEvent;
@@ -37,9 +46,17 @@ export function createEventBus(redis: Redis, prefix: string, log: Logger): Event
           log.warn({ err, ch }, "undecodable event");
           return;
         }
-        for (const h of set) h(ev);
+        for (const h of c.handlers) h(ev);
       });
-    }
+      try {
+        await s.connect();
+      } catch (err) {
+        s.disconnect();
+        sub = undefined; // the next subscribe tries again
+        throw err;
+      }
+      return s;
+    })();
     return sub;
   };
 
@@ -55,26 +72,51 @@ export function createEventBus(redis: Redis, prefix: string, log: Logger): Event
     },
     async subscribe(address, handler) {
       const ch = channel(address);
-      let set = handlers.get(ch);
-      if (!set) {
-        set = new Set();
-        handlers.set(ch, set);
-        await subscriber().subscribe(ch);
+      let c = channels.get(ch);
+      if (!c) {
+        const entry: Channel = {
+          handlers: new Set(),
+          ready: subscriber().then((s) => s.subscribe(ch)).then(() => undefined),
+        };
+        c = entry;
+        channels.set(ch, entry);
+        // A failed SUBSCRIBE must not leave a channel that looks subscribed behind.
+        entry.ready.catch(() => {
+          if (channels.get(ch) === entry) channels.delete(ch);
+        });
       }
-      set.add(handler);
+      if (c.linger) {
+        clearTimeout(c.linger);
+        c.linger = undefined;
+      }
+      c.handlers.add(handler);
+      try {
+        // Every caller waits for the acknowledgement: events published after this resolves
+        // reach the handler.
+        await c.ready;
+      } catch (err) {
+        c.handlers.delete(handler);
+        throw err;
+      }
+      const entry = c;
       return () => {
-        const s = handlers.get(ch);
-        if (!s) return;
-        s.delete(handler);
-        if (s.size === 0) {
-          handlers.delete(ch);
-          sub?.unsubscribe(ch).catch(() => undefined);
-        }
+        entry.handlers.delete(handler);
+        if (entry.handlers.size > 0 || channels.get(ch) !== entry || entry.linger) return;
+        // Unsubscribe a little later: the same agent's next long-poll usually comes right back.
+        entry.linger = setTimeout(() => {
+          entry.linger = undefined;
+          if (entry.handlers.size > 0 || channels.get(ch) !== entry) return;
+          channels.delete(ch);
+          void sub?.then((s) => s.unsubscribe(ch)).catch(() => undefined);
+        }, LINGER_MS);
+        entry.linger.unref();
       };
     },
     async close() {
-      handlers.clear();
-      if (sub) sub.disconnect();
+      for (const c of channels.values()) if (c.linger) clearTimeout(c.linger);
+      channels.clear();
+      const s = await sub?.catch(() => undefined);
+      s?.disconnect();
     },
   };
 }
