@@ -61,6 +61,12 @@ export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Pr
   const bearerAuth = registry.registerComponent("securitySchemes", "bearerAuth", bearer);
   const adminKey = registry.registerComponent("securitySchemes", "adminKey", { type: "apiKey", in: "header", name: "X-Admin-Key" });
   const secret = new TextEncoder().encode(ctx.config.AUTH_SECRET);
+  // Session tokens that verified already, so that an agent's every long-poll and proposal does
+  // not pay for another HMAC check through WebCrypto. A hit still honours the token's expiry
+  // (an expired one goes through jwtVerify again, which refuses it). Only verified tokens
+  // enter; the oldest entry goes when the map is full.
+  const verified = new Map<string, { sub: string; exp: number }>();
+  const VERIFIED_MAX = 10_000;
   const adminBuf = Buffer.from(ctx.config.ADMIN_API_KEY);
 
   async function principalOf(req: Request): Promise<Principal> {
@@ -74,9 +80,19 @@ export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Pr
     if (!auth) return { operator: false };
     const m = /^Bearer\s+(\S+)$/i.exec(auth);
     if (!m) throw unauthorized("BAD_AUTH_HEADER", "Send the session token as `Authorization: Bearer <token>`.");
+    const token = m[1]!;
+    const hit = verified.get(token);
+    if (hit) {
+      if (hit.exp > Math.floor(Date.now() / 1000)) return { address: hit.sub, operator: false };
+      verified.delete(token);
+    }
     try {
-      const { payload } = await jwtVerify(m[1]!, secret, { algorithms: ["HS256"], issuer: "aicp" });
+      const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], issuer: "aicp" });
       if (typeof payload.sub !== "string") throw new Error("no subject");
+      if (typeof payload.exp === "number") {
+        if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+        verified.set(token, { sub: payload.sub, exp: payload.exp });
+      }
       return { address: payload.sub, operator: false };
     } catch (err) {
       const expired = (err as { code?: string }).code === "ERR_JWT_EXPIRED";
