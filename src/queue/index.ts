@@ -6,6 +6,7 @@ export const QUEUE_NAMES = {
   auctionClose: "auction-close",
   webhooks: "webhooks",
   execution: "execution",
+  chainTx: "chain-tx",
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
@@ -13,12 +14,15 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export type AuctionCloseJob = { auctionId: string };
 /** Dispatch of an awarded task, or the check of a running task's deadline. */
 export type ExecutionJob = { kind: "dispatch" | "deadline"; taskId: string; attempt: number; agent: string };
+/** One coordinator transaction of the outbox (src/chain/sender.ts); job id `tx-<outboxId>`. */
+export type ChainTxJob = { outboxId: string };
 export type WebhookJob = { agent: string; url: string; event: { type: string; data: Record<string, unknown> } };
 
 export type Queues = {
   auctionClose: Queue<AuctionCloseJob>;
   webhooks: Queue<WebhookJob>;
   execution: Queue<ExecutionJob>;
+  chainTx: Queue<ChainTxJob>;
   /** Starts a worker on `name` sharing the queues' prefix and Redis server. */
   worker<T>(name: QueueName, processor: Processor<T>, concurrency: number): Worker<T>;
   close(): Promise<void>;
@@ -42,11 +46,17 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     ...opts,
     defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 200 }, removeOnComplete: 1000, removeOnFail: 5000 },
   });
+  // Attempts back off up to ~30 s; the sender's sweep retries a job that ran out of them.
+  const chainTx = new Queue<ChainTxJob>(QUEUE_NAMES.chainTx, {
+    ...opts,
+    defaultJobOptions: { attempts: 8, backoff: { type: "exponential", delay: 250 }, removeOnComplete: 1000, removeOnFail: 5000 },
+  });
   const workers: Worker[] = [];
   return {
     auctionClose,
     webhooks,
     execution,
+    chainTx,
     worker<T>(name: QueueName, processor: Processor<T>, concurrency: number) {
       const w = new Worker<T>(name, processor, { connection: connection.duplicate(), prefix, concurrency });
       workers.push(w as unknown as Worker);
@@ -54,7 +64,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     },
     async close() {
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([auctionClose.close(), webhooks.close(), execution.close()]);
+      await Promise.all([auctionClose.close(), webhooks.close(), execution.close(), chainTx.close()]);
     },
   };
 }

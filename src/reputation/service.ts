@@ -3,6 +3,7 @@ import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { notFound } from "../errors.js";
 import { multiplierFor } from "./tiers.js";
+import { recordEpochAnchor } from "./anchoring.js";
 import { decayed, scoreToUint, updated, NEUTRAL_SCORE } from "./score.js";
 
 /** Leaf encoding shared with ReputationAnchor.verify: (agent, score ×100, tasks, epoch). */
@@ -72,6 +73,8 @@ export function createReputationService(ctx: AppContext): ReputationService {
       if (values.length === 0) values.push(["0x0000000000000000000000000000000000000000", scoreToUint(NEUTRAL_SCORE).toString(), "0", String(epoch)]);
       const tree = StandardMerkleTree.of(values, [...LEAF_ENCODING]);
       await t.query("INSERT INTO reputation_epochs (epoch, root, tree, leaves) VALUES ($1, $2, $3, $4)", [epoch, tree.root, JSON.stringify(tree.dump()), values.length]);
+      // Anchored on-chain by the transaction sender once this commits (transactional outbox).
+      await recordEpochAnchor(t, { epoch, root: tree.root });
       return { epoch, root: tree.root, leaves: values.length };
     });
   }

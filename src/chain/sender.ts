@@ -1,0 +1,505 @@
+import { DelayedError, UnrecoverableError, type Job, type Queue } from "bullmq";
+import { Transaction, type TransactionRequest } from "ethers";
+import type { AppContext } from "../context.js";
+import type { Db, Queryable } from "../db/index.js";
+import { AppError } from "../errors.js";
+import type { SettlementBackend, TxRequest } from "../settlement/backend.js";
+import type { EvmChain } from "./evm.js";
+import { enqueueIntent, type Intent, type IntentKind, type OutboxRow } from "./outbox.js";
+import { QUEUE_NAMES, type ChainTxJob } from "../queue/index.js";
+
+/**
+ * The one transaction sender of the coordinator: it executes the transactional outbox
+ * (`chain_outbox`, see src/chain/outbox.ts) with the operator key.
+ *
+ * Life of a row: `pending` → (estimate gas; a deterministic revert ends it as `reverted`) →
+ * `signed` (nonce, raw transaction and hash stored BEFORE broadcasting) → `sent` → `confirmed`
+ * (receipt with status 1, `CONFIRMATIONS` blocks deep) or `reverted` (status 0). Rows that cannot
+ * become a transaction at all (malformed payload, more gas than TX_MAX_GAS) end as `failed`.
+ *
+ * Why it cannot send an intent twice: the intent key is unique in the outbox; a row gets its
+ * nonce and signature once, and everything after a crash re-broadcasts that same signed
+ * transaction, so at most one transaction per intent can ever be mined (a second one would need
+ * a second signature). Nonces are the operator's pending nonce on the chain or one above the
+ * highest nonce of an open row in Postgres, whichever is higher, so a restart neither reuses nor
+ * skips one. One process sends at a time (a Postgres advisory lock), one row at a time, in id
+ * order.
+ *
+ * Driving it: a BullMQ queue `chain-tx` with one job per row (`tx-<outboxId>`, so duplicates
+ * collapse); a job sends every pending row up to and including its own, then follows its own row
+ * until it is final, re-checking every poll interval (delayed, without using up attempts).
+ * Network errors retry with BullMQ's exponential backoff; a sweep every second re-creates the job
+ * of every open row (so nothing depends on a Redis job surviving) and `LISTEN`s for intents
+ * committed by {@link enqueue}, which queue at once.
+ */
+export type TxSender = {
+  readonly backend: SettlementBackend<TxRequest>;
+  /**
+   * Records an intent in the caller's transaction (see `enqueueIntent`); the sender is told when
+   * that transaction commits (Postgres NOTIFY), so the transaction goes out at once.
+   * @returns the outbox id, and whether this call created it (false: the intent already existed, a no-op)
+   */
+  enqueue(t: Queryable, intent: Intent): Promise<{ id: string; created: boolean }>;
+  /** Queues the job of an outbox row (idempotent). */
+  nudge(outboxId: string): Promise<void>;
+  /**
+   * Runs `handler` inside the transaction that marks a row of `kind` confirmed; a throw rolls the
+   * confirmation back and it is retried, so handlers must be idempotent only across crashes of the
+   * database transaction (they run once per committed confirmation).
+   */
+  onConfirmed(kind: IntentKind, handler: SenderHook): void;
+  /** Like `onConfirmed`, for rows that end `reverted` (on-chain or at estimation) or `failed`. */
+  onReverted(kind: IntentKind, handler: SenderHook): void;
+  /** The outbox backlog and the chain's health, for `/ready`. */
+  status(): Promise<SenderStatus>;
+  /**
+   * Starts this process's sending worker (concurrency 1), the sweep and the NOTIFY listener.
+   * @returns a function that stops them, letting the job in progress finish
+   */
+  start(): () => Promise<void>;
+};
+
+/** A reaction to a row's end, run in the database transaction that records it. */
+export type SenderHook = (t: Queryable, row: OutboxRow) => Promise<void>;
+
+export type SenderStatus = {
+  chain: string;
+  /** Whether the RPC answered just now. */
+  chainOk: boolean;
+  head: number | null;
+  /** Open rows: pending + signed + sent. */
+  backlog: number;
+  pending: number;
+  signed: number;
+  sent: number;
+  /** Creation time of the oldest open row (ISO 8601). */
+  oldestOpenAt: string | null;
+  /** The last error this process's sender met, or the last recorded on an open row. */
+  lastError: string | null;
+};
+
+export type SenderOptions = {
+  /** How often a job re-checks its row while waiting (receipt, confirmations), ms. Default INDEXER_POLL_MS. */
+  pollMs?: number;
+  /** How often the sweep re-queues open rows, ms. Default 1 000. */
+  sweepMs?: number;
+  /** A sent transaction the node no longer knows is re-broadcast after this long, ms. Default 10 × pollMs, at least 1 000. */
+  rebroadcastAfterMs?: number;
+  /** Timeout of one RPC call, ms. Default 10 000. */
+  rpcTimeoutMs?: number;
+};
+
+const OPEN = ["pending", "signed", "sent"] as const;
+const FINAL = new Set(["confirmed", "reverted", "failed"]);
+
+/** The NOTIFY channel of the outbox of the schema in `search_path` (tests share one database). */
+const CHANNEL_SQL = "'aicp_outbox_' || current_schema()";
+
+/**
+ * Records an intent in the caller's transaction and, when that transaction commits, tells the
+ * sender (a Postgres NOTIFY, delivered only on commit) so it queues the transaction at once.
+ * Usable without a sender instance (e.g. from a domain service); without a running sender the
+ * row waits in the outbox.
+ * @returns the outbox id; `created` false when the intent was already recorded (nothing happens)
+ */
+export async function enqueue(t: Queryable, intent: Intent): Promise<{ id: string; created: boolean }> {
+  const r = await enqueueIntent(t, intent);
+  if (r.created) await t.query(`SELECT pg_notify(${CHANNEL_SQL}, $1)`, [r.id]);
+  return r;
+}
+
+type Client = Awaited<ReturnType<Db["connect"]>>;
+
+/**
+ * Creates the sender of `backend`'s chain (rows whose `chain` column is `backend.chain`).
+ * @param chain the EVM connection whose operator wallet signs and whose provider broadcasts
+ */
+export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxRequest>, chain: EvmChain, opts: SenderOptions = {}): TxSender {
+  const { db, log, config } = ctx;
+  const queue = ctx.queues.chainTx as Queue<ChainTxJob>;
+  const pollMs = opts.pollMs ?? config.INDEXER_POLL_MS;
+  const sweepMs = opts.sweepMs ?? 1_000;
+  const rebroadcastAfterMs = opts.rebroadcastAfterMs ?? Math.max(10 * pollMs, 1_000);
+  const rpcTimeoutMs = opts.rpcTimeoutMs ?? 10_000;
+  const name = backend.chain;
+  const operator = chain.operator.address;
+  const lockKey = `${db.schema}.aicp.sender.${name}`;
+  const channel = `aicp_outbox_${db.schema}`;
+  const hooks = { confirmed: new Map<string, SenderHook[]>(), reverted: new Map<string, SenderHook[]>() };
+  let lastError: { message: string; at: number } | null = null;
+
+  const noteError = (message: string) => {
+    lastError = { message, at: Date.now() };
+  };
+
+  /** One RPC call with a timeout (ethers' own is five minutes). */
+  async function rpc<T>(what: string, f: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        f(),
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(() => rej(new Error(`${what}: no answer in ${rpcTimeoutMs} ms`)), rpcTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const p = chain.provider;
+
+  async function loadRow(id: string): Promise<OutboxRow | undefined> {
+    const r = await db.query<OutboxRow>("SELECT * FROM chain_outbox WHERE id = $1", [id]);
+    return r.rows[0];
+  }
+
+  /**
+   * Ends a row (confirmed, reverted, failed) and runs the hooks in the same transaction.
+   * @param from the statuses the row may be in (a guard against a concurrent change)
+   */
+  async function finish(row: OutboxRow, status: "confirmed" | "reverted" | "failed", from: string[], extra: { error?: string | null; block?: number; gasUsed?: bigint } = {}) {
+    await db.tx(async (t) => {
+      const u = await t.query<OutboxRow>(
+        `UPDATE chain_outbox SET status = $2, last_error = $3, block_number = $4, gas_used = $5, confirmed_at = now()
+          WHERE id = $1 AND status = ANY($6) RETURNING *`,
+        [row.id, status, extra.error ?? null, extra.block ?? null, extra.gasUsed?.toString() ?? null, from],
+      );
+      const done = u.rows[0];
+      if (!done) return;
+      for (const h of (status === "confirmed" ? hooks.confirmed : hooks.reverted).get(done.kind) ?? []) await h(t, done);
+    });
+    const level = status === "confirmed" ? "info" : "warn";
+    log[level]({ outboxId: row.id, intent: row.intent, kind: row.kind, status, txHash: row.tx_hash, error: extra.error }, `chain transaction ${status}`);
+  }
+
+  /** Back to `pending` (new nonce, new signature): only when this row's transaction can never be mined. */
+  async function resetToPending(row: OutboxRow, why: string) {
+    await db.query(
+      `UPDATE chain_outbox SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, sent_at = NULL, last_error = $2
+        WHERE id = $1 AND status IN ('signed', 'sent')`,
+      [row.id, why],
+    );
+    log.warn({ outboxId: row.id, intent: row.intent, nonce: row.nonce, txHash: row.tx_hash }, why);
+  }
+
+  /** Whether a transaction of ours (signed or sent) is not mined yet: a revert at estimation may then be an ordering artefact. */
+  async function inFlight(): Promise<boolean> {
+    const r = await db.query<{ max: string | null }>("SELECT max(nonce)::text AS max FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent')", [name]);
+    const max = r.rows[0]?.max;
+    if (max === null || max === undefined) return false;
+    const mined = await rpc("getTransactionCount", () => p.getTransactionCount(operator, "latest"));
+    return BigInt(mined) <= BigInt(max);
+  }
+
+  /** The next nonce: the chain's pending count, or above every open row's nonce if higher (mempools may forget). */
+  async function nextNonce(): Promise<number> {
+    const [onChain, r] = await Promise.all([
+      rpc("getTransactionCount", () => p.getTransactionCount(operator, "pending")),
+      db.query<{ max: string | null }>("SELECT max(nonce)::text AS max FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent')", [name]),
+    ]);
+    const fromDb = r.rows[0]?.max === null || r.rows[0]?.max === undefined ? 0 : Number(r.rows[0].max) + 1;
+    return Math.max(onChain, fromDb);
+  }
+
+  /** Whether the node has this transaction (mempool or mined). */
+  async function known(hash: string): Promise<boolean> {
+    const [tx, receipt] = await Promise.all([rpc("getTransaction", () => p.getTransaction(hash)), rpc("getTransactionReceipt", () => p.getTransactionReceipt(hash))]);
+    return tx !== null || receipt !== null;
+  }
+
+  /** Broadcasts a signed row's raw transaction (again) and marks it sent. */
+  async function broadcast(row: OutboxRow): Promise<"sent" | "reset"> {
+    try {
+      await rpc("sendRawTransaction", () => p.send("eth_sendRawTransaction", [row.raw_tx]));
+    } catch (err) {
+      await db.query("UPDATE chain_outbox SET last_error = $2 WHERE id = $1", [row.id, `broadcast failed: ${(err as Error).message}`.slice(0, 2000)]);
+      // Sent before a crash, or our answer was lost on the way back: the node knows it already.
+      if (!(await known(row.tx_hash!))) {
+        const code = (err as { code?: string }).code;
+        if (code === "NONCE_EXPIRED") {
+          const mined = await rpc("getTransactionCount", () => p.getTransactionCount(operator, "latest"));
+          if (BigInt(mined) > BigInt(row.nonce!) && !(await known(row.tx_hash!))) {
+            await resetToPending(row, `nonce ${row.nonce} was used by another transaction of the operator; signing again`);
+            return "reset";
+          }
+        }
+        throw err;
+      }
+    }
+    await db.query("UPDATE chain_outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = $1 AND status = 'signed'", [row.id]);
+    log.info({ outboxId: row.id, intent: row.intent, nonce: row.nonce, txHash: row.tx_hash }, "chain transaction sent");
+    return "sent";
+  }
+
+  /** Estimates, signs (stored first) and broadcasts one pending row. */
+  async function sendPending(row: OutboxRow): Promise<"sent" | "ended" | "wait"> {
+    let tx: TxRequest;
+    try {
+      tx = backend.buildTx(row.kind, row.payload);
+    } catch (err) {
+      if (err instanceof AppError && !err.retryable) {
+        await finish(row, "failed", ["pending"], { error: `${err.code}: ${err.message}` });
+        return "ended";
+      }
+      throw err;
+    }
+    let estimate: bigint;
+    try {
+      // Against the pending state, so that our own transactions still in the mempool count.
+      estimate = BigInt(await rpc("estimateGas", () => p.send("eth_estimateGas", [{ from: operator, to: tx.to, data: tx.data, value: `0x${tx.value.toString(16)}` }, "pending"])));
+    } catch (err) {
+      const reason = backend.revertReason(err);
+      if (reason === undefined) throw err;
+      // A revert is deterministic only against a state that includes all our earlier transactions.
+      if (await inFlight()) return "wait";
+      await finish(row, "reverted", ["pending"], { error: reason });
+      return "ended";
+    }
+    const max = BigInt(config.TX_MAX_GAS);
+    if (estimate > max) {
+      await finish(row, "failed", ["pending"], { error: `TX_MAX_GAS: the transaction needs ${estimate} gas, above the limit of ${max}` });
+      return "ended";
+    }
+    const gasLimit = (estimate * 125n) / 100n < max ? (estimate * 125n) / 100n : max;
+    const [nonce, fees] = await Promise.all([nextNonce(), rpc("getFeeData", () => p.getFeeData())]);
+    const req: TransactionRequest = { to: tx.to, data: tx.data, value: tx.value, nonce, gasLimit, chainId: backend.chainId };
+    if (fees.maxFeePerGas !== null && fees.maxPriorityFeePerGas !== null) Object.assign(req, { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas });
+    else Object.assign(req, { type: 0, gasPrice: fees.gasPrice });
+    const raw = await chain.operator.signTransaction(req);
+    const hash = Transaction.from(raw).hash!;
+    // Stored before it leaves the process: after a crash the same transaction goes out, never a second one.
+    const u = await db.query<OutboxRow>(
+      `UPDATE chain_outbox SET status = 'signed', nonce = $2, raw_tx = $3, tx_hash = $4, attempts = attempts + 1, last_error = NULL
+        WHERE id = $1 AND status = 'pending' RETURNING *`,
+      [row.id, nonce, raw, hash],
+    );
+    const signed = u.rows[0];
+    if (!signed) return "wait";
+    return (await broadcast(signed)) === "sent" ? "sent" : "wait";
+  }
+
+  /**
+   * Brings the outbox forward: re-broadcasts signed rows (a crash or a lost answer between
+   * signing and sending), then sends pending rows in id order up to `upTo`, stopping at the first
+   * that must wait.
+   */
+  async function advance(upTo: string) {
+    const signed = await db.query<OutboxRow>(
+      "SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'signed' ORDER BY nonce",
+      [name],
+    );
+    for (const row of signed.rows) await broadcast(row);
+    for (let i = 0; i < 100; i++) {
+      const r = await db.query<OutboxRow>(
+        "SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'pending' AND id <= $2 ORDER BY id LIMIT 1",
+        [name, upTo],
+      );
+      const row = r.rows[0];
+      if (!row) return;
+      if ((await sendPending(row)) === "wait") return;
+    }
+  }
+
+  /** Follows a sent row: receipt and depth → final; missing from the node → re-broadcast. */
+  async function track(row: OutboxRow): Promise<string> {
+    const receipt = await rpc("getTransactionReceipt", () => p.getTransactionReceipt(row.tx_hash!));
+    if (receipt) {
+      if (config.CONFIRMATIONS > 0) {
+        const head = await rpc("getBlockNumber", () => p.getBlockNumber());
+        if (head - receipt.blockNumber < config.CONFIRMATIONS) return "sent";
+      }
+      // Rows end in nonce order, so the hooks see the chain's order (award before deliver…).
+      const earlier = await db.query("SELECT 1 FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent') AND nonce < $2 LIMIT 1", [name, row.nonce]);
+      if (earlier.rowCount) return "sent";
+      const ok = receipt.status === 1;
+      await finish(row, ok ? "confirmed" : "reverted", ["sent"], {
+        block: receipt.blockNumber,
+        gasUsed: receipt.gasUsed,
+        error: ok ? null : `reverted on-chain in block ${receipt.blockNumber} (status 0)`,
+      });
+      return ok ? "confirmed" : "reverted";
+    }
+    if (await rpc("getTransaction", () => p.getTransaction(row.tx_hash!))) return "sent";
+    if (row.sent_at && Date.now() - row.sent_at.getTime() < rebroadcastAfterMs) return "sent";
+    const mined = await rpc("getTransactionCount", () => p.getTransactionCount(operator, "latest"));
+    if (BigInt(mined) <= BigInt(row.nonce!)) {
+      // Dropped from the mempool (or the node restarted): the same signed transaction again.
+      try {
+        await rpc("sendRawTransaction", () => p.send("eth_sendRawTransaction", [row.raw_tx]));
+      } catch (err) {
+        if (!(await known(row.tx_hash!))) throw err;
+      }
+      await db.query("UPDATE chain_outbox SET sent_at = now(), last_error = 'missing from the node; re-broadcast' WHERE id = $1 AND status = 'sent'", [row.id]);
+      log.warn({ outboxId: row.id, txHash: row.tx_hash, nonce: row.nonce }, "chain transaction missing from the node; re-broadcast");
+      return "sent";
+    }
+    // The nonce is used but not by our transaction (nor is ours known): ours can never be mined.
+    if (!(await known(row.tx_hash!))) await resetToPending(row, `nonce ${row.nonce} was used by another transaction of the operator; signing again`);
+    return "pending";
+  }
+
+  const BUSY = Symbol("busy");
+
+  /** Runs `f` holding the sender's advisory lock (one sending process per chain and schema); BUSY if another holds it. */
+  async function withLock<T>(f: () => Promise<T>): Promise<T | typeof BUSY> {
+    const client: Client = await db.connect();
+    let broken: Error | undefined;
+    try {
+      const r = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS ok", [lockKey]);
+      if (!r.rows[0]?.ok) return BUSY;
+      try {
+        return await f();
+      } finally {
+        await client.query("SELECT pg_advisory_unlock(hashtext($1))", [lockKey]).catch((err: Error) => {
+          broken = err;
+        });
+      }
+    } finally {
+      // A client whose unlock failed is destroyed, which drops its session lock.
+      client.release(broken);
+    }
+  }
+  async function later(job: Job<ChainTxJob>, token: string | undefined, ms: number): Promise<never> {
+    await job.moveToDelayed(Date.now() + ms, token);
+    throw new DelayedError();
+  }
+
+  async function processJob(job: Job<ChainTxJob>, token?: string): Promise<string> {
+    const id = job.data.outboxId;
+    let result: string | typeof BUSY;
+    try {
+      result = await withLock(async () => {
+        await advance(id);
+        const row = await loadRow(id);
+        if (!row) return "missing";
+        if (FINAL.has(row.status)) return row.status;
+        if (row.status === "sent") return track(row);
+        return row.status;
+      });
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      const message = (err as Error).message ?? String(err);
+      noteError(message);
+      log.warn({ outboxId: id, err: message }, "chain transaction sender: will retry");
+      if (err instanceof AppError && !err.retryable) throw new UnrecoverableError(message);
+      throw err;
+    }
+    if (result !== BUSY) lastError = null;
+    if (result === "missing" || (typeof result === "string" && FINAL.has(result))) return result;
+    return later(job, token, pollMs);
+  }
+
+  async function nudge(outboxId: string) {
+    await queue.add("tx", { outboxId }, { jobId: `tx-${outboxId}` });
+  }
+
+  /** Makes sure an open row has a live job: re-creates a lost one, retries a failed one. */
+  async function ensureJob(outboxId: string) {
+    const job = await queue.getJob(`tx-${outboxId}`);
+    if (!job) return nudge(outboxId);
+    const state = await job.getState();
+    if (state === "failed") await job.retry("failed");
+    else if (state === "completed" || state === "unknown") {
+      await job.remove().catch(() => undefined);
+      await nudge(outboxId);
+    }
+  }
+
+  return {
+    backend,
+
+    enqueue: (t, intent) => enqueue(t, { ...intent, chain: intent.chain ?? name }),
+
+    nudge,
+
+    onConfirmed(kind, handler) {
+      hooks.confirmed.set(kind, [...(hooks.confirmed.get(kind) ?? []), handler]);
+    },
+
+    onReverted(kind, handler) {
+      hooks.reverted.set(kind, [...(hooks.reverted.get(kind) ?? []), handler]);
+    },
+
+    async status() {
+      const [counts, head] = await Promise.all([
+        db.query<{ status: string; n: number; oldest: Date; last_error: string | null }>(
+          `SELECT status, count(*)::int AS n, min(created_at) AS oldest,
+                  (array_agg(last_error ORDER BY id DESC) FILTER (WHERE last_error IS NOT NULL))[1] AS last_error
+             FROM chain_outbox WHERE chain = $1 AND status IN ('pending', 'signed', 'sent') GROUP BY status`,
+          [name],
+        ),
+        backend.ping(1_500).then(() => backend.headBlock()).catch(() => null),
+      ]);
+      const by = Object.fromEntries(counts.rows.map((r) => [r.status, r]));
+      const n = (s: string) => by[s]?.n ?? 0;
+      const oldest = counts.rows.reduce<Date | null>((a, r) => (a === null || r.oldest < a ? r.oldest : a), null);
+      return {
+        chain: name,
+        chainOk: head !== null,
+        head,
+        backlog: n("pending") + n("signed") + n("sent"),
+        pending: n("pending"),
+        signed: n("signed"),
+        sent: n("sent"),
+        oldestOpenAt: oldest?.toISOString() ?? null,
+        lastError: lastError?.message ?? counts.rows.find((r) => r.last_error)?.last_error ?? null,
+      };
+    },
+
+    start() {
+      const worker = ctx.queues.worker<ChainTxJob>(QUEUE_NAMES.chainTx, processJob, 1);
+      worker.on("failed", (job, err) => log.warn({ jobId: job?.id, err: err.message }, "chain transaction job failed"));
+      let listener: Client | undefined;
+      let stopped = false;
+
+      async function listen() {
+        if (listener || stopped) return;
+        const c = await db.connect();
+        const drop = (err?: Error) => {
+          if (listener !== c) return;
+          listener = undefined;
+          c.release(err ?? new Error("listener closed"));
+        };
+        c.on("notification", (msg) => {
+          if (msg.channel === channel && msg.payload) void nudge(msg.payload).catch((err: Error) => log.warn({ err: err.message }, "cannot queue chain transaction"));
+        });
+        c.on("error", drop);
+        c.on("end", () => drop());
+        listener = c;
+        // The schema name is validated by the config (lower-case identifier), so quoting is safe.
+        await c.query(`LISTEN "${channel}"`).catch((err: Error) => drop(err));
+      }
+
+      let sweeping = false;
+      async function sweep() {
+        if (sweeping || stopped) return;
+        sweeping = true;
+        try {
+          await listen();
+          const r = await db.query<{ id: string }>(
+            `SELECT id::text AS id FROM chain_outbox WHERE chain = $1 AND status = ANY($2) ORDER BY id LIMIT 500`,
+            [name, OPEN],
+          );
+          for (const row of r.rows) await ensureJob(row.id);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, "chain outbox sweep failed");
+        } finally {
+          sweeping = false;
+        }
+      }
+      void sweep();
+      const timer = setInterval(() => void sweep(), sweepMs);
+
+      return async () => {
+        stopped = true;
+        clearInterval(timer);
+        await worker.close();
+        const c = listener;
+        listener = undefined;
+        // Destroyed rather than returned to the pool: it carries our LISTEN and handlers.
+        c?.release(true);
+      };
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import type { Queryable } from "../db/index.js";
+import type { Logger } from "../logger.js";
+import { enqueue, type TxSender } from "../chain/sender.js";
+
+/**
+ * Anchoring of reputation epochs: each epoch's Merkle root (OpenZeppelin StandardMerkleTree of
+ * (agent, score×100, tasks, epoch) leaves, see service.ts) goes on-chain through
+ * `ReputationAnchor.anchor(epoch, root, uri)`, sent by the transaction sender from the outbox.
+ * An epoch counts as anchored (`reputation_epochs.anchored_tx/anchored_at`) once the anchor
+ * transaction is confirmed — recorded by the sender's confirmation hook, and by the indexer from
+ * `RootAnchored` events; both go through {@link markEpochAnchored}, which is idempotent.
+ */
+
+/** Where an epoch's full tree is published: the proof endpoint serves it. */
+export const epochUri = (epoch: number | bigint) => `aicp://reputation/epoch/${epoch}`;
+
+/**
+ * Records the `anchor.anchor` intent of a freshly snapshotted epoch, inside the snapshot's
+ * database transaction (intent key `anchor:<epoch>`, so an epoch is anchored at most once), and
+ * links it from `reputation_epochs.anchor_outbox_id`.
+ * @param s.root the epoch's Merkle root, bytes32 hex
+ * @returns the outbox id
+ */
+export async function recordEpochAnchor(t: Queryable, s: { epoch: number; root: string }): Promise<string> {
+  const { id } = await enqueue(t, { intent: `anchor:${s.epoch}`, kind: "anchor.anchor", payload: { epoch: s.epoch, root: s.root, uri: epochUri(s.epoch) } });
+  await t.query("UPDATE reputation_epochs SET anchor_outbox_id = $2 WHERE epoch = $1", [s.epoch, id]);
+  return id;
+}
+
+/**
+ * Marks an epoch anchored by `txHash`, once: a second call (the sender's hook and the indexer's
+ * `RootAnchored` handler both call it) changes nothing. The root must be the epoch's own, so an
+ * anchor of the same epoch number with another root (another deployment's) is not taken for ours.
+ * @param a.at when the anchor was mined (the block's time when known)
+ * @returns whether this call marked it
+ */
+export async function markEpochAnchored(t: Queryable, a: { epoch: number | bigint; root: string; txHash: string; at?: Date }): Promise<boolean> {
+  const r = await t.query(
+    `UPDATE reputation_epochs SET anchored_tx = $3, anchored_at = COALESCE($4, now())
+      WHERE epoch = $1 AND lower(root) = lower($2) AND anchored_tx IS NULL`,
+    [String(a.epoch), a.root, a.txHash.toLowerCase(), a.at ?? null],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
+/**
+ * Subscribes anchoring to the sender: a confirmed `anchor.anchor` marks its epoch anchored; a
+ * reverted one (e.g. `ReputationAnchorEpochNotIncreasing`: the contract already holds a later
+ * epoch) is logged and leaves the epoch unanchored.
+ */
+export function registerAnchoring(sender: Pick<TxSender, "onConfirmed" | "onReverted">, log?: Logger): void {
+  sender.onConfirmed("anchor.anchor", async (t, row) => {
+    const p = row.payload as { epoch: number | string; root: string };
+    await markEpochAnchored(t, { epoch: BigInt(p.epoch), root: p.root, txHash: row.tx_hash! });
+  });
+  sender.onReverted("anchor.anchor", async (_t, row) => {
+    log?.warn({ outboxId: row.id, epoch: (row.payload as { epoch: unknown }).epoch, error: row.last_error }, "reputation anchor was not accepted on-chain");
+  });
+}

@@ -1,0 +1,152 @@
+import type { IntentKind } from "../chain/outbox.js";
+
+/**
+ * The chain-neutral settlement interface. Auctions, scheduling, the ledger and the API speak to a
+ * settlement chain only through this type (and through outbox intents, which a backend turns into
+ * transactions), so that a second backend — Substrate on `@polkadot/api`, with escrow as a 2-of-3
+ * multisig, batched payouts through `utility.batchAll` and anchors through
+ * `system.remarkWithEvent` — slots in without touching them.
+ *
+ * Units everywhere: token amounts in the token's base units (wei for the native currency), as
+ * `bigint` inside the coordinator and as decimal strings in anything JSON-bound (plans, calls);
+ * times as `Date` inside, unix seconds on-chain.
+ *
+ * The EVM implementation is `createEvmBackend` (src/settlement/evm-backend.ts).
+ */
+
+/**
+ * A coordinator transaction before signing: what the sender signs with the operator key.
+ * For the EVM: `to` (contract address), `data` (ABI calldata, 0x hex), `value` (wei).
+ */
+export type TxRequest = { to: string; data: string; value: bigint };
+
+/**
+ * A call the user sends from their own wallet, ready to hand to `eth_sendTransaction` (or a
+ * wallet library): JSON-ready, `value` in wei as a decimal string.
+ */
+export type UnsignedCall = { to: string; data: string; value: string; description: string };
+
+/** What an escrow funding plan needs to know about a task. */
+export type FundingTask = {
+  /** The task's UUID. */
+  id: string;
+  /** The buyer's wallet (lower-case 0x address), the only account allowed to fund. */
+  buyer: string;
+  /** The token (`0x000…0` = the chain's native currency). */
+  token: string;
+  /** The budget, in token base units (> 0). */
+  amount: bigint;
+  /** After this instant the buyer may reclaim an undelivered escrow. */
+  deadline: Date;
+};
+
+/**
+ * EIP-712 typed data of an ERC-2612 `Permit(owner, spender, value, nonce, deadline)`, in the
+ * shape `eth_signTypedData_v4` and ethers' `signTypedData(domain, types, message)` take.
+ */
+export type PermitTypedData = {
+  domain: { name: string; version: string; chainId: number; verifyingContract: string };
+  types: { Permit: { name: string; type: string }[] };
+  primaryType: "Permit";
+  message: { owner: string; spender: string; value: string; nonce: string; deadline: string };
+};
+
+/**
+ * How a buyer funds a task's escrow from their own wallet.
+ * - native currency: `calls` = one `fund` call carrying `value`;
+ * - ERC-20: `calls` = `approve(escrow, amount)` on the token, then `fund`;
+ * - ERC-20 with ERC-2612: also `permit`, the one-transaction alternative — sign
+ *   `permit.typedData`, then send the `fundWithPermit` call that
+ *   `SettlementBackend.permitCall(task, signature)` builds (v, r, s filled in).
+ */
+export type FundingPlan = {
+  /** The outbox/indexer chain name of the backend, e.g. `evm`. */
+  chain: string;
+  chainId: number;
+  /** The escrow contract the buyer funds (lower-case). */
+  escrow: string;
+  /** The task's id on-chain (bytes32 hex: the UUID's 16 bytes, right-padded). */
+  taskKey: string;
+  token: string;
+  /** The budget, token base units, decimal string. */
+  amount: string;
+  /** The task's deadline, unix seconds. */
+  deadline: number;
+  /** Send these in order from the buyer's wallet. */
+  calls: UnsignedCall[];
+  /** Present when the token implements ERC-2612 (and the chain answered the nonce lookup). */
+  permit?: {
+    typedData: PermitTypedData;
+    /** What `permitCall` encodes once the typed data is signed. */
+    fundWithPermit: {
+      to: string;
+      signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32)";
+      args: { taskId: string; token: string; amount: string; deadline: number; permitDeadline: number };
+    };
+  };
+};
+
+/** Calls a buyer (or, for `dispute`, the agent) sends from their own wallet. */
+export type PartyCallKind = "release" | "dispute" | "reclaim";
+
+/**
+ * A settlement chain. `Tx` is the backend's unsigned-transaction shape (`TxRequest` on the EVM);
+ * only that backend's transaction sender consumes it.
+ */
+export interface SettlementBackend<Tx = TxRequest> {
+  /** The name under which outbox rows, indexer cursors and events of this chain are stored (`evm`). */
+  readonly chain: string;
+  /** The chain id (EIP-155 on the EVM), also the one vouchers and SIWE messages must name. */
+  readonly chainId: number;
+  /** The coordinator's operator account on this chain (lower-case); it holds only the coordinator role. */
+  readonly operator: string;
+
+  /**
+   * The calls that fund `task`'s escrow from the buyer's wallet (see `FundingPlan`). Reads the
+   * chain only for the ERC-2612 permit (token domain and the buyer's permit nonce); when that read
+   * fails the plan comes without `permit`.
+   */
+  fundingPlan(task: FundingTask): Promise<FundingPlan>;
+
+  /**
+   * The `fundWithPermit` call for a plan's permit, with the buyer's EIP-712 signature of
+   * `plan.permit.typedData` split into v, r, s.
+   * @param permitDeadline unix seconds the typed data was signed with (defaults to the task's deadline)
+   * @throws AppError 400 BAD_PERMIT_SIGNATURE when the signature is not a 65-byte (or EIP-2098) signature
+   */
+  permitCall(task: FundingTask, signature: string, permitDeadline?: number): UnsignedCall;
+
+  /**
+   * The coordinator transaction of an outbox intent (payload shapes: src/chain/outbox.ts).
+   * Pure: no chain access.
+   * @throws AppError 400 INVALID_INTENT_PAYLOAD (non-retryable) when the payload is malformed
+   */
+  buildTx(kind: IntentKind, payload: Record<string, unknown>): Tx;
+
+  /**
+   * A call a party sends from their own wallet:
+   * - `release`: the buyer accepts (or releases early) — pays the agent the price less the fee;
+   * - `dispute`: the buyer or the agent disputes within the acceptance window, with a first
+   *   evidence URI (ERC-1497 style, may be empty) in `args.evidenceUri`;
+   * - `reclaim`: the buyer takes back an undelivered escrow after the deadline.
+   * @throws AppError 400 INVALID_ARGUMENT for a malformed task id or evidence URI
+   */
+  callFor(kind: PartyCallKind, taskId: string, args?: { evidenceUri?: string }): UnsignedCall;
+
+  /**
+   * Whether a failed estimate or call is a deterministic revert of the contract and, if so, its
+   * reason: the custom error's name and arguments (`TaskEscrowInvalidState(taskId=0x…, state=0)`),
+   * `Error(string)`'s message, or a panic. Undefined for anything else (network errors, node
+   * rejections), which callers retry.
+   */
+  revertReason(err: unknown): string | undefined;
+
+  /**
+   * Resolves when the node answers within `timeoutMs` (default 2 000).
+   * @throws AppError 503 CHAIN_UNREACHABLE otherwise
+   */
+  ping(timeoutMs?: number): Promise<void>;
+
+  /** The head block number (EVM) or best/finalized height (Substrate). */
+  headBlock(): Promise<number>;
+}
