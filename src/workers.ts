@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from "bullmq";
 import type { AppContext } from "./context.js";
 import type { Services } from "./services.js";
 import { QUEUE_NAMES, type AuctionCloseJob, type ExecutionJob, type WebhookJob } from "./queue/index.js";
+import { postJson } from "./scheduling/post.js";
 import { signWebhookBody } from "./scheduling/webhook.js";
 
 export { signWebhookBody as signWebhook };
@@ -37,27 +38,27 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
       if (!ep?.url) return "no-endpoint";
       const body = JSON.stringify(event);
       const ts = Date.now();
-      let res: Response;
+      let status: number;
       try {
-        res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-aicp-event": event.type, "x-aicp-signature": signWebhookBody(ep.secret, ts, body) },
+        status = await postJson(
+          url,
+          { "content-type": "application/json", "x-aicp-event": event.type, "x-aicp-signature": signWebhookBody(ep.secret, ts, body) },
           body,
-          signal: AbortSignal.timeout(ctx.config.WEBHOOK_TIMEOUT_MS),
-        });
+          ctx.config.WEBHOOK_TIMEOUT_MS,
+        );
       } catch (err) {
         metrics.webhookFailures.inc();
         throw new Error(`webhook to ${url} failed: ${(err as Error).message}`);
       }
-      if (res.status >= 400 && res.status < 500 && res.status !== 429) {
+      if (status >= 400 && status < 500 && status !== 429) {
         metrics.webhookFailures.inc();
-        throw new UnrecoverableError(`agent endpoint answered ${res.status}`);
+        throw new UnrecoverableError(`agent endpoint answered ${status}`);
       }
-      if (!res.ok) {
+      if (status < 200 || status >= 300) {
         metrics.webhookFailures.inc();
-        throw new Error(`agent endpoint answered ${res.status}`);
+        throw new Error(`agent endpoint answered ${status}`);
       }
-      return res.status;
+      return status;
     },
     16,
   );

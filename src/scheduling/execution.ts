@@ -5,6 +5,7 @@ import { badRequest, conflict, forbidden, notFound } from "../errors.js";
 import type { Outgoing } from "../auction/service.js";
 import type { ReputationService } from "../reputation/service.js";
 import type { BreakerStore } from "./breakers.js";
+import { postJson } from "./post.js";
 import { signWebhookBody } from "./webhook.js";
 import type { TaskTxHooks } from "./hooks.js";
 
@@ -149,14 +150,13 @@ export function createExecutionService(
     if (endpoint) {
       const body = JSON.stringify({ type: "task-assigned", data: assignment });
       try {
-        const res = await fetch(endpoint, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-aicp-event": "task-assigned", "x-aicp-signature": signWebhookBody(secret, Date.now(), body) },
+        const status = await postJson(
+          endpoint,
+          { "content-type": "application/json", "x-aicp-event": "task-assigned", "x-aicp-signature": signWebhookBody(secret, Date.now(), body) },
           body,
-          signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (!res.ok) return fail(taskId, agent, attempt, `agent endpoint answered ${res.status}`);
+          config.WEBHOOK_TIMEOUT_MS,
+        );
+        if (status < 200 || status >= 300) return fail(taskId, agent, attempt, `agent endpoint answered ${status}`);
       } catch (err) {
         return fail(taskId, agent, attempt, `agent endpoint unreachable: ${(err as Error).message}`);
       }
