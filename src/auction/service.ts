@@ -290,43 +290,54 @@ export function createAuctionService(
     close,
 
     async propose(taskId, agent, price, etaMs) {
-      const res = await db.tx(async (t) => {
-        const r = await t.query<{
-          auction_id: string; status: string; closes_at: Date; budget: string; eligible: number; invited: boolean; min_price: string | null;
-        }>(
-          `SELECT a.id AS auction_id, a.status, a.closes_at, a.budget::text, a.eligible,
+      // One statement (one round trip, atomic): read the auction under a share lock (a close
+      // takes it exclusively), and upsert the proposal only if every check below passes; the
+      // checks then run again on the returned row, with the same clock reading, to name the error.
+      const now = ctx.now();
+      const r = await db.query<{
+        auction_id: string; status: string; closes_at: Date; budget: string; eligible: number; invited: boolean; min_price: string | null;
+        inserted: boolean | null; n: number;
+      }>(
+        `WITH a AS (
+           SELECT a.id AS auction_id, a.status, a.closes_at, a.budget, a.eligible,
                   EXISTS (SELECT 1 FROM cfps c WHERE c.auction_id = a.id AND c.agent = $2) AS invited,
-                  (SELECT ac.min_price::text FROM agent_capabilities ac WHERE ac.agent = $2 AND ac.capability = a.capability) AS min_price
+                  (SELECT ac.min_price FROM agent_capabilities ac WHERE ac.agent = $2 AND ac.capability = a.capability) AS min_price
              FROM tasks t JOIN auctions a ON a.id = t.auction_id
             WHERE t.id = $1
-            FOR SHARE OF a`,
-          [taskId, agent],
-        );
-        const a = r.rows[0];
-        if (!a) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
-        if (!a.invited) throw forbidden("NOT_INVITED", "This agent did not receive the call for proposals for this task.");
-        if (a.status !== "open" || a.closes_at.getTime() <= ctx.now())
-          throw conflict("AUCTION_CLOSED", "The auction for this task is closed; proposals are no longer accepted.");
-        if (price >= BigInt(a.budget))
-          throw badRequest("PRICE_AT_OR_ABOVE_BUDGET", `The price must be below the budget (${a.budget} base units).`);
-        if (a.min_price !== null && price < BigInt(a.min_price))
-          throw badRequest("PRICE_BELOW_MINIMUM", `The price is below your own minimum for this capability (${a.min_price}).`);
-        const up = await t.query<{ inserted: boolean; n: number }>(
-          `WITH up AS (
-             INSERT INTO proposals (auction_id, agent, price, eta_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (auction_id, agent) DO UPDATE SET price = EXCLUDED.price, eta_ms = EXCLUDED.eta_ms, updated_at = clock_timestamp()
-             RETURNING (xmax = 0) AS inserted)
-           SELECT up.inserted, (SELECT count(*)::int FROM proposals WHERE auction_id = $1) + (CASE WHEN up.inserted THEN 1 ELSE 0 END) AS n FROM up`,
-          [a.auction_id, agent, price.toString(), etaMs],
-        );
-        return { auctionId: a.auction_id, inserted: up.rows[0]!.inserted, n: up.rows[0]!.n, eligible: a.eligible };
-      });
+            FOR SHARE OF a),
+         up AS (
+           INSERT INTO proposals (auction_id, agent, price, eta_ms)
+           -- eta_ms is an INTEGER column: the CASE keeps the planner from folding the cast of
+           -- the parameter, so it is cast (and may overflow) only when a row is inserted.
+           SELECT a.auction_id, $2::text, $3::numeric, CASE WHEN a.invited THEN $4::bigint END FROM a
+            WHERE a.invited AND a.status = 'open' AND a.closes_at > $5 AND $3::numeric < a.budget
+              AND (a.min_price IS NULL OR $3::numeric >= a.min_price)
+           ON CONFLICT (auction_id, agent) DO UPDATE SET price = EXCLUDED.price, eta_ms = EXCLUDED.eta_ms, updated_at = clock_timestamp()
+           RETURNING (xmax = 0) AS inserted)
+         SELECT a.auction_id, a.status, a.closes_at, a.budget::text, a.eligible, a.invited, a.min_price::text,
+                (SELECT inserted FROM up) AS inserted,
+                (SELECT count(*)::int FROM proposals p WHERE p.auction_id = a.auction_id) AS n
+           FROM a`,
+        [taskId, agent, price.toString(), etaMs, new Date(now)],
+      );
+      const a = r.rows[0];
+      if (!a) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
+      if (!a.invited) throw forbidden("NOT_INVITED", "This agent did not receive the call for proposals for this task.");
+      if (a.status !== "open" || a.closes_at.getTime() <= now)
+        throw conflict("AUCTION_CLOSED", "The auction for this task is closed; proposals are no longer accepted.");
+      if (price >= BigInt(a.budget))
+        throw badRequest("PRICE_AT_OR_ABOVE_BUDGET", `The price must be below the budget (${a.budget} base units).`);
+      if (a.min_price !== null && price < BigInt(a.min_price))
+        throw badRequest("PRICE_BELOW_MINIMUM", `The price is below your own minimum for this capability (${a.min_price}).`);
+      // Every check passed on the row the statement locked, so its upsert ran.
+      if (a.inserted === null) throw conflict("AUCTION_CLOSED", "The auction for this task is closed; proposals are no longer accepted.");
+      const res = { auctionId: a.auction_id, inserted: a.inserted, n: a.n + (a.inserted ? 1 : 0), eligible: a.eligible };
       metrics.proposals.inc();
       let auctionClosed = false;
-      // The count read inside the transaction does not see its own insert in the sub-select,
-      // hence the +1 above. Concurrent last proposals (agents that bid at once) each miss the
-      // others' uncommitted inserts, so count again after the commit: of the last two
-      // commits, the later one's count sees both, and close() is idempotent.
+      // The statement's count does not see its own insert, hence the +1 above. Concurrent last
+      // proposals (agents that bid at once) each miss the others' uncommitted inserts, so count
+      // again after the commit: of the last two commits, the later one's count sees both, and
+      // close() is idempotent.
       let n = res.n;
       if (n < res.eligible)
         n = (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM proposals WHERE auction_id = $1", [res.auctionId])).rows[0]!.n;
