@@ -19,6 +19,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { Wallet } from "ethers";
 import { Redis } from "ioredis";
@@ -353,6 +354,7 @@ type WorkflowView = { id: string; status: string; createdAt: string; finishedAt:
 type TaskView = {
   id: string; status: string; createdAt: string; awardedAt: string | null; output?: { n?: number };
   auction: { closedAt: string | null; closeReason: string | null; eligible: number };
+  proposals?: { agent: string; price: string }[];
   execution: { attempts: number; startedAt: string | null; deliveredAt: string | null; failureReason: string | null };
 };
 
@@ -372,6 +374,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   };
 
   const m0 = await scrape(url);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   const posted = await buyer.req<WorkflowView>("POST", "/v1/workflows", body);
   if (posted.status !== 201) throw new Error(`POST /v1/workflows answered ${posted.status}: ${JSON.stringify(posted.body)}`);
@@ -383,16 +386,25 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
     w = r.body;
     if (w.status !== "running") break;
     if (performance.now() - t0 > 600_000) throw new Error("the workflow did not finish in 10 minutes");
-    await sleep(25);
+    await sleep(50);
   }
   const observed = performance.now() - t0;
+  const own = process.cpuUsage(own0);
   const m1 = await scrape(url);
   const [cpu0, cpu1] = [m0.cpu, m1.cpu];
 
   if (w.status !== "completed") {
     console.error(`\nworkflow ${id} ${w.status}:`);
-    for (const n of w.nodes.filter((x) => x.status !== "done"))
-      console.error(`  ${n.key}: ${n.status}${n.failureReason ? ` (${n.failureReason})` : ""} task=${n.taskId ?? "–"} attempts=${n.attempts}`);
+    const notDone = w.nodes.filter((x) => x.status !== "done");
+    for (const n of notDone.filter((x) => x.status !== "cancelled")) {
+      const t = n.taskId ? (await buyer.req<TaskView>("GET", `/v1/tasks/${n.taskId}`)).body : undefined;
+      const why = t
+        ? `task ${t.status}, auction ${t.auction.closeReason ?? "open"} with ${t.proposals?.length ?? "?"} of ${t.auction.eligible} proposals, ${t.execution.attempts} attempts${t.execution.failureReason ? `, ${t.execution.failureReason}` : ""}`
+        : "no task";
+      console.error(`  ${n.key}: ${n.status} (${why}); re-auctions ${n.attempts}`);
+    }
+    const cancelled = notDone.filter((x) => x.status === "cancelled").length;
+    if (cancelled) console.error(`  and ${cancelled} descendants cancelled`);
     throw Object.assign(new Error(`workflow ${w.status}`), { exitCode: 1 });
   }
 
@@ -406,6 +418,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   console.log(`nodes                       ${NODES} (${DEPTH} levels, fan-in 1–${FAN_IN}, seed ${SEED + run})`);
   console.log(`depth (critical path)       ${DEPTH} nodes`);
   console.log(`agents                      ${K}`);
+  console.log(`machine                     ${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} (1/5/15 min; other processes slow every figure)`);
   console.log(`work time per node          ${WORK_MS} ms`);
   console.log(`auction window              ${WINDOW_MS} ms (closes early when every invited agent has bid)`);
   console.log(`wall time                   ${fmt(wall)} ms (API: created → last node finished; seen by the client after ${fmt(observed)} ms)`);
@@ -413,6 +426,8 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   console.log(`ratio wall ÷ critical path  ${fmt(ratio, 3)} (target ≤ 1.2)`);
   console.log(`overhead per level          ${fmt(overhead, 1)} ms (auction + dispatch + delivery)`);
   console.log(`coordinator CPU per node    ${fmt(cpuPerNode, 2)} ms (${fmt((cpu1 - cpu0) * 1000)} ms in all; target < 5 ms)`);
+  console.log(`bench (agents) CPU per node ${fmt((own.user + own.system) / 1000 / NODES, 2)} ms (this process: ${K} agents and the buyer)`);
+  console.log(`coordinator busy            ${fmt(((cpu1 - cpu0) * 100_000) / observed)}% of one CPU during the run (near 100%: the levels wait for its event loop)`);
   console.log(`API critical path           ${w.criticalPath.nodes.join(" → ")} = ${w.criticalPath.ms} ms`);
   console.log(`ledger                      hold ${w.ledger["hold"]} = spend ${w.ledger["spend"]} + release ${w.ledger["release"]} (total ${w.totalBudget})`);
 
