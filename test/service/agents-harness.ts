@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { Wallet } from "ethers";
 import { newAgent } from "./harness.js";
 
 const script = fileURLToPath(new URL("./fixtures/agent.mjs", import.meta.url));
@@ -14,10 +15,10 @@ export async function spawnAgent(
   base: string,
   capability: string,
   mode: string,
-  opts: { price?: string; etaMs?: number; delayMs?: number; minPrice?: number } = {},
+  opts: { price?: string; etaMs?: number; delayMs?: number; minPrice?: number; wallet?: Wallet } = {},
 ): Promise<AgentProc> {
   const port = await freePort();
-  const agent = await newAgent(base, { [capability]: opts.minPrice ?? 0 }, { endpointUrl: `http://127.0.0.1:${port}/hook` });
+  const agent = await newAgent(base, { [capability]: opts.minPrice ?? 0 }, { endpointUrl: `http://127.0.0.1:${port}/hook` }, opts.wallet);
   const proc = spawn(process.execPath, [script], {
     env: {
       ...process.env,

@@ -113,17 +113,17 @@ export function siweMessage(wallet: Wallet, nonce: string, domain: string, chain
   }).prepareMessage();
 }
 
-/** Signs in a fresh random wallet. */
-export async function newUser(base: string): Promise<Client> {
-  const c = new Client(base, Wallet.createRandom() as unknown as Wallet);
+/** Signs in a wallet (a fresh random one by default). */
+export async function newUser(base: string, wallet?: Wallet): Promise<Client> {
+  const c = new Client(base, wallet ?? (Wallet.createRandom() as unknown as Wallet));
   const r = await c.login();
   if (r.status !== 200) throw new Error(`login failed: ${JSON.stringify(r.body)}`);
   return c;
 }
 
 /** Signs in and registers a fresh agent with the given capabilities. */
-export async function newAgent(base: string, caps: Record<string, bigint | number> = { "text.summarize": 0 }, extra: Record<string, unknown> = {}) {
-  const c = await newUser(base);
+export async function newAgent(base: string, caps: Record<string, bigint | number> = { "text.summarize": 0 }, extra: Record<string, unknown> = {}, wallet?: Wallet) {
+  const c = await newUser(base, wallet);
   const r = await c.post("/v1/agents", {
     name: `agent-${c.address.slice(2, 8)}`,
     capabilities: Object.entries(caps).map(([capability, min]) => ({ capability, minPrice: String(min) })),
