@@ -17,6 +17,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { availableParallelism, loadavg } from "node:os";
@@ -201,6 +202,17 @@ async function startCoordinator(): Promise<Coordinator> {
   };
 }
 
+/** Busy CPU time of the whole machine so far, ms (Linux /proc/stat at 100 ticks/s; NaN elsewhere). */
+function machineBusyMs(): number {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = f;
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 type Scrape = { cpu: number; http: Map<string, { count: number; sum: number }>; lagP99: number; lagMax: number };
 
 /** The coordinator's own figures from its /metrics (prom-client default metrics and AICP's). */
@@ -375,6 +387,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
 
   const m0 = await scrape(url);
   const own0 = process.cpuUsage();
+  const machine0 = machineBusyMs();
   const t0 = performance.now();
   const posted = await buyer.req<WorkflowView>("POST", "/v1/workflows", body);
   if (posted.status !== 201) throw new Error(`POST /v1/workflows answered ${posted.status}: ${JSON.stringify(posted.body)}`);
@@ -390,6 +403,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   }
   const observed = performance.now() - t0;
   const own = process.cpuUsage(own0);
+  const machine = machineBusyMs() - machine0;
   const m1 = await scrape(url);
   const [cpu0, cpu1] = [m0.cpu, m1.cpu];
 
@@ -427,6 +441,8 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   console.log(`overhead per level          ${fmt(overhead, 1)} ms (auction + dispatch + delivery)`);
   console.log(`coordinator CPU per node    ${fmt(cpuPerNode, 2)} ms (${fmt((cpu1 - cpu0) * 1000)} ms in all; target < 5 ms)`);
   console.log(`bench (agents) CPU per node ${fmt((own.user + own.system) / 1000 / NODES, 2)} ms (this process: ${K} agents and the buyer)`);
+  const ownMs = (own.user + own.system) / 1000;
+  console.log(`machine CPU per node        ${fmt(machine / NODES, 1)} ms: the rest (Postgres, Redis, other users' processes) ${fmt((machine - ownMs - (cpu1 - cpu0) * 1000) / NODES, 1)} ms`);
   console.log(`coordinator busy            ${fmt(((cpu1 - cpu0) * 100_000) / observed)}% of one CPU during the run (near 100%: the levels wait for its event loop)`);
   console.log(`API critical path           ${w.criticalPath.nodes.join(" → ")} = ${w.criticalPath.ms} ms`);
   console.log(`ledger                      hold ${w.ledger["hold"]} = spend ${w.ledger["spend"]} + release ${w.ledger["release"]} (total ${w.totalBudget})`);
