@@ -91,7 +91,9 @@ export function createExecutionService(
       const responseMs = task.started_at ? ctx.now() - task.started_at.getTime() : null;
       await reputation.record(t, { agent, capability: task.capability, taskId, ok: false, responseMs });
       if (attempt < config.EXEC_MAX_ATTEMPTS) {
-        await t.query("UPDATE tasks SET status = 'awarded', failure_reason = $2, updated_at = now() WHERE id = $1", [taskId, reason]);
+        // Clearing dispatched_at voids an in-flight dispatch of this attempt: if the agent reported
+        // the failure before its webhook call returned, that call must not mark the task running.
+        await t.query("UPDATE tasks SET status = 'awarded', dispatched_at = NULL, failure_reason = $2, updated_at = now() WHERE id = $1", [taskId, reason]);
         next = { agent, attempt: attempt + 1, delay: config.EXEC_RETRY_BASE_MS * 2 ** attempt };
         return "retry";
       }
@@ -164,7 +166,7 @@ export function createExecutionService(
     const timeout = Math.min(task.deadline.getTime() - ctx.now(), Math.round(etaMs * config.EXEC_TIMEOUT_FACTOR) + config.EXEC_GRACE_MS);
     const started = await db.query(
       `UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, now()), run_deadline = $4, updated_at = now()
-        WHERE id = $1 AND agent = $2 AND attempts = $3 AND status = 'awarded'`,
+        WHERE id = $1 AND agent = $2 AND attempts = $3 AND status = 'awarded' AND dispatched_at IS NOT NULL`,
       [taskId, agent, attempt, new Date(ctx.now() + Math.max(0, timeout))],
     );
     if (started.rowCount !== 1) return "stale"; // delivered (or failed) while the webhook was in flight
