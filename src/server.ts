@@ -5,6 +5,7 @@ import { createContext, type AppContext } from "./context.js";
 import { createServices, type Services } from "./services.js";
 import { createApp } from "./api/app.js";
 import { startWorkers } from "./workers.js";
+import { startIndexer, type Indexer } from "./indexer/indexer.js";
 
 export type Role = "api" | "worker" | "all";
 
@@ -14,6 +15,8 @@ export type Coordinator = {
   /** Base URL of the API (undefined for a worker-only process). */
   url?: string;
   server?: Server;
+  /** The chain indexer, when this process runs it (see `opts.indexer`). */
+  indexer?: Indexer;
   /** Graceful stop: stop accepting requests, finish in-flight jobs, close connections. */
   close(): Promise<void>;
 };
@@ -22,11 +25,13 @@ export type Coordinator = {
  * Starts a coordinator process with the given role: `api` serves HTTP, `worker` runs the
  * BullMQ workers and the sweeper, `all` does both. Migrates the database first.
  */
-export async function startCoordinator(config: Config, role: Role = "all", opts: { sweepMs?: number } = {}): Promise<Coordinator> {
+export async function startCoordinator(config: Config, role: Role = "all", opts: { sweepMs?: number; indexer?: boolean } = {}): Promise<Coordinator> {
   const ctx = await createContext(config, { role });
   let domain = config.AUTH_DOMAIN ?? `${config.HOST}:${config.PORT}`;
   const services = createServices(ctx, () => domain);
   const stopWorkers = role === "api" ? undefined : startWorkers(ctx, services, opts);
+  // The chain indexer (one per chain holds the advisory lock): by default in worker processes when a deployment exists.
+  const indexer = (opts.indexer ?? (role !== "api" && ctx.chain.deployment !== undefined)) ? await startIndexer(ctx, services) : undefined;
   let server: Server | undefined;
   let url: string | undefined;
   if (role !== "worker") {
@@ -46,6 +51,7 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
     services,
     url,
     server,
+    indexer,
     async close() {
       if (server) {
         server.closeIdleConnections();
@@ -53,6 +59,7 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
         setTimeout(() => server?.closeAllConnections(), 2_000).unref();
         await closing;
       }
+      await indexer?.stop();
       await stopWorkers?.();
       await services.execution.idle();
       await ctx.close();

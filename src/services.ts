@@ -14,6 +14,7 @@ import { createTxSender, type TxSender } from "./chain/sender.js";
 import { createEvmBackend } from "./settlement/evm-backend.js";
 import type { SettlementBackend } from "./settlement/backend.js";
 import { registerAnchoring } from "./reputation/anchoring.js";
+import { createEventRegistry, type EventRegistry } from "./indexer/types.js";
 
 /** The domain services, wired once per process from the context. */
 export type Services = {
@@ -33,6 +34,8 @@ export type Services = {
   backend?: SettlementBackend;
   /** The nonce-managed sender of coordinator transactions (the outbox), with the backend. */
   sender?: TxSender;
+  /** Handlers of confirmed chain events, run by the indexer in its transaction (src/indexer). */
+  events: EventRegistry;
 };
 
 /**
@@ -41,6 +44,7 @@ export type Services = {
  */
 export function createServices(ctx: AppContext, domain: () => string): Services {
   const agents = createAgentService(ctx);
+  const events = createEventRegistry();
   // Filled in by the settlement wiring when a chain is configured (see wireSettlement).
   const settlementHooks: SettlementHooks = { chainConfigured: () => false };
   const breakers = createBreakerStore(ctx);
@@ -73,5 +77,5 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
       return roles;
     },
   });
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender };
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, events };
 }

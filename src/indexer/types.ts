@@ -28,14 +28,25 @@ export type ChainEvent = {
  */
 export type EventHandler = (t: Queryable, ev: ChainEvent) => Promise<void | (() => Promise<void>)>;
 
+/**
+ * A domain's reaction to a chain reorganisation, run inside the indexer's roll-back transaction
+ * after the events of blocks ≥ `fromBlock` were deleted and the projections rebuilt (the
+ * canonical blocks are applied afterwards, with their handlers, as usual).
+ */
+export type RollbackHandler = (t: Queryable, r: { chain: string; fromBlock: number }) => Promise<void>;
+
 /** Where domains register their handlers; the indexer calls them in block/log order. */
 export type EventRegistry = {
   on(contract: ContractName, name: string, handler: EventHandler): void;
   handlersFor(ev: ChainEvent): EventHandler[];
+  /** Registers a reaction to reorgs (optional for other registry implementations). */
+  onRollback?(handler: RollbackHandler): void;
+  rollbackHandlers?(): RollbackHandler[];
 };
 
 export function createEventRegistry(): EventRegistry {
   const map = new Map<string, EventHandler[]>();
+  const rollbacks: RollbackHandler[] = [];
   return {
     on(contract, name, handler) {
       const k = `${contract}.${name}`;
@@ -44,5 +55,9 @@ export function createEventRegistry(): EventRegistry {
     handlersFor(ev) {
       return map.get(`${ev.contract}.${ev.name}`) ?? [];
     },
+    onRollback(handler) {
+      rollbacks.push(handler);
+    },
+    rollbackHandlers: () => [...rollbacks],
   };
 }

@@ -82,3 +82,42 @@ export async function unbalancedGroups(t: Queryable): Promise<{ group: string; t
   );
   return r.rows.map((x) => ({ group: x.entry_group, token: x.token, sum: BigInt(x.s) }));
 }
+
+/**
+ * Posts many balanced movements in one statement (the indexer's hot path: one INSERT per batch
+ * of blocks instead of two queries per event). Same rules as {@link postMovement}: zero entries
+ * are dropped, a group already present is skipped as a whole, entries must sum to zero per group.
+ * Groups repeated within `ms` are posted once (the first wins).
+ * @returns how many entries were inserted
+ * @throws Error when a movement does not sum to zero (a bug, never user input)
+ */
+export async function postMovements(t: Queryable, ms: readonly Movement[]): Promise<number> {
+  const group: string[] = [], account: string[] = [], token: string[] = [], amount: string[] = [];
+  const kind: string[] = [], task: (string | null)[] = [], block: (string | null)[] = [];
+  const seen = new Set<string>();
+  for (const m of ms) {
+    if (seen.has(m.group)) continue;
+    seen.add(m.group);
+    const entries = m.entries.filter((e) => e.amount !== 0n);
+    const sum = entries.reduce((a, e) => a + e.amount, 0n);
+    if (sum !== 0n) throw new Error(`unbalanced ledger movement ${m.group}: sums to ${sum}`);
+    for (const e of entries) {
+      group.push(m.group);
+      account.push(e.account);
+      token.push(m.token.toLowerCase());
+      amount.push(e.amount.toString());
+      kind.push(m.kind);
+      task.push(m.taskId ?? null);
+      block.push(m.block === undefined || m.block === null ? null : String(m.block));
+    }
+  }
+  if (group.length === 0) return 0;
+  const r = await t.query(
+    `INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id, block_number)
+     SELECT u.g, u.a, u.tok, u.amt::numeric, u.k, u.task::uuid, u.blk::bigint
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(g, a, tok, amt, k, task, blk)
+      WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = u.g)`,
+    [group, account, token, amount, kind, task, block],
+  );
+  return r.rowCount ?? 0;
+}
