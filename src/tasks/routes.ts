@@ -99,7 +99,7 @@ export function registerTaskRoutes(api: Api, tasks: TaskService, auction: Auctio
     access: "agent",
     status: 201,
     params: IdParams,
-    body: z.object({ price: Amount(), etaMs: z.number().int().min(1).max(30 * 24 * 3600 * 1000) }).strict().openapi("Proposal"),
+    body: z.object({ price: Amount(), etaMs: z.number().int().min(1).max(20 * 24 * 3600 * 1000) }).strict().openapi("Proposal"),
     response: z.object({
       auctionId: z.string(), taskId: z.string(), agent: z.string(), price: z.string(), etaMs: z.number(), replaced: z.boolean(), auctionClosed: z.boolean(),
     }),
