@@ -84,6 +84,7 @@ const schema = z.object({
     .string()
     .default("{}")
     .describe('Per-token thresholds as JSON {"<token address>": "<base units>"}, overriding ESCROW_THRESHOLD'),
+  VOUCHER_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).default(1).describe("Worker threads verifying voucher signatures (0 = on the API's event loop)"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level"),
 });
 

@@ -62,6 +62,8 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
       await indexer?.stop();
       await stopWorkers?.();
       await services.execution.idle();
+      await services.channels.close();
+      await services.channelSettlement.close();
       await ctx.close();
     },
   };

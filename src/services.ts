@@ -14,6 +14,8 @@ import { createTxSender, type TxSender } from "./chain/sender.js";
 import { createEvmBackend } from "./settlement/evm-backend.js";
 import type { SettlementBackend } from "./settlement/backend.js";
 import { registerAnchoring } from "./reputation/anchoring.js";
+import { createChannelService, type ChannelService } from "./channels/service.js";
+import { createChannelSettlement, type ChannelSettlement } from "./channels/settlement.js";
 import { createEventRegistry, type EventRegistry } from "./indexer/types.js";
 
 /** The domain services, wired once per process from the context. */
@@ -34,6 +36,10 @@ export type Services = {
   backend?: SettlementBackend;
   /** The nonce-managed sender of coordinator transactions (the outbox), with the backend. */
   sender?: TxSender;
+  /** The channel route: deposits, promises, vouchers (src/channels). */
+  channels: ChannelService;
+  /** Batch settlement of vouchers and the watchtower (src/channels/settlement.ts). */
+  channelSettlement: ChannelSettlement;
   /** Handlers of confirmed chain events, run by the indexer in its transaction (src/indexer). */
   events: EventRegistry;
 };
@@ -66,6 +72,12 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   const execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out), tx: txHooks });
   late.execution = execution;
   const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
+  const channels = createChannelService(ctx, { verifyThreads: ctx.config.VOUCHER_VERIFY_THREADS, txHooks });
+  if (backend) {
+    settlementHooks.chainConfigured = () => true;
+    settlementHooks.promise = (t, p) => channels.promise(t, p);
+  }
+  const channelSettlement = createChannelSettlement(ctx, { channels, sender, events });
   const workflows = createWorkflowService(ctx, tasks);
   execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {
@@ -77,5 +89,5 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
       return roles;
     },
   });
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, events };
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events };
 }

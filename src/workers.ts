@@ -67,6 +67,8 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
 
   // The chain transaction sender (one per process; an advisory lock makes one send at a time).
   const stopSender = services.sender?.start();
+  // Batch settlement of channel vouchers (repeatable job), when there is a chain to settle on.
+  const stopSettlement = services.sender ? services.channelSettlement.start() : undefined;
 
   for (const w of [closer, hooks, executor]) w.on("failed", (job, err) => log.warn({ queue: w.name, jobId: job?.id, err: err.message }, "job failed"));
 
@@ -98,6 +100,6 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
 
   return async () => {
     clearInterval(timer);
-    await Promise.all([closer.close(), hooks.close(), executor.close(), stopSender?.()]);
+    await Promise.all([closer.close(), hooks.close(), executor.close(), stopSender?.(), stopSettlement?.()]);
   };
 }

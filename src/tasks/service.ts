@@ -194,7 +194,9 @@ export function createTaskService(
         const own = await repo.proposals(db, t.auction_id, viewer.address);
         if (own.length) proposals = own;
       }
-      const showOutput = viewer.operator || viewer.address === t.buyer || (viewer.address !== undefined && viewer.address === t.agent);
+      // Channel route: the buyer sees only the result hash until a voucher pays for it (src/channels).
+      const held = t.settlement === "channel" && t.status === "delivered";
+      const showOutput = viewer.operator || (viewer.address === t.buyer && !held) || (viewer.address !== undefined && viewer.address === t.agent);
       return toView(t, proposals, showOutput);
     },
 

@@ -1,0 +1,220 @@
+import type { Queryable } from "../db/index.js";
+import type { Posting } from "../ledger/ledger.js";
+
+/**
+ * SQL of the channel route. Tables (migrations 003 and 006): `channel_accounts` (a payer's
+ * deposit per token, projected from PaymentChannels by the indexer), `channel_pairs` (per
+ * payer, payee and token: the highest accepted voucher and the amount settled on-chain),
+ * `vouchers`, `channel_promises` (budgets reserved for open channel-route tasks),
+ * `channel_settlements` and the double-entry `ledger_entries`. Amounts are NUMERIC(78,0),
+ * read as decimal strings and handled as bigint.
+ *
+ * Locking rule (deadlock freedom): whoever raises what a payer owes or has promised holds the
+ * payer's `channel_accounts` row (FOR UPDATE) first, rows locked in (payer, token) order.
+ */
+
+/** `payer|token`, `payer|payee|token`: map keys. */
+export const accountKey = (payer: string, token: string) => `${payer}|${token}`;
+export const pairKey = (payer: string, payee: string, token: string) => `${payer}|${payee}|${token}`;
+
+export type AccountState = { deposit: bigint; withdrawalAvailableAt: Date | null };
+
+export type DueTask = { id: string; price: bigint; promised: bigint };
+
+export type AcceptedVoucher = {
+  payer: string;
+  payee: string;
+  token: string;
+  cumulative: bigint;
+  signature: string;
+  increase: bigint;
+  tasks: DueTask[];
+};
+
+/** A balanced group of ledger entries (see src/ledger/ledger.ts) posted in bulk. */
+export type LedgerGroup = { group: string; token: string; kind: string; entries: (Posting & { taskId?: string })[] };
+
+/**
+ * The rows of balanced ledger groups, with `postMovement`'s rules (src/ledger/ledger.ts): each
+ * group sums to zero, zero entries are dropped.
+ * @throws Error on an unbalanced group (a bug, never user input)
+ */
+function ledgerRows(groups: LedgerGroup[]) {
+  const rows: { g: string; a: string; tok: string; amt: string; k: string; task: string | null }[] = [];
+  for (const m of groups) {
+    const entries = m.entries.filter((e) => e.amount !== 0n);
+    const sum = entries.reduce((a, e) => a + e.amount, 0n);
+    if (sum !== 0n) throw new Error(`unbalanced ledger movement ${m.group}: sums to ${sum}`);
+    for (const e of entries) rows.push({ g: m.group, a: e.account, tok: m.token.toLowerCase(), amt: e.amount.toString(), k: m.kind, task: e.taskId ?? null });
+  }
+  return rows;
+}
+
+export const channelRepository = {
+  /** Locks the payers' account rows in (payer, token) order; absent accounts are simply absent. */
+  async lockAccounts(t: Queryable, keys: { payer: string; token: string }[]): Promise<Map<string, AccountState>> {
+    const r = await t.query<{ payer: string; token: string; deposit: string; withdrawal_available_at: Date | null }>(
+      `SELECT payer, token, deposit::text, withdrawal_available_at FROM channel_accounts
+        WHERE (payer, token) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        ORDER BY payer, token FOR UPDATE`,
+      [keys.map((k) => k.payer), keys.map((k) => k.token)],
+    );
+    return new Map(r.rows.map((x) => [accountKey(x.payer, x.token), { deposit: BigInt(x.deposit), withdrawalAvailableAt: x.withdrawal_available_at }]));
+  },
+
+  /** Σ (accepted − settled) over each account's pairs: vouched for, not yet settled on-chain. */
+  async owedByAccount(t: Queryable, keys: { payer: string; token: string }[]): Promise<Map<string, bigint>> {
+    const r = await t.query<{ payer: string; token: string; owed: string }>(
+      `SELECT payer, token, sum(accepted - settled)::text AS owed FROM channel_pairs
+        WHERE (payer, token) IN (SELECT * FROM unnest($1::text[], $2::text[])) GROUP BY payer, token`,
+      [keys.map((k) => k.payer), keys.map((k) => k.token)],
+    );
+    return new Map(r.rows.map((x) => [accountKey(x.payer, x.token), BigInt(x.owed)]));
+  },
+
+  /** Σ held promises of one account. */
+  async promised(t: Queryable, payer: string, token: string): Promise<bigint> {
+    const r = await t.query<{ s: string | null }>("SELECT sum(amount)::text AS s FROM channel_promises WHERE payer = $1 AND token = $2 AND status = 'held'", [payer, token]);
+    return BigInt(r.rows[0]?.s ?? "0");
+  },
+
+  /**
+   * Everything a batch of vouchers is decided on, in one round trip (run it after
+   * `lockAccounts`, in a new statement, so that it sees what the previous lock holder committed):
+   * Σ owed per account, each pair's amounts, what is due per pair (delivered, unpaid tasks with
+   * their held promise, oldest first), and the vouchers already stored at these exact amounts.
+   */
+  async snapshot(t: Queryable, vouchers: { payer: string; payee: string; token: string; cumulative: bigint }[]) {
+    const r = await t.query<{ owed: { k: string; s: string }[]; pairs: { k: string; a: string; s: string }[]; due: { k: string; id: string; price: string; promised: string }[]; existing: { k: string; sig: string; ids: string[] }[] }>(
+      `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(payer, payee, token, cumulative)),
+            pk AS (SELECT DISTINCT payer, payee, token FROM v),
+            ak AS (SELECT DISTINCT payer, token FROM v)
+       SELECT
+         (SELECT COALESCE(json_agg(json_build_object('k', o.payer || '|' || o.token, 's', o.s::text)), '[]')
+            FROM (SELECT p.payer, p.token, sum(p.accepted - p.settled) AS s FROM channel_pairs p JOIN ak USING (payer, token) GROUP BY p.payer, p.token) o) AS owed,
+         (SELECT COALESCE(json_agg(json_build_object('k', p.payer || '|' || p.payee || '|' || p.token, 'a', p.accepted::text, 's', p.settled::text)), '[]')
+            FROM channel_pairs p JOIN pk USING (payer, payee, token)) AS pairs,
+         (SELECT COALESCE(json_agg(json_build_object('k', t.buyer || '|' || t.agent || '|' || t.token, 'id', t.id, 'price', t.price::text, 'promised', pr.amount::text) ORDER BY t.delivered_at, t.id), '[]')
+            FROM pk JOIN tasks t ON t.buyer = pk.payer AND t.agent = pk.payee AND t.token = pk.token AND t.status = 'delivered'
+            JOIN channel_promises pr ON pr.task_id = t.id AND pr.status = 'held'
+           WHERE t.settlement = 'channel') AS due,
+         (SELECT COALESCE(json_agg(json_build_object('k', x.payer || '|' || x.payee || '|' || x.token || '|' || x.cumulative::text, 'sig', x.signature, 'ids', x.task_ids)), '[]')
+            FROM vouchers x JOIN v USING (payer, payee, token, cumulative)) AS existing`,
+      [vouchers.map((v) => v.payer), vouchers.map((v) => v.payee), vouchers.map((v) => v.token), vouchers.map((v) => v.cumulative.toString())],
+    );
+    const row = r.rows[0]!;
+    const due = new Map<string, DueTask[]>();
+    for (const x of row.due) {
+      const list = due.get(x.k) ?? [];
+      list.push({ id: x.id, price: BigInt(x.price), promised: BigInt(x.promised) });
+      due.set(x.k, list);
+    }
+    return {
+      owed: new Map(row.owed.map((x) => [x.k, BigInt(x.s)])),
+      pairs: new Map(row.pairs.map((x) => [x.k, { accepted: BigInt(x.a), settled: BigInt(x.s) }])),
+      due,
+      existing: new Map(row.existing.map((x) => [x.k, { signature: x.sig, taskIds: x.ids }])),
+    };
+  },
+
+  /**
+   * Writes accepted vouchers in one go: the voucher rows, each pair's new accepted amount, the
+   * paid tasks (status `accepted`, which releases their output), their promises (`vouched`, at
+   * the price) and the ledger (promise → owed for the price, promise → deposit for the rest).
+   */
+  async accept(t: Queryable, list: AcceptedVoucher[]): Promise<void> {
+    if (list.length === 0) return;
+    // The highest voucher per pair in this batch (a pair may appear twice).
+    const top = new Map<string, AcceptedVoucher>();
+    for (const v of list) {
+      const k = pairKey(v.payer, v.payee, v.token);
+      const cur = top.get(k);
+      if (!cur || cur.cumulative < v.cumulative) top.set(k, v);
+    }
+    const tasks = list.flatMap((v) => v.tasks);
+    const ledger = ledgerRows(
+      list.map((v) => ({
+        group: `voucher:${v.payer}:${v.payee}:${v.token}:${v.cumulative}`,
+        token: v.token,
+        kind: "channel-voucher",
+        entries: v.tasks.flatMap((x) => [
+          { account: `channel-promise:${x.id}`, amount: -x.promised, taskId: x.id },
+          { account: `channel-owed:${v.payer}:${v.payee}`, amount: x.price, taskId: x.id },
+          { account: `channel-deposit:${v.payer}`, amount: x.promised - x.price, taskId: x.id },
+        ]),
+      })),
+    );
+    // One statement (data-modifying CTEs each run once, to completion): one round trip.
+    await t.query(
+      `WITH ins AS (
+         INSERT INTO vouchers (payer, payee, token, cumulative, signature, task_ids, increase)
+         SELECT x.payer, x.payee, x.token, x.cumulative::numeric, x.signature, x.task_ids, x.increase::numeric
+           FROM jsonb_to_recordset($1::jsonb) AS x(payer text, payee text, token text, cumulative text, signature text, task_ids uuid[], increase text)),
+       pairs AS (
+         INSERT INTO channel_pairs (payer, payee, token, accepted)
+         SELECT x.payer, x.payee, x.token, x.accepted::numeric FROM jsonb_to_recordset($2::jsonb) AS x(payer text, payee text, token text, accepted text)
+         ON CONFLICT (payer, payee, token) DO UPDATE SET accepted = GREATEST(channel_pairs.accepted, EXCLUDED.accepted), updated_at = now()),
+       paid AS (
+         UPDATE tasks SET status = 'accepted', accepted_at = now(), updated_at = now() WHERE id = ANY($3::uuid[]) AND status = 'delivered'),
+       promises AS (
+         UPDATE channel_promises p SET status = 'vouched', amount = x.price::numeric, updated_at = now()
+           FROM jsonb_to_recordset($4::jsonb) AS x(id uuid, price text) WHERE p.task_id = x.id AND p.status = 'held'),
+       ledger AS (
+         INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
+         SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
+          WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g))
+       SELECT 1`,
+      [
+        JSON.stringify(list.map((v) => ({ payer: v.payer, payee: v.payee, token: v.token, cumulative: v.cumulative.toString(), signature: v.signature, task_ids: v.tasks.map((x) => x.id), increase: v.increase.toString() }))),
+        JSON.stringify([...top.values()].map((v) => ({ payer: v.payer, payee: v.payee, token: v.token, accepted: v.cumulative.toString() }))),
+        tasks.map((x) => x.id),
+        JSON.stringify(tasks.map((x) => ({ id: x.id, price: x.price.toString() }))),
+        JSON.stringify(ledger),
+      ],
+    );
+  },
+
+  /**
+   * Posts many ledger movements in one statement, with `postMovement`'s rules: each group sums
+   * to zero, zero entries are dropped, a group already posted is skipped (idempotency key).
+   * @throws Error on an unbalanced group (a bug, never user input)
+   */
+  async post(t: Queryable, groups: LedgerGroup[]): Promise<void> {
+    const rows = ledgerRows(groups);
+    if (rows.length === 0) return;
+    await t.query(
+      `INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
+       SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($1::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g)`,
+      [JSON.stringify(rows)],
+    );
+  },
+
+  /** Per token, a payer's account as GET /v1/channels/:payer shows it. */
+  async accounts(q: Queryable, payer: string) {
+    const r = await q.query<{ token: string; deposit: string; settled: string; owed: string; promised: string; withdrawal_available_at: Date | null }>(
+      `WITH acc AS (SELECT token, deposit, withdrawal_available_at FROM channel_accounts WHERE payer = $1),
+            pr AS (SELECT token, sum(settled) AS settled, sum(accepted - settled) AS owed FROM channel_pairs WHERE payer = $1 GROUP BY token),
+            pm AS (SELECT token, sum(amount) AS promised FROM channel_promises WHERE payer = $1 AND status = 'held' GROUP BY token)
+       SELECT token, COALESCE(acc.deposit, 0)::text AS deposit, COALESCE(pr.settled, 0)::text AS settled, COALESCE(pr.owed, 0)::text AS owed,
+              COALESCE(pm.promised, 0)::text AS promised, acc.withdrawal_available_at
+         FROM acc FULL JOIN pr USING (token) FULL JOIN pm USING (token) ORDER BY token`,
+      [payer],
+    );
+    return r.rows;
+  },
+
+  /** Per payee and token: the pair's amounts and what is due now (delivered, unpaid tasks). */
+  async payerPairs(q: Queryable, payer: string) {
+    const r = await q.query<{ payee: string; token: string; accepted: string; settled: string; due: string; due_task_ids: string[] | null }>(
+      `WITH d AS (SELECT agent AS payee, token, sum(price) AS due, array_agg(id::text ORDER BY delivered_at, id) AS ids FROM tasks
+                   WHERE buyer = $1 AND status = 'delivered' AND settlement = 'channel' GROUP BY agent, token)
+       SELECT payee, token, COALESCE(p.accepted, 0)::text AS accepted, COALESCE(p.settled, 0)::text AS settled,
+              COALESCE(d.due, 0)::text AS due, d.ids AS due_task_ids
+         FROM (SELECT payee, token, accepted, settled FROM channel_pairs WHERE payer = $1) p FULL JOIN d USING (payee, token)
+        ORDER BY payee, token`,
+      [payer],
+    );
+    return r.rows;
+  },
+};

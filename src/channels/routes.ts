@@ -1,0 +1,105 @@
+import { z } from "zod";
+import { requireSelf, type Api } from "../api/http.js";
+import { Address, Amount } from "../api/schemas.js";
+import type { ChannelService } from "./service.js";
+
+const Signature = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{130}$/, "must be a 65-byte signature r ‖ s ‖ v as 0x hex")
+  .openapi({ description: "The payer's EIP-712 signature (eth_signTypedData_v4) of the Voucher" });
+
+export const VoucherBody = z
+  .object({
+    payer: Address,
+    payee: Address,
+    token: Address.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
+    cumulativeAmount: Amount(1n).openapi({ description: "Running total for the pair over the channel's life, token base units" }),
+    signature: Signature,
+  })
+  .strict()
+  .openapi("Voucher", {
+    description:
+      "EIP-712 `Voucher(address payer,address payee,address token,uint256 cumulativeAmount)` under the domain " +
+      '{name: "AICP PaymentChannels", version: "1", chainId, verifyingContract: PaymentChannels}.',
+  });
+
+const Receipt = z
+  .object({
+    payer: z.string(),
+    payee: z.string(),
+    token: z.string(),
+    cumulativeAmount: z.string(),
+    increase: z.string(),
+    taskIds: z.array(z.string()),
+    idempotent: z.boolean(),
+  })
+  .openapi("VoucherReceipt");
+
+const ChannelView = z
+  .object({
+    payer: z.string(),
+    accounts: z.array(
+      z.object({
+        token: z.string(),
+        deposit: z.string(),
+        settled: z.string(),
+        owed: z.string(),
+        promised: z.string(),
+        available: z.string(),
+        withdrawal: z.object({ availableAt: z.string() }).nullable(),
+      }),
+    ),
+    pairs: z.array(
+      z.object({
+        payee: z.string(),
+        token: z.string(),
+        accepted: z.string(),
+        settled: z.string(),
+        due: z.string(),
+        nextCumulativeAmount: z.string(),
+        dueTaskIds: z.array(z.string()),
+      }),
+    ),
+  })
+  .openapi("Channels");
+
+/** Most vouchers in one POST /v1/vouchers/batch. */
+export const VOUCHER_BATCH_MAX = 500;
+
+export function registerChannelRoutes(api: Api, channels: ChannelService) {
+  api.route({
+    method: "get",
+    path: "/v1/channels/:payer",
+    summary:
+      "A payer's channels per token (deposit, settled, owed, promised, available = deposit − owed − promised, pending withdrawal) and, per payee, what is due now and the next voucher's cumulative amount (the payer or the operator)",
+    tags: ["channels"],
+    access: "user",
+    params: z.object({ payer: Address }),
+    response: ChannelView,
+    handler: ({ params, principal }) => channels.view(requireSelf(principal, params.payer)),
+  });
+  api.route({
+    method: "post",
+    path: "/v1/vouchers",
+    summary:
+      "Pay for delivered channel-route tasks with a cumulative EIP-712 voucher; releases their outputs. The signature is the authorisation (anyone may relay it). " +
+      "Errors: VOUCHER_FORGED, VOUCHER_WRONG_DOMAIN, VOUCHER_REPLAYED, VOUCHER_STALE, VOUCHER_WRONG_AMOUNT, VOUCHER_OVERDRAWN; the identical last voucher again answers 200 with idempotent: true",
+    tags: ["channels"],
+    access: "public",
+    body: VoucherBody,
+    response: Receipt,
+    handler: ({ body }) => channels.submit(body),
+  });
+  api.route({
+    method: "post",
+    path: "/v1/vouchers/batch",
+    summary: `Up to ${VOUCHER_BATCH_MAX} vouchers at once (e.g. a buyer paying many agents); each is accepted or refused on its own, as POST /v1/vouchers would`,
+    tags: ["channels"],
+    access: "public",
+    body: z.object({ vouchers: z.array(VoucherBody).min(1).max(VOUCHER_BATCH_MAX) }).strict(),
+    response: z.object({
+      results: z.array(z.union([z.object({ ok: z.literal(true), receipt: Receipt }), z.object({ ok: z.literal(false), error: z.object({ code: z.string(), message: z.string(), status: z.number(), details: z.unknown().optional() }) })])),
+    }),
+    handler: async ({ body }) => ({ results: await channels.submitMany(body.vouchers) }),
+  });
+}

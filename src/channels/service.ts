@@ -1,0 +1,402 @@
+import { Counter, Histogram } from "prom-client";
+import type { AppContext } from "../context.js";
+import type { Queryable } from "../db/index.js";
+import { AppError, unavailable } from "../errors.js";
+import type { TaskTxHookBus, TaskTxHooks } from "../scheduling/hooks.js";
+import { accountKey, channelRepository as repo, pairKey, type AcceptedVoucher, type DueTask } from "./repository.js";
+import { createSignatureVerifier, type SignatureVerifier } from "./verifier.js";
+import type { RawVoucher } from "./verify.js";
+
+/**
+ * The channel route (DESIGN.md "Task lifecycle" 2 and 5): a buyer deposits into PaymentChannels
+ * once; each channel-route task promises its budget out of the deposit; on delivery the result
+ * is held (the buyer sees its hash) until the buyer's EIP-712 voucher for the cumulative amount
+ * owed to that agent arrives and verifies; then the output is released, and the voucher waits
+ * for batch settlement (settlement.ts).
+ *
+ * Amounts of one payer and token:
+ *   deposit   — on-chain balance in PaymentChannels (indexed; settlements already deducted)
+ *   settled   — Σ over the payer's pairs of what settled on-chain
+ *   owed      — Σ (accepted − settled): vouched for, not yet settled
+ *   promised  — Σ held promises (budgets of open tasks, prices of awarded and delivered ones)
+ *   available — deposit − owed − promised: what a new task may promise
+ */
+export type ChannelService = {
+  /** A payer's channels per token, and per payee what is due now (GET /v1/channels/:payer). */
+  view(payer: string): Promise<ChannelView>;
+  /**
+   * Promises `amountPerTask` of the buyer's deposit to each new channel-route task, inside the
+   * posting transaction (serialised per payer and token by a row lock on the account).
+   * Ledger: channel-deposit:<payer> → channel-promise:<task>, group `promise:<task>`.
+   * @throws 402 INSUFFICIENT_DEPOSIT (details: available, required) — nothing is written
+   */
+  promise(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint }): Promise<void>;
+  /** Reactions to award (promise shrinks), delivery (promise = price) and ending without delivery (released). */
+  txHooks: TaskTxHooks;
+  /**
+   * Accepts one voucher (POST /v1/vouchers). Checks, in order: the signature (VOUCHER_FORGED,
+   * VOUCHER_WRONG_DOMAIN), the amount against the pair's last accepted voucher
+   * (VOUCHER_REPLAYED, VOUCHER_STALE; the identical last voucher again is an idempotent
+   * success), the increase against what is due (VOUCHER_WRONG_AMOUNT) and against the deposit
+   * (VOUCHER_OVERDRAWN). A rejected voucher writes nothing.
+   * @throws AppError with one of those codes
+   */
+  submit(v: VoucherInput): Promise<VoucherReceipt>;
+  /** Many vouchers in one call, each accepted or refused on its own (POST /v1/vouchers/batch). */
+  submitMany(list: VoucherInput[]): Promise<VoucherOutcome[]>;
+  /**
+   * Called after vouchers commit, with the accounts (`payer|token`) they drew on; `urgent` when
+   * one of those accounts has a withdrawal pending (the settlement must not wait).
+   */
+  onAccepted(listener: (count: number, accounts: string[], urgent: boolean) => void): void;
+  close(): Promise<void>;
+};
+
+/** A voucher as submitted: lower-case addresses, the cumulative amount in token base units. */
+export type VoucherInput = { payer: string; payee: string; token: string; cumulativeAmount: bigint; signature: string };
+
+export type VoucherReceipt = {
+  payer: string;
+  payee: string;
+  token: string;
+  cumulativeAmount: string;
+  /** What this voucher added to the pair, token base units. */
+  increase: string;
+  /** The tasks it paid for; their outputs are now released to the buyer. */
+  taskIds: string[];
+  /** True when this exact voucher had been accepted before (nothing changed). */
+  idempotent: boolean;
+};
+
+export type VoucherOutcome = { ok: true; receipt: VoucherReceipt } | { ok: false; error: { code: string; message: string; status: number; details?: unknown } };
+
+export type ChannelView = {
+  payer: string;
+  accounts: {
+    token: string;
+    deposit: string;
+    settled: string;
+    owed: string;
+    promised: string;
+    /** deposit − owed − promised; negative when the deposit no longer covers what is owed and promised. */
+    available: string;
+    /** A pending withdrawal request: the deposit leaves at `availableAt` (unsettled vouchers are settled first). */
+    withdrawal: { availableAt: string } | null;
+  }[];
+  pairs: {
+    payee: string;
+    token: string;
+    accepted: string;
+    settled: string;
+    /** Σ prices of delivered, unpaid tasks: the next voucher's increase. */
+    due: string;
+    /** accepted + due: the cumulative amount the next voucher to this payee must carry. */
+    nextCumulativeAmount: string;
+    dueTaskIds: string[];
+  }[];
+};
+
+const MAX_UINT128 = 2n ** 128n - 1n;
+/** Most vouchers written in one transaction (group commit). */
+const FLUSH_MAX = 1000;
+/** Group-commit transactions in flight at once (default). */
+const FLUSH_PARALLEL = 4;
+
+const voucherError = (code: string, status: number, message: string, details?: unknown) => new AppError(code, message, status, false, { details });
+
+type Job = { v: VoucherInput; resolve(o: VoucherOutcome): void };
+
+/**
+ * @param deps.verifyThreads worker threads for signature checks (0 = on the event loop)
+ * @param deps.txHooks the task-transition hooks to subscribe the promise bookkeeping to
+ */
+export function createChannelService(ctx: AppContext, deps: { verifyThreads: number; txHooks?: TaskTxHookBus; flushParallel?: number }): ChannelService {
+  const { db, log, bus } = ctx;
+  const registry = ctx.metrics.registry;
+  const vouchersTotal = new Counter({ name: "aicp_vouchers_total", help: "Vouchers submitted, by outcome (accepted or the error code)", labelNames: ["outcome"] as const, registers: [registry] });
+  const flushSize = new Histogram({ name: "aicp_voucher_flush_size", help: "Vouchers per group-commit transaction", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] });
+  const listeners: ((n: number, accounts: string[], urgent: boolean) => void)[] = [];
+
+  const deployment = ctx.chain.deployment;
+  const channels = deployment?.contracts["PaymentChannels"];
+  const verifier: SignatureVerifier | undefined =
+    deployment && channels
+      ? createSignatureVerifier({
+          chainId: deployment.chainId,
+          contract: channels.address,
+          otherContracts: Object.entries(deployment.contracts).filter(([n]) => n !== "PaymentChannels").map(([, c]) => c.address),
+          threads: deps.verifyThreads,
+          log,
+        })
+      : undefined;
+
+  // --- group commit: concurrent requests' vouchers are decided and written together ---
+  const pending: Job[] = [];
+  let flushing = 0;
+  const kick = () => {
+    while (flushing < (deps.flushParallel ?? FLUSH_PARALLEL) && pending.length) {
+      const jobs = pending.splice(0, FLUSH_MAX);
+      flushing++;
+      flush(jobs).finally(() => {
+        flushing--;
+        kick();
+      });
+    }
+  };
+
+  async function flush(jobs: Job[]) {
+    flushSize.observe(jobs.length);
+    let decided: { outcomes: VoucherOutcome[]; accepted: AcceptedVoucher[]; urgent: boolean } | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        decided = await db.tx((t) => decide(t, jobs.map((j) => j.v)));
+        break;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        // Deadlock or serialization failure against another writer: the whole batch again.
+        if ((code === "40P01" || code === "40001") && attempt < 4) continue;
+        log.error({ err }, "voucher batch failed");
+        const e = unavailable("VOUCHERS_UNAVAILABLE", "Vouchers cannot be recorded right now; submit the same voucher again shortly.", err);
+        for (const j of jobs) j.resolve({ ok: false, error: { code: e.code, message: e.message, status: e.status } });
+        return;
+      }
+    }
+    jobs.forEach((j, i) => j.resolve(decided!.outcomes[i]!));
+    for (const o of decided.outcomes) vouchersTotal.inc({ outcome: o.ok ? (o.receipt.idempotent ? "idempotent" : "accepted") : o.error.code });
+    if (decided.accepted.length === 0) return;
+    const accounts = [...new Set(decided.accepted.map((v) => accountKey(v.payer, v.token)))];
+    for (const l of listeners) {
+      try {
+        l(decided.accepted.length, accounts, decided.urgent);
+      } catch (err) {
+        log.warn({ err }, "voucher listener failed");
+      }
+    }
+    const events = decided.accepted.flatMap((v) => [
+      ...v.tasks.map((x) => ({ address: v.payer, event: { type: "task", data: { taskId: x.id, status: "accepted", cumulativeAmount: v.cumulative.toString() } } })),
+      { address: v.payee, event: { type: "voucher", data: { payer: v.payer, token: v.token, cumulativeAmount: v.cumulative.toString(), increase: v.increase.toString(), taskIds: v.tasks.map((x) => x.id) } } },
+    ]);
+    await bus.publishMany(events).catch((err) => log.warn({ err }, "voucher notifications failed"));
+  }
+
+  /** Decides every voucher of a batch against the locked accounts, and writes the accepted ones. */
+  async function decide(t: Queryable, list: VoucherInput[]) {
+    const accountKeys = [...new Map(list.map((v) => [accountKey(v.payer, v.token), { payer: v.payer, token: v.token }])).values()];
+    const accounts = await repo.lockAccounts(t, accountKeys);
+    const { owed, pairs, due, existing } = await repo.snapshot(t, list.map((v) => ({ ...v, cumulative: v.cumulativeAmount })));
+    const accepted: AcceptedVoucher[] = [];
+    const outcomes: VoucherOutcome[] = [];
+    for (const v of list) {
+      const pk = pairKey(v.payer, v.payee, v.token);
+      const ak = accountKey(v.payer, v.token);
+      const pair = pairs.get(pk) ?? { accepted: 0n, settled: 0n };
+      const fail = (e: AppError) => outcomes.push({ ok: false, error: { code: e.code, message: e.message, status: e.status, details: e.details } });
+      const receipt = (increase: bigint, taskIds: string[], idempotent: boolean) =>
+        outcomes.push({ ok: true, receipt: { payer: v.payer, payee: v.payee, token: v.token, cumulativeAmount: v.cumulativeAmount.toString(), increase: increase.toString(), taskIds, idempotent } });
+      if (v.cumulativeAmount <= pair.accepted) {
+        const prev = existing.get(`${pk}|${v.cumulativeAmount}`);
+        if (prev && v.cumulativeAmount === pair.accepted && prev.signature === v.signature) receipt(0n, prev.taskIds, true);
+        else if (prev)
+          fail(voucherError("VOUCHER_REPLAYED", 409, `A voucher for ${v.cumulativeAmount} to this payee was already accepted; the last accepted cumulative amount is ${pair.accepted}.`, { accepted: pair.accepted.toString() }));
+        else
+          fail(voucherError("VOUCHER_STALE", 409, `The cumulative amount must be above the last accepted one (${pair.accepted}).`, { accepted: pair.accepted.toString() }));
+        continue;
+      }
+      const tasks: DueTask[] = due.get(pk) ?? [];
+      const owe = tasks.reduce((a, x) => a + x.price, 0n);
+      const increase = v.cumulativeAmount - pair.accepted;
+      if (tasks.length === 0 || increase !== owe) {
+        fail(
+          voucherError(
+            "VOUCHER_WRONG_AMOUNT",
+            409,
+            tasks.length === 0
+              ? "Nothing is due to this payee: no delivered, unpaid task of yours by this agent."
+              : `The voucher adds ${increase} but ${owe} is due to this payee; sign the cumulative amount ${pair.accepted + owe}.`,
+            { due: owe.toString(), accepted: pair.accepted.toString(), expectedCumulativeAmount: (pair.accepted + owe).toString(), taskIds: tasks.map((x) => x.id) },
+          ),
+        );
+        continue;
+      }
+      const deposit = accounts.get(ak)?.deposit ?? 0n;
+      const owedNow = owed.get(ak) ?? 0n;
+      if (owedNow + increase > deposit) {
+        fail(
+          voucherError("VOUCHER_OVERDRAWN", 402, `The deposit (${deposit}) does not cover this voucher's ${increase} on top of ${owedNow} already owed; deposit more.`, {
+            deposit: deposit.toString(),
+            owed: owedNow.toString(),
+            increase: increase.toString(),
+          }),
+        );
+        continue;
+      }
+      accepted.push({ payer: v.payer, payee: v.payee, token: v.token, cumulative: v.cumulativeAmount, signature: v.signature, increase, tasks });
+      pairs.set(pk, { ...pair, accepted: v.cumulativeAmount });
+      owed.set(ak, owedNow + increase);
+      due.set(pk, []);
+      existing.set(`${pk}|${v.cumulativeAmount}`, { signature: v.signature, taskIds: tasks.map((x) => x.id) });
+      receipt(increase, tasks.map((x) => x.id), false);
+    }
+    await repo.accept(t, accepted);
+    const urgent = accepted.some((v) => accounts.get(accountKey(v.payer, v.token))?.withdrawalAvailableAt);
+    return { outcomes, accepted, urgent };
+  }
+
+  async function submitMany(list: VoucherInput[]): Promise<VoucherOutcome[]> {
+    if (!verifier) throw unavailable("CHANNELS_UNAVAILABLE", "The channel route needs a PaymentChannels deployment; none is configured.");
+    const out: (VoucherOutcome | undefined)[] = new Array(list.length);
+    const toCheck: { i: number; raw: RawVoucher }[] = [];
+    list.forEach((v, i) => {
+      if (v.cumulativeAmount > MAX_UINT128 || v.cumulativeAmount === 0n)
+        out[i] = { ok: false, error: { code: "VOUCHER_AMOUNT_OUT_OF_RANGE", message: "cumulativeAmount must be between 1 and 2^128 − 1 (what settleBatch can carry).", status: 400 } };
+      else toCheck.push({ i, raw: { payer: v.payer, payee: v.payee, token: v.token, cumulative: v.cumulativeAmount.toString(), signature: v.signature } });
+    });
+    const verdicts = await verifier.check(toCheck.map((x) => x.raw));
+    const jobs: Promise<void>[] = [];
+    toCheck.forEach(({ i }, k) => {
+      const verdict = verdicts[k]!;
+      const v = list[i]!;
+      if (verdict.status === "ok") {
+        jobs.push(new Promise<void>((resolve) => pending.push({ v: { ...v, signature: verdict.signature }, resolve: (o) => ((out[i] = o), resolve()) })));
+        return;
+      }
+      let e: AppError;
+      if (verdict.status === "wrong-domain")
+        e = voucherError(
+          "VOUCHER_WRONG_DOMAIN",
+          400,
+          `The voucher is signed by the payer for chain ${verdict.chainId} and contract ${verdict.contract}; sign it for chain ${deployment!.chainId} and PaymentChannels at ${channels!.address.toLowerCase()}.`,
+          { signedChainId: verdict.chainId, signedContract: verdict.contract, chainId: deployment!.chainId, contract: channels!.address.toLowerCase() },
+        );
+      else if (verdict.status === "malformed")
+        e = voucherError("VOUCHER_FORGED", 400, "The signature is not a valid 65-byte secp256k1 signature (r ‖ s ‖ v, low s) of the payer.");
+      else e = voucherError("VOUCHER_FORGED", 400, "The signature is not the payer's signature of this voucher.", { signer: verdict.signer });
+      vouchersTotal.inc({ outcome: e.code });
+      out[i] = { ok: false, error: { code: e.code, message: e.message, status: e.status, details: e.details } };
+    });
+    kick();
+    await Promise.all(jobs);
+    return out as VoucherOutcome[];
+  }
+
+  /**
+   * Shrinks a held promise (never grows it), releasing the difference to the deposit.
+   * @param target the new amount, from the task's runner-up list
+   */
+  async function shrink(t: Queryable, taskId: string, target: (runnerUps: { price: string }[]) => bigint, group: (target: bigint) => string) {
+    const r = await t.query<{ payer: string; token: string; amount: string; runner_ups: { price: string }[] }>(
+      `SELECT p.payer, p.token, p.amount::text, t.runner_ups FROM channel_promises p JOIN tasks t ON t.id = p.task_id
+        WHERE p.task_id = $1 AND p.status = 'held' FOR UPDATE OF p`,
+      [taskId],
+    );
+    const p = r.rows[0];
+    if (!p) return;
+    const to = target(p.runner_ups);
+    if (BigInt(p.amount) <= to) return;
+    const back = BigInt(p.amount) - to;
+    await t.query("UPDATE channel_promises SET amount = $2, updated_at = now() WHERE task_id = $1", [taskId, to.toString()]);
+    await repo.post(t, [{ group: group(to), token: p.token, kind: "channel-promise-release", entries: [{ account: `channel-promise:${taskId}`, amount: -back, taskId }, { account: `channel-deposit:${p.payer}`, amount: back, taskId }] }]);
+  }
+
+  const service: ChannelService = {
+    async view(payer) {
+      const [accounts, pairs] = await Promise.all([repo.accounts(db, payer), repo.payerPairs(db, payer)]);
+      return {
+        payer,
+        accounts: accounts.map((a) => ({
+          token: a.token,
+          deposit: a.deposit,
+          settled: a.settled,
+          owed: a.owed,
+          promised: a.promised,
+          available: (BigInt(a.deposit) - BigInt(a.owed) - BigInt(a.promised)).toString(),
+          withdrawal: a.withdrawal_available_at ? { availableAt: a.withdrawal_available_at.toISOString() } : null,
+        })),
+        pairs: pairs.map((p) => ({
+          payee: p.payee,
+          token: p.token,
+          accepted: p.accepted,
+          settled: p.settled,
+          due: p.due,
+          nextCumulativeAmount: (BigInt(p.accepted) + BigInt(p.due)).toString(),
+          dueTaskIds: p.due_task_ids ?? [],
+        })),
+      };
+    },
+
+    async promise(t, p) {
+      if (p.taskIds.length === 0) return;
+      const required = p.amountPerTask * BigInt(p.taskIds.length);
+      const acc = (await repo.lockAccounts(t, [{ payer: p.buyer, token: p.token }])).get(accountKey(p.buyer, p.token));
+      const owed = (await repo.owedByAccount(t, [{ payer: p.buyer, token: p.token }])).get(accountKey(p.buyer, p.token)) ?? 0n;
+      const promised = await repo.promised(t, p.buyer, p.token);
+      const available = (acc?.deposit ?? 0n) - owed - promised;
+      // A deposit on its way out (withdrawal requested) takes no new promises: agents would
+      // work for money that leaves before their vouchers arrive.
+      if (acc?.withdrawalAvailableAt)
+        throw new AppError("INSUFFICIENT_DEPOSIT", `Your deposit of ${p.token} has a withdrawal pending; cancel it (or deposit again) to post channel-route tasks.`, 402, false, {
+          details: { token: p.token, available: "0", required: required.toString(), withdrawalAvailableAt: acc.withdrawalAvailableAt.toISOString() },
+        });
+      if (available < required)
+        throw new AppError(
+          "INSUFFICIENT_DEPOSIT",
+          `Your available channel deposit of ${p.token} is ${available < 0n ? 0n : available} base units; this post needs ${required}. Deposit into PaymentChannels first, or use the escrow route.`,
+          402,
+          false,
+          { details: { token: p.token, available: (available < 0n ? 0n : available).toString(), required: required.toString() } },
+        );
+      await t.query(
+        "INSERT INTO channel_promises (task_id, payer, token, amount) SELECT unnest($1::uuid[]), $2, $3, $4",
+        [p.taskIds, p.buyer, p.token, p.amountPerTask.toString()],
+      );
+      await repo.post(
+        t,
+        p.taskIds.map((id) => ({
+          group: `promise:${id}`,
+          token: p.token,
+          kind: "channel-promise",
+          entries: [{ account: `channel-deposit:${p.buyer}`, amount: -p.amountPerTask, taskId: id }, { account: `channel-promise:${id}`, amount: p.amountPerTask, taskId: id }],
+        })),
+      );
+    },
+
+    txHooks: {
+      // The promise shrinks to the most the task can still cost: its price, or a runner-up's
+      // own bid if higher (failover pays the runner-up its bid), so a failover never needs
+      // more than is promised.
+      async awarded(t, task) {
+        const most = (runnerUps: { price: string }[]) => runnerUps.reduce((m, u) => (BigInt(u.price) > m ? BigInt(u.price) : m), task.price);
+        await shrink(t, task.id, most, (to) => `promise-award:${task.id}:${task.agent}:${to}`);
+      },
+      async delivered(t, task) {
+        await shrink(t, task.id, () => task.price, () => `promise-delivered:${task.id}`);
+      },
+      async ended(t, task) {
+        const r = await t.query<{ payer: string; token: string; amount: string }>(
+          "UPDATE channel_promises SET status = 'released', updated_at = now() WHERE task_id = $1 AND status = 'held' RETURNING payer, token, amount::text",
+          [task.id],
+        );
+        const p = r.rows[0];
+        if (!p) return;
+        const amount = BigInt(p.amount);
+        await repo.post(t, [{ group: `promise-release:${task.id}`, token: p.token, kind: "channel-promise-release", entries: [{ account: `channel-promise:${task.id}`, amount: -amount, taskId: task.id }, { account: `channel-deposit:${p.payer}`, amount, taskId: task.id }] }]);
+      },
+    },
+
+    async submit(v) {
+      const [o] = await submitMany([v]);
+      if (!o!.ok) throw new AppError(o!.error.code, o!.error.message, o!.error.status, o!.error.status === 503, { details: o!.error.details });
+      return o!.receipt;
+    },
+    submitMany,
+    onAccepted(l) {
+      listeners.push(l);
+    },
+    async close() {
+      while (pending.length || flushing) await new Promise((r) => setTimeout(r, 10));
+      await verifier?.close();
+    },
+  };
+  deps.txHooks?.subscribe(service.txHooks);
+  return service;
+}

@@ -1,0 +1,321 @@
+import { Queue, Worker, type Job } from "bullmq";
+import { Counter, Histogram } from "prom-client";
+import type { AppContext } from "../context.js";
+import type { Queryable } from "../db/index.js";
+import { enqueue } from "../chain/sender.js";
+import type { TxSender } from "../chain/sender.js";
+import type { OutboxRow } from "../chain/outbox.js";
+import type { ChainEvent, EventRegistry } from "../indexer/types.js";
+import { postMovements, totalOf } from "../ledger/ledger.js";
+import { accountKey } from "./repository.js";
+import type { ChannelService } from "./service.js";
+
+/**
+ * Batch settlement of accepted vouchers (issue 5 "Batch settlement") and the watchtower.
+ *
+ * A repeatable BullMQ job (every SETTLE_INTERVAL_MS, and at once when SETTLE_MAX_PAIRS vouchers
+ * were accepted since the last batch, or when a payer with a pending withdrawal pays) takes the
+ * latest accepted voucher of each pair whose cumulative amount is above what settled, and in
+ * ONE database transaction records a `channels.settleBatch` intent in the transactional outbox
+ * (intent `channels.settle:<channel_settlements.id>`), marks those vouchers `settling` and the
+ * older accepted ones of the same pairs `superseded`. The sender sends the intent once.
+ *
+ * Vouchers become `settled` only when the indexer applies the confirmed `VoucherSettled` event
+ * (the handlers below run inside its transaction); their tasks become `settled`. An entry the
+ * contract skipped: `Stale` (a later voucher of the pair settled first) → `superseded`;
+ * `Overdrawn` → back to `accepted` for a later batch; `BadSignature` → `skipped`, logged and
+ * counted (it verified here, so it is a bug). A batch whose transaction reverted (or could not be
+ * sent) returns its vouchers to `accepted`. A crash anywhere in between neither loses a voucher
+ * (it stays `accepted` or `settling` in Postgres) nor settles one twice (one outbox row per
+ * batch, sent once; the contract pays a pair only above its settled amount).
+ *
+ * Watchtower: `WithdrawalRequested` records, in the indexer's transaction, a batch of every
+ * outstanding voucher of that payer and token, long before the challenge period ends; a payer
+ * with a pending withdrawal also goes first in every later batch.
+ */
+export type ChannelSettlement = {
+  /**
+   * Records one settleBatch now (at most SETTLE_MAX_PAIRS pairs).
+   * @returns the number of vouchers in it (0: nothing to settle, or another batcher is busy)
+   */
+  runOnce(reason: "interval" | "pairs" | "watchtower", only?: { payer: string; token: string }): Promise<number>;
+  /** Asks a worker to run a batch now (deduplicated). */
+  kick(reason: "pairs" | "watchtower"): Promise<void>;
+  /** Starts this process's settlement worker and the repeatable job; returns a stopper. */
+  start(): () => Promise<void>;
+  close(): Promise<void>;
+};
+
+export const SETTLE_QUEUE = "channel-settle";
+type SettleJob = { reason: "interval" | "pairs" | "watchtower" };
+
+/** The contract's SkipReason enum (IPaymentChannels). */
+const SKIP = ["BadSignature", "Stale", "Overdrawn"] as const;
+
+type Candidate = { payer: string; payee: string; token: string; cumulative: string; signature: string; settled: string; deposit: string; urgent: boolean };
+
+export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: TxSender }): ChannelSettlement {
+  const { db, log, config } = ctx;
+  const registry = ctx.metrics.registry;
+  const settledTotal = new Counter({ name: "aicp_channel_vouchers_settled_total", help: "Vouchers confirmed settled on-chain", registers: [registry] });
+  const skippedTotal = new Counter({ name: "aicp_channel_vouchers_skipped_total", help: "settleBatch entries the contract skipped, by reason", labelNames: ["reason"] as const, registers: [registry] });
+  const batchesTotal = new Counter({ name: "aicp_channel_settle_batches_total", help: "settleBatch intents recorded, by reason", labelNames: ["reason"] as const, registers: [registry] });
+  const latency = new Histogram({
+    name: "aicp_channel_voucher_to_settlement_seconds",
+    help: "From a voucher's acceptance to its confirmed settlement",
+    buckets: [0.5, 1, 2, 5, 10, 30, 60, 300, 900],
+    registers: [registry],
+  });
+  const queue = new Queue<SettleJob>(SETTLE_QUEUE, { connection: ctx.redis, prefix: config.QUEUE_PREFIX, defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 500 }, removeOnComplete: true, removeOnFail: 1000 } });
+  const lockKey = `${db.schema}.aicp.channels.settle`;
+  let sinceLast = 0;
+
+  /** Builds and records one batch inside `t`; returns its size (0 if busy or nothing to do). */
+  async function record(t: Queryable, reason: SettleJob["reason"], only?: { payer: string; token: string }): Promise<number> {
+    // One batcher at a time (per schema); a busy lock means another one is at it right now.
+    const lock = await t.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [lockKey]);
+    if (!lock.rows[0]!.ok) return 0;
+    const max = config.SETTLE_MAX_PAIRS;
+    const params: unknown[] = [max * 4];
+    let filter = "";
+    if (only) {
+      params.push(only.payer, only.token);
+      filter = "AND v.payer = $2 AND v.token = $3";
+    }
+    const r = await t.query<Candidate & { received_at: Date }>(
+      `SELECT * FROM (
+         SELECT DISTINCT ON (v.payer, v.payee, v.token) v.payer, v.payee, v.token, v.cumulative::text, v.signature, v.received_at,
+                COALESCE(p.settled, 0)::text AS settled, COALESCE(a.deposit, 0)::text AS deposit, a.withdrawal_available_at IS NOT NULL AS urgent
+           FROM vouchers v
+           LEFT JOIN channel_pairs p ON p.payer = v.payer AND p.payee = v.payee AND p.token = v.token
+           LEFT JOIN channel_accounts a ON a.payer = v.payer AND a.token = v.token
+          WHERE v.status = 'accepted' ${filter}
+            AND NOT EXISTS (SELECT 1 FROM vouchers s WHERE s.payer = v.payer AND s.payee = v.payee AND s.token = v.token AND s.status = 'settling')
+          ORDER BY v.payer, v.payee, v.token, v.cumulative DESC) x
+        ORDER BY urgent DESC, received_at
+        LIMIT $1`,
+      params,
+    );
+    if (r.rows.length === 0) return 0;
+    // What batches in flight will still draw from each deposit.
+    const inflight = await t.query<{ payer: string; token: string; s: string }>(
+      `SELECT v.payer, v.token, sum(v.cumulative - COALESCE(p.settled, 0))::text AS s FROM vouchers v
+         LEFT JOIN channel_pairs p ON p.payer = v.payer AND p.payee = v.payee AND p.token = v.token
+        WHERE v.status = 'settling' AND v.cumulative > COALESCE(p.settled, 0) GROUP BY v.payer, v.token`,
+    );
+    const room = new Map<string, bigint>(inflight.rows.map((x) => [accountKey(x.payer, x.token), -BigInt(x.s)]));
+    const chosen: Candidate[] = [];
+    for (const c of r.rows) {
+      if (chosen.length >= max) break;
+      const increase = BigInt(c.cumulative) - BigInt(c.settled);
+      if (increase <= 0n) continue; // settled by someone else already; the event handler marks it
+      const k = accountKey(c.payer, c.token);
+      const left = BigInt(c.deposit) + (room.get(k) ?? 0n);
+      // The contract would skip it as Overdrawn: leave it accepted until the deposit covers it.
+      if (increase > left) continue;
+      room.set(k, (room.get(k) ?? 0n) - increase);
+      chosen.push(c);
+    }
+    if (chosen.length === 0) return 0;
+    // Entries sharing a payer and token next to each other: the contract then touches each
+    // deposit slot once (see encodeSettleBatch).
+    chosen.sort((a, b) => (a.payer === b.payer ? (a.token === b.token ? (a.payee < b.payee ? -1 : 1) : a.token < b.token ? -1 : 1) : a.payer < b.payer ? -1 : 1));
+    const s = await t.query<{ id: string }>("INSERT INTO channel_settlements (reason, pairs) VALUES ($1, $2) RETURNING id::text", [reason, chosen.length]);
+    const id = s.rows[0]!.id;
+    const { id: outboxId } = await enqueue(t, {
+      intent: `channels.settle:${id}`,
+      kind: "channels.settleBatch",
+      payload: { vouchers: chosen.map((c) => ({ payer: c.payer, payee: c.payee, token: c.token, cumulative: c.cumulative, signature: c.signature })) },
+    });
+    await t.query("UPDATE channel_settlements SET outbox_id = $2 WHERE id = $1", [id, outboxId]);
+    const rows = JSON.stringify(chosen.map((c) => ({ payer: c.payer, payee: c.payee, token: c.token, cumulative: c.cumulative })));
+    await t.query(
+      `UPDATE vouchers v SET status = 'settling', settlement_id = $2, outbox_id = $3
+         FROM jsonb_to_recordset($1::jsonb) AS x(payer text, payee text, token text, cumulative text)
+        WHERE v.payer = x.payer AND v.payee = x.payee AND v.token = x.token AND v.cumulative = x.cumulative::numeric AND v.status = 'accepted'`,
+      [rows, id, outboxId],
+    );
+    await t.query(
+      `UPDATE vouchers v SET status = 'superseded'
+         FROM jsonb_to_recordset($1::jsonb) AS x(payer text, payee text, token text, cumulative text)
+        WHERE v.payer = x.payer AND v.payee = x.payee AND v.token = x.token AND v.cumulative < x.cumulative::numeric AND v.status = 'accepted'`,
+      [rows],
+    );
+    batchesTotal.inc({ reason });
+    log.info({ settlement: id, outboxId, pairs: chosen.length, reason }, "voucher settlement batch recorded");
+    return chosen.length;
+  }
+
+  async function runOnce(reason: SettleJob["reason"], only?: { payer: string; token: string }) {
+    return db.tx((t) => record(t, reason, only));
+  }
+
+  async function kick(reason: "pairs" | "watchtower") {
+    await queue.add("settle", { reason }, { jobId: `settle-now-${reason}` });
+  }
+
+  // The batcher is told about accepted vouchers (in this process): enough of them, or one from a
+  // payer whose deposit is about to leave, and a batch goes out now instead of at the interval.
+  deps.channels.onAccepted((n, _accounts, urgent) => {
+    sinceLast += n;
+    if (urgent) void kick("watchtower").catch((err) => log.warn({ err }, "settlement kick failed"));
+    else if (sinceLast >= config.SETTLE_MAX_PAIRS) {
+      sinceLast = 0;
+      void kick("pairs").catch((err) => log.warn({ err }, "settlement kick failed"));
+    }
+  });
+
+  // --- chain events, applied by the indexer inside its transaction after the confirmation depth ---
+  const str = (v: unknown) => String(v).toLowerCase();
+
+  async function onSettled(t: Queryable, ev: ChainEvent) {
+    const payer = str(ev.args["payer"]);
+    const payee = str(ev.args["payee"]);
+    const token = str(ev.args["token"]);
+    const cumulative = String(ev.args["cumulativeAmount"]);
+    const increase = BigInt(String(ev.args["increase"]));
+    const done = await t.query<{ cumulative: string; received_at: Date; status: string }>(
+      `UPDATE vouchers SET status = CASE WHEN cumulative = $4::numeric THEN 'settled' ELSE 'superseded' END,
+              settled_at = CASE WHEN cumulative = $4::numeric THEN now() ELSE settled_at END
+        WHERE payer = $1 AND payee = $2 AND token = $3 AND cumulative <= $4::numeric AND status IN ('accepted', 'settling')
+        RETURNING cumulative::text, received_at, status`,
+      [payer, payee, token, cumulative],
+    );
+    await t.query(
+      `UPDATE tasks SET status = 'settled', settled_at = now(), updated_at = now()
+        WHERE id IN (SELECT unnest(task_ids) FROM vouchers WHERE payer = $1 AND payee = $2 AND token = $3 AND cumulative <= $4::numeric)
+          AND status = 'accepted'`,
+      [payer, payee, token, cumulative],
+    );
+    // Ledger: the indexer posts channel-deposit:<payer> → channel-claimable:<payee> for every
+    // VoucherSettled (src/settlement/projections.ts); what this coordinator had moved out of the
+    // deposit as owed for the pair goes back to the deposit, so the payee is credited once. A
+    // settlement above what was owed here (a voucher this coordinator never accepted, settled by
+    // someone else) draws only on the deposit. Tagged with the block: a reorg rolls it back.
+    const owedNow = await totalOf(t, `channel-owed:${payer}:${payee}`, token);
+    const back = owedNow <= 0n ? 0n : owedNow < increase ? owedNow : increase;
+    await postMovements(t, [
+      {
+        group: `channel-owed-settled:${ev.chain}:${ev.txHash}:${ev.logIndex}`,
+        token,
+        kind: "channel.owed-settled",
+        block: ev.blockNumber,
+        entries: [
+          { account: `channel-owed:${payer}:${payee}`, amount: -back },
+          { account: `channel-deposit:${payer}`, amount: back },
+        ],
+      },
+    ]);
+    for (const v of done.rows)
+      if (v.status === "settled") {
+        settledTotal.inc();
+        latency.observe(Math.max(0, Date.now() - v.received_at.getTime()) / 1000);
+      }
+  }
+
+  async function onSkipped(t: Queryable, ev: ChainEvent) {
+    const payer = str(ev.args["payer"]);
+    const payee = str(ev.args["payee"]);
+    const token = str(ev.args["token"]);
+    const cumulative = String(ev.args["cumulativeAmount"]);
+    const reason = SKIP[Number(ev.args["reason"])] ?? `Unknown(${String(ev.args["reason"])})`;
+    skippedTotal.inc({ reason });
+    const where = "payer = $1 AND payee = $2 AND token = $3 AND cumulative = $4::numeric AND status = 'settling'";
+    const args = [payer, payee, token, cumulative];
+    if (reason === "Stale") {
+      await t.query(`UPDATE vouchers SET status = 'superseded', skip_reason = 'Stale' WHERE ${where}`, args);
+    } else if (reason === "Overdrawn") {
+      // The deposit shrank between the batch and the block; the voucher waits for a later batch
+      // (the batcher only takes it again once the indexed deposit covers it).
+      await t.query(`UPDATE vouchers SET status = 'accepted', settlement_id = NULL, outbox_id = NULL, skip_reason = 'Overdrawn' WHERE ${where}`, args);
+      log.warn({ payer, payee, token, cumulative, txHash: ev.txHash }, "settleBatch skipped a voucher as Overdrawn; it stays accepted");
+    } else {
+      await t.query(`UPDATE vouchers SET status = 'skipped', skip_reason = $5 WHERE ${where}`, [...args, reason]);
+      log.error({ payer, payee, token, cumulative, reason, txHash: ev.txHash }, "settleBatch skipped a voucher the coordinator had verified");
+    }
+  }
+
+  if (deps.events) {
+    deps.events.on("PaymentChannels", "VoucherSettled", onSettled);
+    deps.events.on("PaymentChannels", "VoucherSkipped", onSkipped);
+    deps.events.on("PaymentChannels", "WithdrawalRequested", async (t, ev) => {
+      const payer = str(ev.args["payer"]);
+      const token = str(ev.args["token"]);
+      // In the indexer's transaction: the batch is recorded together with the event, so it
+      // cannot be lost. If another batcher holds the lock now, a worker runs it after the commit
+      // (the pending withdrawal also puts this payer first in every batch).
+      let n = 0;
+      try {
+        await t.query("SAVEPOINT channels_watchtower");
+        n = await record(t, "watchtower", { payer, token });
+        await t.query("RELEASE SAVEPOINT channels_watchtower");
+      } catch (err) {
+        await t.query("ROLLBACK TO SAVEPOINT channels_watchtower");
+        log.warn({ err, payer, token }, "watchtower batch failed in the indexer transaction; queued instead");
+      }
+      log.info({ payer, token, availableAt: ev.args["availableAt"], vouchers: n }, "watchtower: withdrawal requested, outstanding vouchers recorded for settlement");
+      return () => kick("watchtower");
+    });
+  }
+
+  // A reorg orphaned settlements: the projections were rebuilt from the canonical events, so a
+  // voucher marked settled above its pair's settled amount is not settled any more. It goes back
+  // to `accepted` (the next batch settles it again; if its old transaction is mined on the new
+  // branch too, the contract skips the second as Stale), and so do the tasks it paid.
+  deps.events?.onRollback?.(async (t) => {
+    const r = await t.query<{ task_ids: string[] }>(
+      `UPDATE vouchers v SET status = 'accepted', settlement_id = NULL, outbox_id = NULL, settled_at = NULL
+         FROM channel_pairs p
+        WHERE p.payer = v.payer AND p.payee = v.payee AND p.token = v.token AND v.status = 'settled' AND v.cumulative > p.settled
+        RETURNING v.task_ids::text[]`,
+    );
+    const ids = r.rows.flatMap((x) => x.task_ids);
+    if (ids.length) await t.query("UPDATE tasks SET status = 'accepted', settled_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'settled'", [ids]);
+    if (r.rowCount) log.warn({ vouchers: r.rowCount }, "chain reorganisation: settled vouchers are accepted again");
+  });
+
+  if (deps.sender) {
+    deps.sender.onReverted("channels.settleBatch", async (t: Queryable, row: OutboxRow) => {
+      const r = await t.query(
+        "UPDATE vouchers SET status = 'accepted', settlement_id = NULL, outbox_id = NULL WHERE outbox_id = $1 AND status = 'settling'",
+        [row.id],
+      );
+      await t.query("UPDATE channel_settlements SET status = 'reverted', finished_at = now() WHERE outbox_id = $1", [row.id]);
+      log.warn({ outboxId: row.id, vouchers: r.rowCount, error: row.last_error }, "settleBatch did not go through; its vouchers are accepted again");
+    });
+    deps.sender.onConfirmed("channels.settleBatch", async (t: Queryable, row: OutboxRow) => {
+      await t.query("UPDATE channel_settlements SET status = 'confirmed', finished_at = now() WHERE outbox_id = $1", [row.id]);
+    });
+  }
+
+  return {
+    runOnce,
+    kick,
+    start() {
+      const worker = new Worker<SettleJob>(
+        SETTLE_QUEUE,
+        async (job: Job<SettleJob>) => {
+          let total = 0;
+          // Full batches: there may be more; go on (bounded, the next run continues).
+          for (let i = 0; i < 20; i++) {
+            const n = await runOnce(job.data.reason);
+            total += n;
+            if (n < config.SETTLE_MAX_PAIRS) break;
+          }
+          sinceLast = 0;
+          return total;
+        },
+        { connection: ctx.redis.duplicate(), prefix: config.QUEUE_PREFIX, concurrency: 1 },
+      );
+      worker.on("failed", (job, err) => log.warn({ jobId: job?.id, err: err.message }, "settlement job failed"));
+      const scheduled = queue.upsertJobScheduler("channel-settle-interval", { every: config.SETTLE_INTERVAL_MS }, { name: "settle", data: { reason: "interval" } });
+      scheduled.catch((err) => log.warn({ err }, "could not schedule the settlement job"));
+      return async () => {
+        await worker.close();
+      };
+    },
+    async close() {
+      await queue.close();
+    },
+  };
+}
