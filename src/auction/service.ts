@@ -136,7 +136,21 @@ export function createAuctionService(
     }
   }
 
-  async function close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean> {
+  // The last bidders of an auction each see every proposal and each call close(); without this,
+  // each would open a transaction and queue on the auction's row lock only to find it closed.
+  // Within this process one close per (auction, reason) runs and the others share its outcome
+  // (false: they did not close it); if it fails, each tries on its own.
+  const closing = new Map<string, Promise<boolean>>();
+  function close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean> {
+    const key = `${reason}:${auctionId}`;
+    const running = closing.get(key);
+    if (running) return running.then(() => false, () => closeNow(auctionId, reason));
+    const p = closeNow(auctionId, reason).finally(() => closing.delete(key));
+    closing.set(key, p);
+    return p;
+  }
+
+  async function closeNow(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean> {
     const out: Outgoing[] = [];
     const result: CloseResult = { awarded: [], expired: [] };
     let scheduledAt = 0;
@@ -232,6 +246,9 @@ export function createAuctionService(
       return true;
     });
     if (closed) {
+      // An early close leaves the window's timer with nothing to do but a wasted transaction.
+      clearTimeout(timers.get(auctionId));
+      timers.delete(auctionId);
       if (reason === "window") metrics.closeToAward.observe(Math.max(0, ctx.now() - scheduledAt) / 1000);
       await dispatch(out).catch((err) => log.warn({ err, auctionId }, "post-close notifications failed"));
       await hooks.afterClose?.(result);
