@@ -1,0 +1,467 @@
+/**
+ * `npm run bench:auction`: throughput and latency of sealed-bid auctions over HTTP.
+ *
+ * Starts a coordinator — by default as a child process (`tsx src/main.ts --role all`, a fresh
+ * Postgres schema and queue prefix, LOG_LEVEL=warn, RATE_LIMIT_PER_MINUTE=0) so that the load
+ * generator does not share its event loop; `--mode inproc` runs it in this process instead and
+ * `--mode both` runs one after the other. Registers M agents with one capability, signs them
+ * in, then posts N tasks through a pipeline of at most `--concurrency` tasks in flight; every
+ * agent bids on every task (HTTP keep-alive), so each auction closes early when the last of
+ * the M bids arrives. A second phase posts `--window-tasks` auctions on which one agent fewer
+ * bids, so that they close at the end of their window (`--window` ms).
+ *
+ * Prints (never asserts): tasks awarded per second, HTTP requests per second, p50/p95/p99 of
+ * the post and proposal latencies (client side, and server side from the coordinator's
+ * `/metrics`), close→award (Postgres clock: from the last proposal to the award for early
+ * closes, from `closes_at` to the award for window closes, plus the coordinator's
+ * `aicp_auction_close_to_award_seconds` histogram), and the coordinator's CPU per task.
+ *
+ * Flags: --agents 10 --tasks 500 --window 2000 --window-tasks 100 --concurrency 16
+ *        --mode child|inproc|both (child) --pool N (DATABASE_POOL_SIZE) --cpu-prof DIR --keep
+ *        --async-commit: use a database `<name>_async_commit` with `synchronous_commit = off`, to
+ *        see what the coordinator does when each commit does not wait for a WAL flush (on a slow
+ *        disk the flushes dominate); the default is the durable setting production uses.
+ * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { Agent, request } from "node:http";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { Wallet } from "ethers";
+import { Redis } from "ioredis";
+import { SiweMessage } from "siwe";
+import { loadConfig } from "../src/config.js";
+import { dropSchema } from "../src/db/index.js";
+import { startCoordinator as startInProcess } from "../src/server.js";
+
+const ZERO = "0x0000000000000000000000000000000000000000";
+const CAPABILITY = "bench.auction";
+const BUDGET = 1_000_000;
+
+const { values: flags } = parseArgs({
+  options: {
+    agents: { type: "string", default: "10" },
+    tasks: { type: "string", default: "500" },
+    window: { type: "string", default: "2000" },
+    "window-tasks": { type: "string", default: "100" },
+    concurrency: { type: "string", default: "16" },
+    mode: { type: "string", default: "child" },
+    pool: { type: "string" },
+    "cpu-prof": { type: "string" },
+    keep: { type: "boolean", default: false },
+    "async-commit": { type: "boolean", default: false },
+  },
+  strict: true,
+});
+const int = (name: keyof typeof flags, min: number) => {
+  const v = Number(flags[name]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+  return v;
+};
+const M = int("agents", 1);
+const N = int("tasks", 1);
+const WINDOW_MS = int("window", 50);
+const WINDOW_TASKS = int("window-tasks", 0);
+const CONCURRENCY = int("concurrency", 1);
+const MODES = flags.mode === "both" ? (["child", "inproc"] as const) : flags.mode === "inproc" ? (["inproc"] as const) : (["child"] as const);
+if (!["child", "inproc", "both"].includes(flags.mode!)) throw new Error("--mode is child, inproc or both");
+
+const DATABASE_URL = (() => {
+  const url = new URL(process.env["DATABASE_URL"] || "postgres://postgres@127.0.0.1:5432/aicp");
+  if (flags["async-commit"]) url.pathname = `${url.pathname}_async_commit`;
+  return url.toString();
+})();
+
+/** With --async-commit: the bench database, created if missing, commits without waiting for the WAL flush. */
+async function prepareDatabase() {
+  if (!flags["async-commit"]) return;
+  const url = new URL(DATABASE_URL);
+  const name = url.pathname.slice(1);
+  url.pathname = "/postgres";
+  const c = new pg.Client({ connectionString: url.toString() });
+  await c.connect();
+  try {
+    if ((await c.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount === 0) await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    await c.query(`ALTER DATABASE ${pg.escapeIdentifier(name)} SET synchronous_commit = off`);
+  } finally {
+    await c.end();
+  }
+}
+const REDIS_URL = process.env["REDIS_URL"] || "redis://127.0.0.1:6379";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: node:http with one keep-alive agent and enough sockets for every request in flight.
+
+const http = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 1024 });
+let requests = 0;
+
+type Reply<T> = { status: number; body: T; ms: number };
+
+function call<T>(base: string, method: string, path: string, body?: unknown, token?: string): Promise<Reply<T>> {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> = {};
+  if (data !== undefined) Object.assign(headers, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  if (token) headers["authorization"] = `Bearer ${token}`;
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(base + path, { method, headers, agent: http }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        requests++;
+        const text = Buffer.concat(chunks).toString();
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          /* not JSON (metrics) */
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed as T, ms: performance.now() - t0 });
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+class Client {
+  token?: string;
+  readonly wallet = Wallet.createRandom();
+  constructor(readonly base: string) {}
+  get address() {
+    return this.wallet.address.toLowerCase();
+  }
+  req<T>(method: string, path: string, body?: unknown) {
+    return call<T>(this.base, method, path, body, this.token);
+  }
+  /** Sign-In with Ethereum (EIP-4361) for the coordinator's domain. */
+  async login() {
+    const { body } = await this.req<{ nonce: string }>("GET", "/v1/auth/nonce");
+    const domain = new URL(this.base).host;
+    const message = new SiweMessage({
+      domain, address: this.wallet.address, statement: "Sign in to AICP", uri: `http://${domain}`, version: "1", chainId: 31337, nonce: body.nonce, issuedAt: new Date().toISOString(),
+    }).prepareMessage();
+    const r = await this.req<{ token: string }>("POST", "/v1/auth/login", { message, signature: await this.wallet.signMessage(message) });
+    if (r.status !== 200) throw new Error(`login failed (${r.status}): ${JSON.stringify(r.body)}`);
+    this.token = r.body.token;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+const quantile = (xs: number[], q: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+};
+const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
+const dist = (xs: number[]) => `p50 ${f(quantile(xs, 0.5))}  p95 ${f(quantile(xs, 0.95))}  p99 ${f(quantile(xs, 0.99))}  max ${f(Math.max(...xs))} ms  (n=${xs.length})`;
+
+/** Prometheus text: the value of one sample (first match), or NaN. */
+function sample(text: string, name: string): number {
+  for (const line of text.split("\n")) if (line.startsWith(`${name} `)) return Number(line.split(" ").pop());
+  return NaN;
+}
+/** A histogram's buckets, summed over every label set whose labels contain `match`. */
+function histogram(text: string, name: string, match = ""): { le: number; n: number }[] {
+  const by = new Map<number, number>();
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}_bucket{`) || !line.includes(match)) continue;
+    const le = /le="([^"]+)"/.exec(line)![1]!;
+    const key = le === "+Inf" ? Infinity : Number(le);
+    by.set(key, (by.get(key) ?? 0) + Number(line.split(" ").pop()));
+  }
+  return [...by.entries()].sort((a, b) => a[0] - b[0]).map(([le, n]) => ({ le, n }));
+}
+/** The upper bound of the bucket holding the q-quantile, in ms ("≤ x"). */
+function bucketQuantile(b: { le: number; n: number }[], q: number): string {
+  const total = b.at(-1)?.n ?? 0;
+  if (total === 0) return "–";
+  const hit = b.find((x) => x.n >= q * total)!;
+  return hit.le === Infinity ? `> ${b.at(-2)!.le * 1000}` : `≤ ${hit.le * 1000}`;
+}
+const diff = (after: { le: number; n: number }[], before: { le: number; n: number }[]) =>
+  after.map((x) => ({ le: x.le, n: x.n - (before.find((y) => y.le === x.le)?.n ?? 0) }));
+
+// ---------------------------------------------------------------------------------------------
+// The coordinator
+
+type Coordinator = { url: string; stop(): Promise<void>; logs: string[] };
+
+function coordinatorEnv(port: number, schema: string, prefix: string): Record<string, string> {
+  return {
+    NODE_ENV: "production",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    LOG_LEVEL: "warn",
+    RATE_LIMIT_PER_MINUTE: "0",
+    CHAIN_RPC_URL: "http://127.0.0.1:1", // nowhere: auctions need no chain
+    DEPLOYMENTS_FILE: "deployments/does-not-exist.json",
+    ...(flags.pool ? { DATABASE_POOL_SIZE: flags.pool } : {}),
+  };
+}
+
+async function startChild(schema: string, prefix: string): Promise<Coordinator> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const prof = flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : [];
+  const proc: ChildProcess = spawn("node_modules/.bin/tsx", [...prof, "src/main.ts", "--role", "all"], {
+    env: { ...process.env, ...coordinatorEnv(port, schema, prefix) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) if (line.trim()) logs.push(line);
+  };
+  proc.stdout!.on("data", collect);
+  proc.stderr!.on("data", collect);
+  let exited = false;
+  const exit = new Promise<void>((r) => proc.once("exit", () => ((exited = true), r())));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (exited) throw new Error(`the coordinator exited during start-up:\n${logs.slice(-30).join("\n")}`);
+    if (await call(url, "GET", "/health").then((r) => r.status === 200, () => false)) break;
+    if (Date.now() > deadline) throw new Error(`the coordinator did not answer /health in 90 s:\n${logs.slice(-30).join("\n")}`);
+    await sleep(100);
+  }
+  return {
+    url,
+    logs,
+    async stop() {
+      if (exited) return;
+      proc.kill("SIGTERM");
+      if (!(await Promise.race([exit.then(() => true), sleep(20_000).then(() => false)]))) {
+        proc.kill("SIGKILL");
+        await exit;
+      }
+    },
+  };
+}
+
+/**
+ * Round trips the in-process coordinator makes, counted by wrapping pg's and ioredis' clients
+ * (this process shares their modules with src/): where the time of a task goes, in I/O.
+ */
+const roundTrips = { pg: 0, redis: 0, sql: new Map<string, number>() };
+function countRoundTrips() {
+  const pgQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    roundTrips.pg++;
+    const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? "?");
+    const key = text.replace(/\s+/g, " ").trim().slice(0, 70);
+    roundTrips.sql.set(key, (roundTrips.sql.get(key) ?? 0) + 1);
+    return pgQuery.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+  const send = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function (this: Redis, ...args: Parameters<typeof send>) {
+    roundTrips.redis++;
+    return send.apply(this, args);
+  };
+}
+
+async function startInproc(schema: string, prefix: string): Promise<Coordinator> {
+  countRoundTrips();
+  const c = await startInProcess(loadConfig(coordinatorEnv(0, schema, prefix)), "all");
+  return { url: c.url!, logs: [], stop: () => c.close() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+async function run(mode: "child" | "inproc"): Promise<void> {
+  const tag = `${process.pid}_${Date.now().toString(36)}`;
+  const schema = `bench_auction_${mode}_${tag}`;
+  const prefix = `aicp-bench-auction-${mode}-${tag}`;
+  console.log(
+    `\n=== coordinator ${mode === "child" ? "in a child process" : "in this process"}: ${M} agents, ${N} tasks (all bid), ${WINDOW_TASKS} window closes of ${WINDOW_MS} ms, ` +
+      `${CONCURRENCY} tasks in flight, pool ${flags.pool ?? "default"}, synchronous_commit ${flags["async-commit"] ? "off" : "on"} ===`,
+  );
+  const coord = mode === "child" ? await startChild(schema, prefix) : await startInproc(schema, prefix);
+  const db = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${schema}` });
+  await db.connect();
+  try {
+    const base = coord.url;
+    const buyer = new Client(base);
+    const agents = Array.from({ length: M }, () => new Client(base));
+    await Promise.all([buyer, ...agents].map((c) => c.login()));
+    for (const a of agents) {
+      const r = await a.req("POST", "/v1/agents", { name: `bench-${a.address.slice(2, 8)}`, capabilities: [{ capability: CAPABILITY, minPrice: "0" }], maxConcurrency: 1000 });
+      if (r.status !== 201) throw new Error(`agent registration failed (${r.status}): ${JSON.stringify(r.body)}`);
+    }
+
+    const postMs: number[] = [];
+    const proposeMs: number[] = [];
+    const closingProposeMs: number[] = [];
+    const errors = new Map<string, number>();
+    const fail = (what: string) => errors.set(what, (errors.get(what) ?? 0) + 1);
+    const deadline = new Date(Date.now() + 24 * 3600_000).toISOString();
+
+    /** Posts one task and has `bidders` agents bid on it at once. */
+    async function auction(bidders: Client[], windowMs: number): Promise<string | undefined> {
+      const p = await buyer.req<{ tasks: { id: string; auction: { eligible: number } }[] }>("POST", "/v1/tasks", {
+        capability: CAPABILITY, input: { n: 1 }, complexity: 3, urgency: "normal", budget: String(BUDGET), token: ZERO, deadline,
+        auction: { rule: "second-price", windowMs }, route: "channel",
+      });
+      postMs.push(p.ms);
+      if (p.status !== 201) return void fail(`post ${p.status} ${JSON.stringify(p.body).slice(0, 120)}`);
+      const id = p.body.tasks[0]!.id;
+      if (p.body.tasks[0]!.auction.eligible !== M) fail(`eligible ${p.body.tasks[0]!.auction.eligible} of ${M}`);
+      await Promise.all(
+        bidders.map(async (a) => {
+          // A long ETA: the awarded tasks are never delivered, and must not time out (and open
+          // the agents' circuit breakers) during the run.
+          const r = await a.req<{ auctionClosed?: boolean }>("POST", `/v1/tasks/${id}/proposals`, { price: String(1 + Math.floor(Math.random() * (BUDGET - 1))), etaMs: 3_600_000 });
+          proposeMs.push(r.ms);
+          if (r.status !== 201) fail(`proposal ${r.status} ${JSON.stringify(r.body).slice(0, 120)}`);
+          else if (r.body.auctionClosed) closingProposeMs.push(r.ms);
+        }),
+      );
+      return id;
+    }
+
+    /** Runs `count` auctions with at most CONCURRENCY in flight. */
+    async function pipeline(count: number, bidders: Client[], windowMs: number) {
+      let next = 0;
+      const ids: string[] = [];
+      await Promise.all(
+        Array.from({ length: Math.min(CONCURRENCY, count) }, async () => {
+          while (next < count) {
+            next++;
+            const id = await auction(bidders, windowMs);
+            if (id) ids.push(id);
+          }
+        }),
+      );
+      return ids;
+    }
+
+    const metricsBefore = (await call<string>(base, "GET", "/metrics")).body;
+    const cpuBefore = sample(metricsBefore, "process_cpu_seconds_total");
+
+    // Phase 1: every agent bids; the auction closes at the last bid (a long window as a backstop).
+    const requestsBefore = requests;
+    const tripsBefore = { pg: roundTrips.pg, redis: roundTrips.redis, sql: new Map(roundTrips.sql) };
+    const t0 = performance.now();
+    const early = await pipeline(N, agents, 60_000);
+    const elapsed = (performance.now() - t0) / 1000;
+    const phaseRequests = requests - requestsBefore;
+    const trips = { pg: roundTrips.pg - tripsBefore.pg, redis: roundTrips.redis - tripsBefore.redis };
+    const metricsMid = (await call<string>(base, "GET", "/metrics")).body;
+    const cpuMid = sample(metricsMid, "process_cpu_seconds_total");
+    const serverPost = diff(histogram(metricsMid, "aicp_http_request_duration_seconds", 'route="/v1/tasks"'), histogram(metricsBefore, "aicp_http_request_duration_seconds", 'route="/v1/tasks"'));
+    const serverPropose = diff(histogram(metricsMid, "aicp_http_request_duration_seconds", 'route="/v1/tasks/:id/proposals"'), histogram(metricsBefore, "aicp_http_request_duration_seconds", 'route="/v1/tasks/:id/proposals"'));
+
+    const awardedEarly = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND awarded_at IS NOT NULL", [early]);
+    const earlyLag = await db.query<{ ms: number; reason: string }>(
+      `SELECT extract(epoch FROM (t.awarded_at - (SELECT max(p.updated_at) FROM proposals p WHERE p.auction_id = t.auction_id))) * 1000 AS ms, a.close_reason AS reason
+         FROM tasks t JOIN auctions a ON a.id = t.auction_id WHERE t.id = ANY($1) AND t.awarded_at IS NOT NULL`,
+      [early],
+    );
+    const reasons = new Map<string, number>();
+    for (const r of earlyLag.rows) reasons.set(r.reason, (reasons.get(r.reason) ?? 0) + 1);
+
+    console.log(`\nPhase 1 — ${N} auctions, ${M} bids each, closed by the last bid`);
+    console.log(`  awarded            ${awardedEarly.rows[0]!.n} of ${N} in ${f(elapsed, 2)} s → ${f(awardedEarly.rows[0]!.n / elapsed, 0)} tasks awarded/s   (close reasons: ${[...reasons].map(([k, v]) => `${k} ${v}`).join(", ")})`);
+    console.log(`  HTTP               ${phaseRequests} requests → ${f(phaseRequests / elapsed, 0)} requests/s`);
+    console.log(`  post (client)      ${dist(postMs)}`);
+    console.log(`  post (server)      p50 ${bucketQuantile(serverPost, 0.5)}  p95 ${bucketQuantile(serverPost, 0.95)}  p99 ${bucketQuantile(serverPost, 0.99)} ms (histogram buckets)`);
+    console.log(`  proposal (client)  ${dist(proposeMs)}`);
+    console.log(`  proposal (server)  p50 ${bucketQuantile(serverPropose, 0.5)}  p95 ${bucketQuantile(serverPropose, 0.95)}  p99 ${bucketQuantile(serverPropose, 0.99)} ms (histogram buckets)`);
+    console.log(`  closing proposal   ${dist(closingProposeMs)}   (the bid that closes and awards, client side)`);
+    console.log(`  last bid → award   ${dist(earlyLag.rows.map((r) => Number(r.ms)))}   (Postgres: awarded_at − last proposal's updated_at)`);
+    console.log(`  coordinator CPU    ${f(((cpuMid - cpuBefore) * 1000) / N, 2)} ms per task (${f(cpuMid - cpuBefore, 2)} s over ${f(elapsed, 2)} s wall: ${f(((cpuMid - cpuBefore) / elapsed) * 100, 0)}% of a core${mode === "inproc" ? ", load generator included" : ""})`);
+    if (mode === "inproc") {
+      // Our own reads of Postgres above count too: a handful, against thousands.
+      console.log(`  round trips        ${f(trips.pg / N, 1)} Postgres statements and ${f(trips.redis / N, 1)} Redis commands per task`);
+      const top = [...roundTrips.sql].map(([k, v]) => [k, v - (tripsBefore.sql.get(k) ?? 0)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).slice(0, 12);
+      for (const [k, v] of top) console.log(`    ${f(v / N, 2).padStart(6)} × ${k}`);
+    }
+
+    // Phase 2: one agent fewer bids, so the window closes the auction.
+    if (WINDOW_TASKS > 0) {
+      const before = histogram(metricsMid, "aicp_auction_close_to_award_seconds");
+      const t1 = performance.now();
+      const windowed = await pipeline(WINDOW_TASKS, agents.slice(0, Math.max(0, M - 1)), WINDOW_MS);
+      const posted = (performance.now() - t1) / 1000;
+      const end = Date.now() + WINDOW_MS + 10_000;
+      let done = 0;
+      while (Date.now() < end) {
+        done = (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM auctions a JOIN tasks t ON t.auction_id = a.id WHERE t.id = ANY($1) AND a.status <> 'open'", [windowed])).rows[0]!.n;
+        if (done >= windowed.length) break;
+        await sleep(50);
+      }
+      const lag = await db.query<{ ms: number }>(
+        `SELECT extract(epoch FROM (t.awarded_at - a.closes_at)) * 1000 AS ms
+           FROM tasks t JOIN auctions a ON a.id = t.auction_id WHERE t.id = ANY($1) AND t.awarded_at IS NOT NULL AND a.close_reason = 'window'`,
+        [windowed],
+      );
+      const metricsEnd = (await call<string>(base, "GET", "/metrics")).body;
+      const h = diff(histogram(metricsEnd, "aicp_auction_close_to_award_seconds"), before);
+      const sum = sample(metricsEnd, "aicp_auction_close_to_award_seconds_sum") - sample(metricsMid, "aicp_auction_close_to_award_seconds_sum");
+      const n = h.at(-1)?.n ?? 0;
+      console.log(`\nPhase 2 — ${WINDOW_TASKS} auctions, ${M - 1} of ${M} bid, closed by the ${WINDOW_MS} ms window (posted in ${f(posted, 2)} s)`);
+      console.log(`  closed             ${done} of ${windowed.length}; awarded by the window: ${lag.rowCount}`);
+      console.log(`  closes_at → award  ${dist(lag.rows.map((r) => Number(r.ms)))}   (Postgres: awarded_at − closes_at)`);
+      console.log(`  close→award (/metrics aicp_auction_close_to_award_seconds) n=${n}  mean ${f((sum / Math.max(1, n)) * 1000, 2)} ms  p50 ${bucketQuantile(h, 0.5)}  p95 ${bucketQuantile(h, 0.95)}  p99 ${bucketQuantile(h, 0.99)} ms`);
+    }
+    if (errors.size) {
+      console.log("\n  errors:");
+      for (const [k, v] of errors) console.log(`    ${v} × ${k}`);
+    }
+    // The coordinator's warnings and errors, grouped by message.
+    const warnings = new Map<string, number>();
+    for (const l of coord.logs) {
+      if (!l.startsWith("{")) continue;
+      const j = JSON.parse(l) as { msg?: string; err?: string | { message?: string } };
+      const key = `${j.msg ?? "?"}: ${typeof j.err === "string" ? j.err : (j.err?.message ?? "")}`.slice(0, 200);
+      warnings.set(key, (warnings.get(key) ?? 0) + 1);
+    }
+    if (warnings.size) {
+      console.log("\n  coordinator log (warn and above):");
+      for (const [k, v] of warnings) console.log(`    ${v} × ${k}`);
+    }
+  } finally {
+    await db.end();
+    await coord.stop();
+    if (!flags.keep) await dropSchema(DATABASE_URL, schema).catch((err: Error) => console.error(`dropping schema ${schema}: ${err.message}`));
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+        if (keys.length) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+    } catch (err) {
+      console.error(`cleaning Redis keys ${prefix}:*: ${(err as Error).message}`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
+
+await prepareDatabase();
+for (const mode of MODES) await run(mode);
+http.destroy();
