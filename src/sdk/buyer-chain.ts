@@ -1,0 +1,185 @@
+/**
+ * The buyer's side of the chain: a provider, the deployed TaskEscrow and PaymentChannels (from
+ * `deployments/<network>.json`, as scripts/deploy.ts writes it), ERC-20 metadata, and sending
+ * calls from the buyer's own wallet with contract reverts decoded into readable errors.
+ */
+import { Contract, Interface, JsonRpcProvider, getAddress, type ContractRunner, type InterfaceAbi, type Signer, type TransactionReceipt } from "ethers";
+import type { PaymentChannels, TaskEscrow } from "../../types/ethers-contracts/index.js";
+import { readDeployment, type Deployment } from "../chain/reader.js";
+import { NATIVE_TOKEN, type TokenInfo } from "./buyer-amounts.js";
+import { BuyerError } from "./buyer-errors.js";
+
+/** Where the chain is: the node's JSON-RPC URL and the deployments file of that network. */
+export type BuyerChainOptions = {
+  /** e.g. `http://127.0.0.1:8545`. */
+  rpcUrl: string;
+  /** e.g. `deployments/localhost.json`. */
+  deploymentsFile: string;
+  /** Blocks to wait for after each transaction of the buyer; default 1 (the inclusion block). */
+  confirmations?: number;
+};
+
+/** A call to send from the wallet: `value` in wei (bigint or a decimal string). */
+export type WalletCall = { to: string; data: string; value: bigint | string; description?: string };
+
+/** The chain as the buyer SDK sees it. */
+export type BuyerChain = {
+  readonly provider: JsonRpcProvider;
+  readonly chainId: number;
+  readonly deployment: Deployment;
+  /** TaskEscrow, read-only (connect a signer to send). */
+  readonly escrow: TaskEscrow;
+  /** PaymentChannels, read-only (connect a signer to send). */
+  readonly channels: PaymentChannels;
+  /** Lower-case address of a deployed contract. @throws BuyerError NOT_DEPLOYED */
+  address(name: "TaskEscrow" | "PaymentChannels" | "AICPTestToken"): string;
+  /** The token the deployment ships for local use (AICPTestToken, "tUSD"), if any; else the native currency. */
+  readonly defaultToken: string;
+  /**
+   * A token address from an address, `native` / `eth`, or the symbol of a token of this
+   * deployment (e.g. `tUSD`).
+   * @throws BuyerError UNKNOWN_TOKEN
+   */
+  resolveToken(spec: string): Promise<string>;
+  /** Symbol and decimals (read once per token; the native currency is ETH with 18). */
+  tokenInfo(token: string): Promise<TokenInfo>;
+  /** An ERC-20 (balanceOf, allowance, approve, decimals, symbol) bound to `runner`. */
+  erc20(token: string, runner?: ContractRunner): Contract;
+  /**
+   * Sends `call` from `signer` and waits for its confirmations.
+   * @throws BuyerError TX_REVERTED (with the contract's custom error), INSUFFICIENT_FUNDS, CHAIN_UNREACHABLE
+   */
+  send(signer: Signer, call: WalletCall): Promise<TransactionReceipt>;
+  /** The latest block's timestamp, ms: the contracts' clock. */
+  chainTimeMs(): Promise<number>;
+  close(): void;
+};
+
+const ERC20_ABI = [
+  "function balanceOf(address) view returns (uint256)",
+  "function allowance(address owner, address spender) view returns (uint256)",
+  "function approve(address spender, uint256 amount) returns (bool)",
+  "function decimals() view returns (uint8)",
+  "function symbol() view returns (string)",
+  "function nonces(address owner) view returns (uint256)",
+  "function name() view returns (string)",
+];
+
+/**
+ * Connects to the chain of a deployments file.
+ * @throws BuyerError NOT_DEPLOYED when the file does not exist or lacks TaskEscrow or PaymentChannels
+ */
+export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
+  let deployment: Deployment | undefined;
+  try {
+    deployment = readDeployment(opts.deploymentsFile);
+  } catch (err) {
+    throw new BuyerError("NOT_DEPLOYED", `Cannot read the deployments file ${opts.deploymentsFile}: ${(err as Error).message}`);
+  }
+  if (!deployment) throw new BuyerError("NOT_DEPLOYED", `No deployments file at ${opts.deploymentsFile}; deploy the contracts first (npm run deploy:localhost) or point --deployments / DEPLOYMENTS_FILE at it.`);
+  const d = deployment;
+  const provider = new JsonRpcProvider(opts.rpcUrl, d.chainId, { staticNetwork: true, pollingInterval: 250 });
+  const confirmations = opts.confirmations ?? 1;
+  const address = (name: string): string => {
+    const c = d.contracts[name];
+    if (!c) throw new BuyerError("NOT_DEPLOYED", `${name} is missing from ${opts.deploymentsFile}.`);
+    return c.address.toLowerCase();
+  };
+  const contract = <T>(name: string) => new Contract(address(name), d.contracts[name]!.abi as InterfaceAbi, provider) as unknown as T;
+  const escrow = contract<TaskEscrow>("TaskEscrow");
+  const channels = contract<PaymentChannels>("PaymentChannels");
+  // Every ABI of the deployment, to decode a custom error whichever contract raised it.
+  const errors = new Interface(Object.values(d.contracts).flatMap((c) => (c.abi as { type?: string }[]).filter((f) => f.type === "error")) as InterfaceAbi);
+  const infos = new Map<string, Promise<TokenInfo>>();
+  const testToken = d.contracts["AICPTestToken"]?.address.toLowerCase();
+
+  function revertReason(err: unknown): string | undefined {
+    const e = err as { code?: string; data?: unknown; revert?: { name: string; args: unknown[] } | null; reason?: string | null; info?: { error?: { message?: string; data?: unknown } }; message?: string };
+    if (e?.code !== "CALL_EXCEPTION") return undefined;
+    const data = typeof e.data === "string" ? e.data : typeof e.info?.error?.data === "string" ? e.info.error.data : undefined;
+    if (data && data.length >= 10) {
+      try {
+        const parsed = errors.parseError(data);
+        if (parsed) return `${parsed.name}(${parsed.fragment.inputs.map((p, i) => `${p.name || i}=${String(parsed.args[i])}`).join(", ")})`;
+      } catch {
+        /* not one of ours */
+      }
+      if (e.revert) return `${e.revert.name}(${e.revert.args.map(String).join(", ")})`;
+      return `unknown custom error ${data.slice(0, 10)}`;
+    }
+    return e.reason ?? "execution reverted without a reason";
+  }
+
+  function sendError(err: unknown, what: string): BuyerError {
+    if (err instanceof BuyerError) return err;
+    const reason = revertReason(err);
+    if (reason) return new BuyerError("TX_REVERTED", `${what} was refused by the contract: ${reason}`, { reason });
+    const e = err as { code?: string; message?: string; shortMessage?: string };
+    const msg = e.shortMessage ?? e.message ?? String(err);
+    if (e.code === "INSUFFICIENT_FUNDS" || /insufficient funds/i.test(msg)) return new BuyerError("INSUFFICIENT_FUNDS", `${what}: the wallet cannot pay for it (value plus gas): ${msg}`);
+    if (e.code === "NETWORK_ERROR" || e.code === "TIMEOUT" || /ECONNREFUSED|fetch failed|socket hang up/i.test(msg))
+      return new BuyerError("CHAIN_UNREACHABLE", `${what}: the chain at ${opts.rpcUrl} does not answer (${msg}).`);
+    return new BuyerError("TX_FAILED", `${what} failed: ${msg}`);
+  }
+
+  function tokenInfo(token: string): Promise<TokenInfo> {
+    const t = token.toLowerCase();
+    let p = infos.get(t);
+    if (!p) {
+      p = (async (): Promise<TokenInfo> => {
+        if (t === NATIVE_TOKEN) return { address: t, symbol: "ETH", decimals: 18 };
+        const c = new Contract(t, ERC20_ABI, provider);
+        try {
+          const [symbol, decimals] = await Promise.all([c.getFunction("symbol")() as Promise<string>, c.getFunction("decimals")() as Promise<bigint>]);
+          return { address: t, symbol, decimals: Number(decimals) };
+        } catch (err) {
+          const e = sendError(err, `Reading the token ${t}`);
+          if (e.code === "CHAIN_UNREACHABLE") throw e;
+          throw new BuyerError("UNKNOWN_TOKEN", `${t} does not answer symbol() and decimals() like an ERC-20 on chain ${d.chainId}.`);
+        }
+      })();
+      p.catch(() => infos.delete(t));
+      infos.set(t, p);
+    }
+    return p;
+  }
+
+  return {
+    provider,
+    chainId: d.chainId,
+    deployment: d,
+    escrow,
+    channels,
+    address: (name) => address(name),
+    defaultToken: testToken ?? NATIVE_TOKEN,
+    async resolveToken(spec) {
+      const s = spec.trim();
+      if (/^0x[0-9a-fA-F]{40}$/.test(s)) return getAddress(s.toLowerCase()).toLowerCase();
+      if (/^(native|eth)$/i.test(s)) return NATIVE_TOKEN;
+      for (const [name, c] of Object.entries(d.contracts)) {
+        if (!(c.abi as { name?: string }[]).some((f) => f.name === "decimals")) continue;
+        const info = await tokenInfo(c.address.toLowerCase()).catch(() => undefined);
+        if (info && (info.symbol.toLowerCase() === s.toLowerCase() || name.toLowerCase() === s.toLowerCase())) return info.address;
+      }
+      throw new BuyerError("UNKNOWN_TOKEN", `Unknown token "${spec}": give an address, "native", or the symbol of a token of this deployment${testToken ? " (tUSD)" : ""}.`);
+    },
+    tokenInfo,
+    erc20: (token, runner) => new Contract(token, ERC20_ABI, runner ?? provider),
+    async send(signer, call) {
+      const what = call.description ?? `The call to ${call.to}`;
+      try {
+        const tx = await signer.sendTransaction({ to: call.to, data: call.data, value: BigInt(call.value) });
+        const receipt = await tx.wait(confirmations);
+        if (!receipt || receipt.status !== 1) throw new BuyerError("TX_REVERTED", `${what} reverted on-chain (transaction ${tx.hash}).`, { txHash: tx.hash });
+        return receipt;
+      } catch (err) {
+        throw sendError(err, what);
+      }
+    },
+    async chainTimeMs() {
+      const b = await provider.getBlock("latest");
+      return Number(b?.timestamp ?? Math.floor(Date.now() / 1000)) * 1000;
+    },
+    close: () => provider.destroy(),
+  };
+}
