@@ -91,6 +91,7 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
   // Every ABI of the deployment, to decode a custom error whichever contract raised it.
   const errors = new Interface(Object.values(d.contracts).flatMap((c) => (c.abi as { type?: string }[]).filter((f) => f.type === "error")) as InterfaceAbi);
   const infos = new Map<string, Promise<TokenInfo>>();
+  const nextNonce = new Map<string, number>();
   const testToken = d.contracts["AICPTestToken"]?.address.toLowerCase();
 
   function revertReason(err: unknown): string | undefined {
@@ -168,7 +169,13 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
     async send(signer, call) {
       const what = call.description ?? `The call to ${call.to}`;
       try {
-        const tx = await signer.sendTransaction({ to: call.to, data: call.data, value: BigInt(call.value) });
+        // ethers answers a repeated eth_getTransactionCount from a short-lived cache, so a second
+        // transaction right after the first would reuse its nonce: take the larger of the node's
+        // pending count and the one after our last transaction.
+        const from = (await signer.getAddress()).toLowerCase();
+        const nonce = Math.max(await provider.getTransactionCount(from, "pending"), nextNonce.get(from) ?? 0);
+        const tx = await signer.sendTransaction({ to: call.to, data: call.data, value: BigInt(call.value), nonce });
+        nextNonce.set(from, nonce + 1);
         const receipt = await tx.wait(confirmations);
         if (!receipt || receipt.status !== 1) throw new BuyerError("TX_REVERTED", `${what} reverted on-chain (transaction ${tx.hash}).`, { txHash: tx.hash });
         return receipt;

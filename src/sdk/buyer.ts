@@ -85,7 +85,7 @@ export type TaskSpec = {
   token: string;
   /** When the work must be delivered by (after the auction window). */
   deadline: Date | string;
-  /** Sealed-bid rule (`first-price`, `second-price`, `reputation-second-price`, `uniform-price` for lots) and window, ms. */
+  /** Sealed-bid rule (`first-price`, `second-price`, `reputation-weighted`, `uniform-price` for lots) and window, ms. */
   auction: { rule: string; windowMs: number };
   /** `auto` (default: channel below the coordinator's escrow threshold), `channel` or `escrow`. */
   route?: "auto" | "channel" | "escrow";
