@@ -16,6 +16,7 @@ import type { SettlementBackend } from "./settlement/backend.js";
 import { registerAnchoring } from "./reputation/anchoring.js";
 import { createChannelService, type ChannelService } from "./channels/service.js";
 import { createChannelSettlement, type ChannelSettlement } from "./channels/settlement.js";
+import { createEscrowService, type EscrowService } from "./escrow/service.js";
 import { createEventRegistry, type EventRegistry } from "./indexer/types.js";
 
 /** The domain services, wired once per process from the context. */
@@ -42,6 +43,8 @@ export type Services = {
   channelSettlement: ChannelSettlement;
   /** Handlers of confirmed chain events, run by the indexer in its transaction (src/indexer). */
   events: EventRegistry;
+  /** The escrow route (src/escrow), when a chain is configured. */
+  escrow?: EscrowService;
 };
 
 /**
@@ -78,6 +81,19 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
     settlementHooks.promise = (t, p) => channels.promise(t, p);
   }
   const channelSettlement = createChannelSettlement(ctx, { channels, sender, events });
+  const escrow = backend
+    ? createEscrowService(ctx, {
+        auction,
+        events,
+        txHooks,
+        backend: {
+          callFor: (kind, taskId, args) => backend.callFor(kind, taskId, args?.evidenceURI ? { evidenceUri: args.evidenceURI } : undefined),
+          chainTime: async () => ((await backend.evm.provider.getBlock("latest"))?.timestamp ?? 0) * 1000,
+        },
+        enqueue: (t, intent) => sender!.enqueue(t, intent),
+      })
+    : undefined;
+  if (backend) settlementHooks.fundingPlan = (task) => backend.fundingPlan(task);
   const workflows = createWorkflowService(ctx, tasks);
   execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {
@@ -89,5 +105,5 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
       return roles;
     },
   });
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events };
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow };
 }

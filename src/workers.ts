@@ -89,6 +89,8 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
         `SELECT id, agent, attempts FROM tasks WHERE status = 'running' AND run_deadline < now() - interval '5 seconds' LIMIT 500`,
       );
       for (const t of late.rows) await services.execution.runJob({ kind: "deadline", taskId: t.id, agent: t.agent, attempt: t.attempts });
+      // Escrow route: release delivered escrows whose acceptance window has passed on-chain.
+      if (services.escrow) await services.escrow.releaseDue();
       const epoch = await services.reputation.snapshotIfDue();
       if (epoch) log.info(epoch, "reputation epoch snapshotted");
     } catch (err) {

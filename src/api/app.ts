@@ -16,6 +16,7 @@ import { registerPricingRoutes } from "../pricing/routes.js";
 import { registerExecutionRoutes } from "../scheduling/routes.js";
 import { registerReputationRoutes } from "../reputation/routes.js";
 import { registerWorkflowRoutes } from "../workflows/routes.js";
+import { registerEscrowRoutes } from "../escrow/routes.js";
 import { registerChannelRoutes } from "../channels/routes.js";
 
 /** Builds the Express 5 application: `/v1` routes, OpenAPI, Swagger UI, health and metrics. */
@@ -35,6 +36,7 @@ export function createApp(ctx: AppContext, services: Services) {
   registerExecutionRoutes(api, services.execution);
   registerReputationRoutes(api, services.reputation);
   registerWorkflowRoutes(api, services.workflows);
+  if (services.escrow) registerEscrowRoutes(api, services.escrow, ctx);
   registerChannelRoutes(api, services.channels);
   const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({
     openapi: "3.1.0",

@@ -1,7 +1,7 @@
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound } from "../errors.js";
-import { enqueueIntent } from "../chain/outbox.js";
+import type { Intent } from "../chain/outbox.js";
 import { taskIdFromKey } from "../chain/evm.js";
 import type { AuctionService, Outgoing } from "../auction/service.js";
 import type { ChainEvent, EventRegistry } from "../indexer/types.js";
@@ -50,7 +50,14 @@ type TaskRow = { id: string; buyer: string; agent: string | null; status: string
  */
 export function createEscrowService(
   ctx: AppContext,
-  deps: { auction: AuctionService; events: EventRegistry; txHooks: TaskTxHookBus; backend: EscrowBackend; nudge?(): void },
+  deps: {
+    auction: AuctionService;
+    events: EventRegistry;
+    txHooks: TaskTxHookBus;
+    backend: EscrowBackend;
+    /** Records a coordinator transaction in the outbox inside `t` (the sender's `enqueue`). */
+    enqueue(t: Queryable, intent: Intent): Promise<unknown>;
+  },
 ): EscrowService {
   const { db, log } = ctx;
   const isEscrow = async (t: Queryable, id: string) =>
@@ -60,17 +67,17 @@ export function createEscrowService(
   deps.txHooks.subscribe({
     async awarded(t, task) {
       if (!(await isEscrow(t, task.id))) return;
-      await enqueueIntent(t, { intent: `award:${task.id}:${task.agent}`, kind: "escrow.award", payload: { taskId: task.id, agent: task.agent, price: task.price.toString() } });
+      await deps.enqueue(t, { intent: `award:${task.id}:${task.agent}`, kind: "escrow.award", payload: { taskId: task.id, agent: task.agent, price: task.price.toString() } });
     },
     async delivered(t, task) {
       if (!(await isEscrow(t, task.id))) return;
-      await enqueueIntent(t, { intent: `deliver:${task.id}`, kind: "escrow.deliver", payload: { taskId: task.id, resultHash: task.resultHash } });
+      await deps.enqueue(t, { intent: `deliver:${task.id}`, kind: "escrow.deliver", payload: { taskId: task.id, resultHash: task.resultHash } });
     },
     async ended(t, task) {
       if (!(await isEscrow(t, task.id))) return;
       // Refund only what was funded: a task cancelled while still `funding` holds nothing yet.
       const funded = await t.query("SELECT 1 FROM escrows WHERE task_id = $1 AND state IN ('funded', 'awarded')", [task.id]);
-      if (funded.rowCount) await enqueueIntent(t, { intent: `refund:${task.id}`, kind: "escrow.refund", payload: { taskId: task.id } });
+      if (funded.rowCount) await deps.enqueue(t, { intent: `refund:${task.id}`, kind: "escrow.refund", payload: { taskId: task.id } });
     },
   });
 
@@ -97,8 +104,8 @@ export function createEscrowService(
       BigInt(String(ev.args["amount"])) >= BigInt(s.budget);
     if (!ok) {
       log.warn({ task: id, status: task.status }, "escrow funded for a task that cannot open; refunding");
-      await enqueueIntent(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id } });
-      return () => Promise.resolve(deps.nudge?.());
+      await deps.enqueue(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id } });
+      return;
     }
     const closesAt = Date.now() + s.window_ms;
     await t.query("UPDATE auctions SET status = 'open', opened_at = now(), closes_at = $2 WHERE id = $1 AND status = 'funding'", [task.auction_id, new Date(closesAt)]);
@@ -185,8 +192,7 @@ export function createEscrowService(
         [new Date(now)],
       );
       for (const r of due.rows)
-        await db.tx((t) => enqueueIntent(t, { intent: `release:${r.task_id}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
-      if (due.rows.length) deps.nudge?.();
+        await db.tx((t) => deps.enqueue(t, { intent: `release:${r.task_id}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
       return due.rows.length;
     },
   };

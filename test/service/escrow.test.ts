@@ -1,0 +1,212 @@
+import { expect } from "chai";
+import type { Wallet } from "ethers";
+import { Client, newUser, startHarness, taskBody, until, type Harness } from "./harness.js";
+import { startChain, type TestChain } from "./chain-harness.js";
+import { spawnAgent, type AgentProc } from "./agents-harness.js";
+import { checkChainInvariants } from "../../src/settlement/invariants.js";
+import { connectEvm, taskKey } from "../../src/chain/evm.js";
+
+/**
+ * The escrow route end to end: the buyer funds TaskEscrow from the wallet, the indexer opens the
+ * auction, the coordinator attests award and delivery through its outbox, the buyer releases
+ * (or stays silent), disputes go to an arbitrator who rules with a split, and everyone
+ * withdraws on-chain; money is conserved to the base unit on-chain and in the ledger.
+ */
+describe("escrow route end to end (hardhat node + Postgres + Redis)", function () {
+  this.timeout(180_000);
+  let chain: TestChain;
+  let h: Harness;
+  const procs: AgentProc[] = [];
+  let token: string;
+
+  before(async () => {
+    chain = await startChain();
+    h = await startHarness({
+      CHAIN_RPC_URL: chain.url,
+      DEPLOYMENTS_FILE: chain.deploymentsFile,
+      CONFIRMATIONS: "0",
+      INDEXER_POLL_MS: "100",
+      EXEC_GRACE_MS: "2000",
+    }, "all", { sweepMs: 300 });
+    token = chain.deployment.contracts["AICPTestToken"]!.address.toLowerCase();
+    const t = connectEvm(h.config).token!;
+    for (const i of [5, 6, 7, 8]) await (await t.connect(chain.wallet(0)).mint(chain.wallet(i).address, 10n ** 12n)).wait();
+  });
+  after(async () => {
+    for (const p of procs) p.stop();
+    await h?.stop();
+    await chain?.stop();
+  });
+
+  const cap = () => `esc.${Math.random().toString(36).slice(2, 8)}`;
+  const send = async (w: Wallet, call: { to: string; data: string; value: string }) =>
+    (await w.sendTransaction({ to: call.to, data: call.data, value: BigInt(call.value) })).wait();
+  const task = (c: Client, id: string) => c.get(`/v1/tasks/${id}`).then((r) => r.body);
+  const status = (c: Client, id: string, s: string) => until(async () => (await task(c, id)).status === s, 60_000, 100);
+
+  async function fundedTask(buyer: Client, wallet: Wallet, capability: string, over: Record<string, unknown> = {}) {
+    // Deadlines far ahead: some tests move the chain's clock forward.
+    const deadline = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const r = await buyer.post("/v1/tasks", taskBody({ capability, budget: "5000000", token, route: "escrow", deadline, auction: { rule: "first-price", windowMs: 1500 }, ...over }));
+    expect(r.status, JSON.stringify(r.body)).to.equal(201);
+    const t = r.body.tasks[0];
+    expect(t.status).to.equal("funding");
+    expect(t.funding.calls.map((c: { description: string }) => c.description).join(" ")).to.match(/approve/i);
+    for (const call of t.funding.calls) await send(wallet, call);
+    // The auction opens once the indexer has seen EscrowFunded (it may then move on at once).
+    await until(async () => (await task(buyer, t.id)).status !== "funding", 60_000, 100);
+    return t as { id: string };
+  }
+
+  it("funds from the wallet, opens on EscrowFunded, attests award and delivery, releases on the buyer's call; agent and buyer withdraw", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(5);
+    const buyer = await newUser(h.url, buyerWallet);
+    const agentWallet = chain.wallet(6);
+    procs.push(await spawnAgent(h.url, capability, "succeed", { price: "3000000", wallet: agentWallet }));
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    await status(buyer, t.id, "delivered");
+    // Award and delivery attested on-chain by the coordinator.
+    const evm = connectEvm(h.config);
+    await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
+    const onchain = await evm.escrow.escrowOf(taskKey(t.id));
+    expect(onchain.agent.toLowerCase()).to.equal(agentWallet.address.toLowerCase());
+    expect(onchain.price).to.equal(3_000_000n);
+    const acc = await buyer.post(`/v1/tasks/${t.id}/accept`);
+    expect(acc.status).to.equal(200);
+    await send(buyerWallet, acc.body.call);
+    await status(buyer, t.id, "settled");
+    // Pull payouts: the agent (price − 2.5% fee) and the buyer (budget − price, refunded at award).
+    const before = await evm.token!.balanceOf(agentWallet.address);
+    await (await evm.escrow.connect(agentWallet).withdraw(token)).wait();
+    expect((await evm.token!.balanceOf(agentWallet.address)) - before).to.equal(3_000_000n - 75_000n);
+    await (await evm.escrow.connect(buyerWallet).withdraw(token)).wait();
+    await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
+  });
+
+  it("refunds the whole budget when the auction gets no proposal", async () => {
+    const buyerWallet = chain.wallet(7);
+    const buyer = await newUser(h.url, buyerWallet);
+    const t = await fundedTask(buyer, buyerWallet, cap(), { auction: { rule: "first-price", windowMs: 200 } });
+    await status(buyer, t.id, "refunded");
+    expect((await task(buyer, t.id)).auction.closeReason).to.be.oneOf(["all-proposed", "window"]);
+    const evm = connectEvm(h.config);
+    expect(await evm.escrow.balanceOf(buyerWallet.address, token)).to.be.greaterThanOrEqual(5_000_000n);
+  });
+
+  it("goes to dispute with evidence, the arbitrator rules a split, the escrow executes it", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(8);
+    const buyer = await newUser(h.url, buyerWallet);
+    const agentWallet = chain.wallet(9);
+    procs.push(await spawnAgent(h.url, capability, "succeed", { price: "4000000", wallet: agentWallet }));
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    const evm = connectEvm(h.config);
+    await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
+    const d = await buyer.post(`/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://bafy-evidence", text: "The summary misses the main point." });
+    expect(d.status, JSON.stringify(d.body)).to.equal(200);
+    await send(buyerWallet, d.body.call);
+    await status(buyer, t.id, "disputed");
+    const disputeId = await evm.resolver.disputeOfTask(taskKey(t.id));
+    const info = await evm.resolver.disputeOf(disputeId);
+    const arbWallet = [chain.wallet(2), chain.wallet(3)].find((w) => w.address === info.arbitrator)!;
+    const arb = await newUser(h.url, arbWallet);
+    const list = await arb.get("/v1/disputes");
+    expect(list.status).to.equal(200);
+    expect(list.body.items.map((x: { taskId: string }) => x.taskId)).to.include(t.id);
+    const one = await arb.get(`/v1/disputes/${disputeId}`);
+    expect(one.body.evidence.map((e: { source: string }) => e.source).sort()).to.deep.equal(["api", "chain"]);
+    expect((await buyer.get("/v1/disputes")).body.error.code).to.equal("ARBITRATOR_ONLY");
+    await (await evm.resolver.connect(arbWallet).rule(disputeId, 6000)).wait();
+    await chain.provider.send("evm_increaseTime", [86_401]);
+    await (await evm.resolver.connect(chain.wallet(0)).finalize(disputeId)).wait();
+    await status(buyer, t.id, "resolved");
+    // 60% of 4 tUSD to the agent less the 2.5% fee on that share; 40% back to the buyer.
+    expect(await evm.escrow.balanceOf(agentWallet.address, token)).to.equal(2_400_000n - 60_000n);
+    await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
+  });
+
+  it("releases by silence after the acceptance window (the coordinator attests the release)", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(5);
+    const buyer = await newUser(h.url, buyerWallet);
+    procs.push(await spawnAgent(h.url, capability, "succeed", { price: "1000000" }));
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    const evm = connectEvm(h.config);
+    await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
+    await chain.provider.send("evm_increaseTime", [3601]);
+    await chain.mine(1);
+    await status(buyer, t.id, "settled");
+    const released = await h.c.ctx.db.query<{ status: string }>("SELECT status FROM chain_outbox WHERE intent = $1", [`release:${t.id}`]);
+    expect(released.rows[0]?.status).to.equal("confirmed");
+  });
+
+  it("refunds the buyer when the agent fails and no runner-up is left", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(7);
+    const buyer = await newUser(h.url, buyerWallet);
+    procs.push(await spawnAgent(h.url, capability, "fail", { price: "1000000" }));
+    const evm = connectEvm(h.config);
+    const credit = await evm.escrow.balanceOf(buyerWallet.address, token);
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    await status(buyer, t.id, "refunded");
+    expect((await evm.escrow.balanceOf(buyerWallet.address, token)) - credit).to.equal(5_000_000n);
+    await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
+  });
+
+  it("hears one appeal from the losing side before a different arbitrator", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(5);
+    const buyer = await newUser(h.url, buyerWallet);
+    procs.push(await spawnAgent(h.url, capability, "succeed", { price: "2000000" }));
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    const evm = connectEvm(h.config);
+    await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
+    const d = await buyer.post(`/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://appeal-case" });
+    await send(buyerWallet, d.body.call);
+    await status(buyer, t.id, "disputed");
+    const id = await evm.resolver.disputeOfTask(taskKey(t.id));
+    const first = (await evm.resolver.disputeOf(id)).arbitrator;
+    const arbs = [chain.wallet(2), chain.wallet(3)];
+    await (await evm.resolver.connect(arbs.find((w) => w.address === first)!).rule(id, 9000)).wait();
+    // The buyer lost (90% to the agent) and appeals; a different arbitrator hears it.
+    await (await evm.resolver.connect(buyerWallet).appeal(id)).wait();
+    const second = (await evm.resolver.disputeOf(id)).arbitrator;
+    expect(second).to.not.equal(first);
+    await until(async () => (await h.c.ctx.db.query<{ appealed: boolean }>("SELECT appealed FROM disputes WHERE dispute_id = $1", [id.toString()])).rows[0]?.appealed === true, 30_000, 200);
+    await (await evm.resolver.connect(arbs.find((w) => w.address === second)!).rule(id, 2000)).wait();
+    await (await evm.resolver.connect(chain.wallet(0)).finalize(id)).wait();
+    await status(buyer, t.id, "resolved");
+    await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
+  });
+
+  it("lets the buyer reclaim after the deadline when nothing was delivered", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(8);
+    const buyer = await newUser(h.url, buyerWallet);
+    procs.push(await spawnAgent(h.url, capability, "hang", { price: "1000000", etaMs: 1_000_000_000 }));
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    await status(buyer, t.id, "running");
+    const evm = connectEvm(h.config);
+    await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 2, 60_000, 200);
+    await chain.provider.send("evm_increaseTime", [31 * 86_400]);
+    await chain.mine(1);
+    const rc = await buyer.post(`/v1/tasks/${t.id}/reclaim`);
+    await send(buyerWallet, rc.body.call);
+    await status(buyer, t.id, "refunded");
+    expect(Number((await evm.escrow.escrowOf(taskKey(t.id))).state)).to.equal(6);
+  });
+
+  it("validates accept, dispute and reclaim callers", async () => {
+    const buyer = await newUser(h.url, chain.wallet(5));
+    const stranger = await newUser(h.url);
+    const r = await buyer.post("/v1/tasks", taskBody({ capability: cap(), budget: "5000000", token, route: "escrow" }));
+    const id = r.body.tasks[0].id;
+    expect((await stranger.post(`/v1/tasks/${id}/accept`)).body.error.code).to.equal("NOT_BUYER");
+    expect((await buyer.post(`/v1/tasks/${id}/accept`)).body.error.code).to.equal("NOT_DELIVERED");
+    expect((await stranger.post(`/v1/tasks/${id}/dispute`, { evidenceUri: "ipfs://x" })).body.error.code).to.equal("NOT_A_PARTY");
+    const rc = await buyer.post(`/v1/tasks/${id}/reclaim`);
+    expect(rc.body.call.to.toLowerCase()).to.equal(chain.deployment.contracts["TaskEscrow"]!.address.toLowerCase());
+    expect((await buyer.post("/v1/tasks", taskBody({ capability: cap(), budget: "5000000", token, route: "escrow", quantity: 2, auction: { rule: "uniform-price", windowMs: 1000 } }))).body.error.code).to.equal("LOT_ESCROW");
+  });
+});
