@@ -1,37 +1,100 @@
 /**
- * `npm start`: the AICP coordinator. `--role api|worker|all` (default all) selects what this
- * process runs; any number of API and worker processes may share one Postgres and Redis.
+ * `npm start`: the AICP marketplace.
+ *
+ *   npm start                       the whole local stack: a Hardhat node on 127.0.0.1:8545
+ *                                   (unless CHAIN_RPC_URL answers), the contracts (deployed if
+ *                                   deployments/ has none for that chain), the database (created
+ *                                   and migrated), the API, the workers, the indexer and the
+ *                                   reference agents
+ *   npm start -- --role api|worker|indexer|agents|all
+ *                                   one part only, for scale-out: any number of api and worker
+ *                                   processes share one Postgres and Redis; one indexer per
+ *                                   chain indexes (an advisory lock), `agents` runs the
+ *                                   reference agents against AICP_URL
+ *
+ * Ctrl-C stops everything cleanly: HTTP first, then in-flight jobs, then the agents and chain.
  */
-import { loadConfig } from "./config.js";
+import type { ChildProcess } from "node:child_process";
+import { loadConfig, type Config } from "./config.js";
 import { AppError } from "./errors.js";
-import { startCoordinator, type Role } from "./server.js";
+import { createLogger } from "./logger.js";
+import { startCoordinator, type Coordinator } from "./server.js";
+import { ensureChain, ensureDeployment, LOCAL_ROLES, localAccount, startReferenceAgents, stopChildren } from "./stack/local.js";
 
-const roleArg = process.argv.find((a) => a.startsWith("--role="))?.split("=")[1] ?? process.argv[process.argv.indexOf("--role") + 1];
-const role = (["api", "worker", "all"].includes(roleArg ?? "") ? roleArg : "all") as Role;
+const ROLES = ["api", "worker", "indexer", "agents", "all"] as const;
+type MainRole = (typeof ROLES)[number];
+const REF_AGENTS = ["math", "text", "csv", "image", "hash", "flaky"];
 
-try {
-  const config = loadConfig();
-  const c = await startCoordinator(config, role);
-  c.ctx.log.info({ role, url: c.url }, "AICP coordinator started");
-  if (c.url) {
-    console.log(`\nAICP coordinator (${role})\n  API:     ${c.url}/v1\n  Docs:    ${c.url}/docs\n  OpenAPI: ${c.url}/openapi.json\n  Health:  ${c.url}/health  Ready: ${c.url}/ready  Metrics: ${c.url}/metrics\nPress Ctrl-C to stop.\n`);
+function roleFromArgs(): MainRole {
+  const i = process.argv.indexOf("--role");
+  const v = process.argv.find((a) => a.startsWith("--role="))?.split("=")[1] ?? (i >= 0 ? process.argv[i + 1] : undefined);
+  if (v === undefined) return "all";
+  if (!(ROLES as readonly string[]).includes(v)) throw new AppError("BAD_ROLE", `--role must be one of ${ROLES.join(", ")} (got ${v}).`);
+  return v as MainRole;
+}
+
+function banner(config: Config, c: Coordinator | undefined, agents: { kind: string; address: string }[], chainStarted: boolean) {
+  const acct = (i: number) => localAccount(i);
+  const lines = [
+    "",
+    "AICP is running",
+    ...(c?.url ? [`  API        ${c.url}/v1`, `  Docs       ${c.url}/docs   (OpenAPI: ${c.url}/openapi.json)`, `  Health     ${c.url}/health  ${c.url}/ready  ${c.url}/metrics`] : []),
+    `  Chain      ${config.CHAIN_RPC_URL}${chainStarted ? " (local Hardhat node started by npm start)" : ""}   contracts: ${config.DEPLOYMENTS_FILE}`,
+    `  Database   ${config.DATABASE_URL.replace(/:[^:@/]*@/, ":***@")} (schema ${config.DATABASE_SCHEMA})   Redis ${config.REDIS_URL}`,
+  ];
+  if (config.CHAIN_ID === 31337) {
+    lines.push("", "Funded local accounts (Hardhat's public test keys — local networks only):");
+    for (const [i, b] of LOCAL_ROLES.buyers.entries()) lines.push(`  buyer ${i + 1}    ${acct(b).address}  key ${acct(b).privateKey}  (aicp --account ${b})`);
+    for (const a of LOCAL_ROLES.arbitrators) lines.push(`  arbitrator ${acct(a).address}  key ${acct(a).privateKey}`);
+    for (const a of agents) lines.push(`  agent ${a.kind.padEnd(6)} ${a.address}`);
   }
+  lines.push("", "Try: npm run demo   ·   npm run aicp -- --help   ·   Ctrl-C to stop everything", "");
+  console.log(lines.join("\n"));
+}
+
+async function main() {
+  const role = roleFromArgs();
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL, `aicp-${role}`);
+  const children: ChildProcess[] = [];
+  let chainProc: ChildProcess | undefined;
+  let coordinator: Coordinator | undefined;
+  let agents: Awaited<ReturnType<typeof startReferenceAgents>> = [];
+
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    c.ctx.log.info({ sig }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 15_000);
+    log.info({ sig }, "shutting down");
+    const force = setTimeout(() => process.exit(1), 30_000);
     force.unref();
-    await c.close();
+    await stopChildren(agents.map((a) => a.proc));
+    await coordinator?.close();
+    await stopChildren(children);
+    if (chainProc) await stopChildren([chainProc]);
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
-} catch (err) {
+
+  if (role === "all") {
+    chainProc = await ensureChain(config, log);
+    await ensureDeployment(config, log);
+  }
+  if (role !== "agents") coordinator = await startCoordinator(config, role === "all" ? "all" : role);
+  if (role === "all" || role === "agents") {
+    const apiUrl = coordinator?.url ?? config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`;
+    agents = await startReferenceAgents(apiUrl, REF_AGENTS, log);
+  }
+  if (role === "all") banner(config, coordinator, agents, chainProc !== undefined);
+  else log.info({ role, url: coordinator?.url }, "AICP process started");
+}
+
+main().catch((err) => {
   if (err instanceof AppError || (err instanceof Error && err.message.startsWith("Invalid configuration"))) {
     console.error(`\nAICP could not start: ${err.message}\n`);
-    process.exit(1);
+  } else {
+    console.error("\nAICP could not start:", err);
   }
-  throw err;
-}
+  process.exit(1);
+});

@@ -7,7 +7,12 @@ import { createApp } from "./api/app.js";
 import { startWorkers } from "./workers.js";
 import { startIndexer, type Indexer } from "./indexer/indexer.js";
 
-export type Role = "api" | "worker" | "all";
+/**
+ * What one process runs: `api` (HTTP), `worker` (BullMQ workers, sweeper, transaction sender),
+ * `indexer` (the chain indexer only; one per chain holds an advisory lock, extra ones wait),
+ * `all` (all three). Any number of api and worker processes share Postgres and Redis.
+ */
+export type Role = "api" | "worker" | "indexer" | "all";
 
 export type Coordinator = {
   ctx: AppContext;
@@ -22,19 +27,19 @@ export type Coordinator = {
 };
 
 /**
- * Starts a coordinator process with the given role: `api` serves HTTP, `worker` runs the
- * BullMQ workers and the sweeper, `all` does both. Migrates the database first.
+ * Starts a coordinator process with the given role (see `Role`). Migrates the database first.
  */
 export async function startCoordinator(config: Config, role: Role = "all", opts: { sweepMs?: number; indexer?: boolean } = {}): Promise<Coordinator> {
   const ctx = await createContext(config, { role });
   let domain = config.AUTH_DOMAIN ?? `${config.HOST}:${config.PORT}`;
   const services = createServices(ctx, () => domain);
-  const stopWorkers = role === "api" ? undefined : startWorkers(ctx, services, opts);
-  // The chain indexer (one per chain holds the advisory lock): by default in worker processes when a deployment exists.
-  const indexer = (opts.indexer ?? (role !== "api" && ctx.chain.deployment !== undefined)) ? await startIndexer(ctx, services) : undefined;
+  const stopWorkers = role === "worker" || role === "all" ? startWorkers(ctx, services, opts) : undefined;
+  // The chain indexer (one per chain holds the advisory lock): in `indexer` and `all` processes
+  // when a deployment exists (`opts.indexer` overrides).
+  const indexer = (opts.indexer ?? ((role === "indexer" || role === "all") && ctx.chain.deployment !== undefined)) ? await startIndexer(ctx, services) : undefined;
   let server: Server | undefined;
   let url: string | undefined;
-  if (role !== "worker") {
+  if (role === "api" || role === "all") {
     const { app } = createApp(ctx, services);
     server = createServer(app);
     server.keepAliveTimeout = 65_000;

@@ -55,7 +55,17 @@ export function createApp(ctx: AppContext, services: Services) {
   app.use("/docs", helmet({ contentSecurityPolicy: { directives: { "script-src": ["'self'"], "style-src": ["'self'", "'unsafe-inline'"], "img-src": ["'self'", "data:"] } } }), swaggerUi.serve, swaggerUi.setup(openapi as never));
 
   app.use(helmet());
-  if (config.LOG_LEVEL !== "silent") app.use(pinoHttp({ logger: ctx.log, autoLogging: { ignore: (req) => req.url === "/health" } }));
+  if (config.LOG_LEVEL !== "silent")
+    app.use(
+      pinoHttp({
+        logger: ctx.log,
+        // One short line per request, never headers (they carry bearer tokens and the admin key);
+        // successes at debug so that long-polls don't flood the log.
+        serializers: { req: (r: { method: string; url: string }) => ({ method: r.method, url: r.url }), res: (r: { statusCode: number }) => ({ status: r.statusCode }) },
+        customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "info" : "debug"),
+        autoLogging: { ignore: (req) => req.url === "/health" },
+      }),
+    );
   app.use((req, res, next) => {
     const end = metrics.httpDuration.startTimer();
     res.on("finish", () => {
