@@ -11,6 +11,12 @@
  *                                   processes share one Postgres and Redis; one indexer per
  *                                   chain indexes (an advisory lock), `agents` runs the
  *                                   reference agents against AICP_URL
+ *   npm start -- --role all --no-chain --no-agents
+ *                                   the coordinator alone (API, workers, indexer in one
+ *                                   process): --no-chain neither starts a chain nor deploys
+ *                                   (CHAIN_RPC_URL and DEPLOYMENTS_FILE are used as they are;
+ *                                   without a deployment tasks settle off-chain), --no-agents
+ *                                   starts no reference agents (benchmarks run their own)
  *
  * Ctrl-C stops everything cleanly: HTTP first, then in-flight jobs, then the agents and chain.
  */
@@ -77,12 +83,12 @@ async function main() {
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
 
-  if (role === "all") {
+  if (role === "all" && !process.argv.includes("--no-chain")) {
     chainProc = await ensureChain(config, log);
     await ensureDeployment(config, log);
   }
   if (role !== "agents") coordinator = await startCoordinator(config, role === "all" ? "all" : role);
-  if (role === "all" || role === "agents") {
+  if ((role === "all" && !process.argv.includes("--no-agents")) || role === "agents") {
     const apiUrl = coordinator?.url ?? config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`;
     agents = await startReferenceAgents(apiUrl, REF_AGENTS, log);
   }
