@@ -50,6 +50,12 @@ export type BuyerChain = {
    * @throws BuyerError TX_REVERTED (with the contract's custom error), INSUFFICIENT_FUNDS, CHAIN_UNREACHABLE
    */
   send(signer: Signer, call: WalletCall): Promise<TransactionReceipt>;
+  /**
+   * Runs `call` from `from` against the pending block without sending it.
+   * @returns undefined when it would succeed, else the contract's revert reason
+   * @throws BuyerError CHAIN_UNREACHABLE (or TX_FAILED) when the node does not answer the simulation
+   */
+  simulate(from: string, call: WalletCall): Promise<string | undefined>;
   /** The latest block's timestamp, ms: the contracts' clock. */
   chainTimeMs(): Promise<number>;
   close(): void;
@@ -181,6 +187,16 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
         return receipt;
       } catch (err) {
         throw sendError(err, what);
+      }
+    },
+    async simulate(from, call) {
+      try {
+        await provider.call({ from, to: call.to, data: call.data, value: BigInt(call.value), blockTag: "pending" });
+        return undefined;
+      } catch (err) {
+        const reason = revertReason(err);
+        if (reason) return reason;
+        throw sendError(err, call.description ?? `Simulating the call to ${call.to}`);
       }
     },
     async chainTimeMs() {

@@ -704,10 +704,12 @@ export function createBuyer(options: BuyerOptions): Buyer {
       const t = token.toLowerCase();
       const d = await onChainDeposit(t);
       if (!d.withdrawalAvailableAt) throw new BuyerError("NO_WITHDRAWAL_REQUEST", `No withdrawal of ${t} is pending; request one first (the deposit leaves after the challenge period).`);
-      const now = await c.chainTimeMs();
-      if (now < d.withdrawalAvailableAt.getTime())
+      const call = { to: c.address("PaymentChannels"), data: c.channels.interface.encodeFunctionData("withdrawDeposit", [t]), value: 0n, description: `Withdraw your ${t} deposit from PaymentChannels` };
+      // The pending block is the contract's clock (the latest block's time lags on an idle chain).
+      const refused = await c.simulate(address, call);
+      if (refused && /ChallengePeriodActive/.test(refused))
         throw new BuyerError("CHALLENGE_PERIOD_ACTIVE", `The challenge period runs until ${d.withdrawalAvailableAt.toISOString()}; withdraw after that.`, { availableAt: d.withdrawalAvailableAt.toISOString() });
-      const receipt = await channelCall("withdrawDeposit", t, `Withdraw your ${t} deposit from PaymentChannels`);
+      const receipt = await send(call);
       const amount = amountFrom(receipt, c.channels.interface as unknown as Interface, c.address("PaymentChannels"), "DepositWithdrawn") ?? d.balance;
       return { amount, txHash: receipt.hash };
     },
@@ -717,25 +719,18 @@ export function createBuyer(options: BuyerOptions): Buyer {
       let d = await onChainDeposit(t);
       let txHash: string | undefined;
       if (!d.withdrawalAvailableAt) {
-        const r = await buyer.requestChannelWithdrawal(t);
-        txHash = r.txHash;
+        txHash = (await buyer.requestChannelWithdrawal(t)).txHash;
         d = await onChainDeposit(t);
       }
       const availableAt = d.withdrawalAvailableAt!;
-      if (!opts.wait) {
-        if ((await c.chainTimeMs()) < availableAt.getTime() || txHash) return { status: "requested", availableAt, ...(txHash ? { txHash } : {}) };
-        return { status: "withdrawn", ...(await buyer.withdrawDeposit(t)) };
-      }
       for (;;) {
-        const left = availableAt.getTime() - Math.max(Date.now(), await c.chainTimeMs());
-        if (left <= 0) {
-          try {
-            return { status: "withdrawn", ...(await buyer.withdrawDeposit(t)) };
-          } catch (err) {
-            // The chain's clock lags the wall clock until a block is made: try again shortly.
-            if (!(err instanceof BuyerError && (err.code === "CHALLENGE_PERIOD_ACTIVE" || /ChallengePeriodActive/.test(err.message)))) throw err;
-          }
+        try {
+          if (!txHash || opts.wait) return { status: "withdrawn", ...(await buyer.withdrawDeposit(t)) };
+        } catch (err) {
+          if (!(err instanceof BuyerError && err.code === "CHALLENGE_PERIOD_ACTIVE")) throw err;
         }
+        if (!opts.wait) return { status: "requested", availableAt, ...(txHash ? { txHash } : {}) };
+        const left = availableAt.getTime() - Math.max(Date.now(), await c.chainTimeMs());
         opts.onWaiting?.(Math.max(0, left), availableAt);
         if (opts.signal?.aborted) throw new BuyerError("ABORTED", "Stopped waiting for the challenge period.");
         await sleep(Math.min(1000, Math.max(200, left)), opts.signal);
