@@ -58,7 +58,11 @@ export function printError(err: unknown, url: string, json: boolean): void {
   let out = `error: ${d.code}${d.status ? ` (HTTP ${d.status})` : ""}: ${d.message}\n`;
   if (d.details !== undefined && d.details !== null && !(typeof d.details === "object" && "plan" in (d.details as object))) {
     const flat = typeof d.details === "object" && !Array.isArray(d.details) ? Object.entries(d.details as Record<string, unknown>) : [["details", d.details] as const];
-    for (const [k, v] of flat) if (k !== "task" && k !== "workflow") out += `  ${k}: ${typeof v === "string" ? v : toJson(v, 0)}\n`;
+    for (const [k, v] of flat) {
+      const text = typeof v === "string" ? v : toJson(v, 0);
+      // Whole task or workflow views are noise here, and so is what the message already says.
+      if (k !== "task" && k !== "workflow" && !d.message.includes(text)) out += `  ${k}: ${text}\n`;
+    }
   }
   process.stderr.write(out);
 }

@@ -64,6 +64,9 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     return f;
   };
   const taskFile = (over: Record<string, unknown> = {}) => ({ ...(JSON.parse(readFileSync(join(root, "examples", "task.json"), "utf8")) as Record<string, unknown>), ...over });
+  const escrowFile = (over: Record<string, unknown> = {}) => ({ ...(JSON.parse(readFileSync(join(root, "examples", "task-escrow.json"), "utf8")) as Record<string, unknown>), ...over });
+  const tokenBalance = async (account: number) =>
+    (await new Contract(token, ["function balanceOf(address) view returns (uint256)"], chain.provider).getFunction("balanceOf")(chain.wallet(account).address)) as bigint;
   const onChainDeposit = async (account: number) => {
     const channels = new Contract(chain.deployment.contracts["PaymentChannels"]!.address, ["function depositOf(address,address) view returns (uint256,uint64,uint64)"], chain.provider);
     return ((await channels.getFunction("depositOf")(chain.wallet(account).address, token)) as [bigint])[0];
@@ -79,8 +82,8 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     dir = mkdtempSync(join(tmpdir(), "aicp-cli-"));
     token = chain.deployment.contracts["AICPTestToken"]!.address.toLowerCase();
     const tUSD = new Contract(token, ["function mint(address,uint256)"], new NonceManager(chain.wallet(0)));
-    for (const i of [5, 7, 8]) await (await tUSD.getFunction("mint")(chain.wallet(i).address, 1_000n * 10n ** 6n)).wait();
-    for (const kind of ["hash", "image", "math"] as AgentKind[]) {
+    for (const i of [5, 7, 8, 9]) await (await tUSD.getFunction("mint")(chain.wallet(i).address, 1_000n * 10n ** 6n)).wait();
+    for (const kind of ["hash", "image", "math", "csv"] as AgentKind[]) {
       const a = createReferenceAgent(kind, { baseUrl: h.url, wallet: Wallet.createRandom() as unknown as Wallet, pollWaitMs: 1000, reconcileMs: 1000 });
       await a.start();
       agents.push(a);
@@ -214,5 +217,54 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     const paid = json<{ status: string; output?: unknown }>(await aicp(["--account", "7", "--json", "task", "show", posted.id]));
     expect(paid.status).to.be.oneOf(["accepted", "settled"]);
     expect(paid.output).to.have.property("digests");
+  });
+
+  it("escrow route: funds from the wallet (approve + fund, or a permit), accepts with a release, withdraws the refund, disputes", async () => {
+    const f = file("escrow.json", escrowFile({ auction: { rule: "first-price", windowMs: 1000 } }));
+    const r = await aicp(["--account", "8", "--json", "task", "post", f, "--wait", "--accept"]);
+    const t = json<{ id: string; status: string; settlement: string; budget: string; price: string; output: { rows: number } }>(r);
+    expect(r.stderr).to.match(/wallet: Approve TaskEscrow/).and.to.match(/wallet: Fund the escrow of task/);
+    expect([t.settlement, t.status, t.output.rows]).to.deep.equal(["escrow", "accepted", 4]);
+    await until(async () => json<{ status: string }>(await aicp(["--account", "8", "--json", "task", "show", t.id])).status === "settled", 60_000, 500);
+    // First-price: the agent's bid is the price; the rest of the budget came back to the buyer's escrow balance at the award.
+    const refund = BigInt(t.budget) - BigInt(t.price);
+    expect(refund > 0n).to.equal(true);
+    const before = await tokenBalance(8);
+    const w = await aicp(["--account", "8", "withdraw"]);
+    expect(w.code, w.stderr).to.equal(0);
+    expect(w.stdout).to.match(new RegExp(`withdrew ${refund} base units`));
+    expect((await tokenBalance(8)) - before).to.equal(refund);
+    const again = await aicp(["--account", "8", "withdraw"]);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.match(/^error: NOTHING_TO_WITHDRAW: /m);
+
+    const p = await aicp(["--account", "8", "--json", "task", "post", f, "--wait", "--permit"]);
+    const pt = json<{ id: string; status: string }>(p);
+    expect(p.stderr).to.match(/\(ERC-2612 permit\)/).and.not.to.match(/Approve/);
+    expect(pt.status).to.equal("delivered");
+    const d = await aicp(["--account", "8", "task", "dispute", pt.id, "--evidence", "ipfs://bafy-cli-evidence", "--text", "The medians look wrong."]);
+    expect(d.code, d.stderr).to.equal(0);
+    await until(async () => json<{ status: string }>(await aicp(["--account", "8", "--json", "task", "show", pt.id])).status === "disputed", 60_000, 500);
+    // A reclaim is refused by the contract (the task was delivered), decoded into its custom error.
+    const rec = await aicp(["--account", "8", "task", "reclaim", pt.id]);
+    expect(rec.code).to.equal(1);
+    expect(rec.stderr).to.match(/^error: TX_REVERTED: .*TaskEscrowInvalidState/m);
+  });
+
+  it("channel withdraw: requests, waits out the challenge period, withdraws the deposit", async () => {
+    expect((await aicp(["--account", "9", "channel", "deposit", "1.25"])).code).to.equal(0);
+    const req = await aicp(["--account", "9", "channel", "withdraw"]);
+    expect(req.code, req.stderr).to.equal(0);
+    expect(req.stdout).to.match(/withdrawal requested in 0x[0-9a-f]{64}; available at /);
+    const early = await aicp(["--account", "9", "channel", "withdraw"]);
+    expect(early.stdout).to.match(/^withdrawal requested; available at /m);
+    expect(await onChainDeposit(9)).to.equal(1_250_000n);
+    await chain.provider.send("evm_increaseTime", [86_401]);
+    const before = await tokenBalance(9);
+    const done = await aicp(["--account", "9", "channel", "withdraw"]);
+    expect(done.code, done.stderr).to.equal(0);
+    expect(done.stdout).to.match(/withdrew 1250000 base units/);
+    expect(await onChainDeposit(9)).to.equal(0n);
+    expect((await tokenBalance(9)) - before).to.equal(1_250_000n);
   });
 });
