@@ -234,6 +234,12 @@ export function buildProgram(): Command {
       action(program, async (ctx, file: string, o: { wait?: boolean; accept?: boolean; timeout: string }) => {
         const spec = await readWorkflowFile(ctx, file);
         const buyer = ctx.buyer();
+        if (spec.route === "channel" && buyer.chain) {
+          // Each node promises its budget out of the deposit when it is auctioned; a short deposit fails nodes.
+          const available = (await buyer.channel(spec.token)).available;
+          if (available < BigInt(spec.totalBudget))
+            ctx.note(`warning: your available channel deposit is ${await ctx.describe(available, spec.token)}, below the total budget; nodes may fail for want of deposit (aicp channel deposit <amount>)`);
+        }
         ctx.note(`posting a workflow of ${spec.nodes.length} nodes with a total budget of ${await ctx.describe(BigInt(spec.totalBudget), spec.token)}`);
         let w = await buyer.postWorkflow(spec);
         ctx.note(`workflow ${w.id} ${w.status}`);
