@@ -52,19 +52,24 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     defaultJobOptions: { attempts: 8, backoff: { type: "exponential", delay: 250 }, removeOnComplete: 1000, removeOnFail: 5000 },
   });
   const workers: Worker[] = [];
+  // BullMQ does not close a connection it was given: close() disconnects the workers' own.
+  const connections: Redis[] = [];
   return {
     auctionClose,
     webhooks,
     execution,
     chainTx,
     worker<T>(name: QueueName, processor: Processor<T>, concurrency: number) {
-      const w = new Worker<T>(name, processor, { connection: connection.duplicate(), prefix, concurrency });
+      const own = connection.duplicate();
+      connections.push(own);
+      const w = new Worker<T>(name, processor, { connection: own, prefix, concurrency });
       workers.push(w as unknown as Worker);
       return w;
     },
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([auctionClose.close(), webhooks.close(), execution.close(), chainTx.close()]);
+      for (const c of connections) c.disconnect();
     },
   };
 }
