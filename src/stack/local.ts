@@ -73,6 +73,14 @@ export async function ensureChain(config: Config, log: Logger): Promise<ChildPro
   });
   proc.stdout!.resume();
   proc.stderr!.resume();
+  // Hardhat mines only when a transaction arrives; a block a second as well gives the
+  // indexer's confirmation depth (CONFIRMATIONS) something to count on a quiet chain.
+  const p = new JsonRpcProvider(config.CHAIN_RPC_URL, undefined, { staticNetwork: false });
+  try {
+    await p.send("evm_setIntervalMining", [1000]);
+  } finally {
+    p.destroy();
+  }
   return proc;
 }
 
