@@ -1,7 +1,8 @@
 /**
  * `npm run bench:auction`: throughput and latency of sealed-bid auctions over HTTP.
  *
- * Starts a coordinator — by default as a child process (`tsx src/main.ts --role all`, a fresh
+ * Starts a coordinator — by default as a child process (`tsx src/main.ts --role all --no-chain
+ * --no-agents`: the coordinator alone, no chain, no reference agents, tasks settle off-chain; a fresh
  * Postgres schema and queue prefix, LOG_LEVEL=warn, RATE_LIMIT_PER_MINUTE=0) so that the load
  * generator does not share its event loop; `--mode inproc` runs it in this process instead and
  * `--mode both` runs one after the other. Registers M agents with one capability, signs them
@@ -26,6 +27,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Agent, request } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { Wallet } from "ethers";
@@ -217,7 +220,9 @@ function coordinatorEnv(port: number, schema: string, prefix: string): Record<st
     LOG_LEVEL: "warn",
     RATE_LIMIT_PER_MINUTE: "0",
     CHAIN_RPC_URL: "http://127.0.0.1:1", // nowhere: auctions need no chain
-    DEPLOYMENTS_FILE: "deployments/does-not-exist.json",
+    // No deployment (tasks settle off-chain); a path outside the repository, so that nothing
+    // the coordinator might write there lands in deployments/.
+    DEPLOYMENTS_FILE: join(tmpdir(), `aicp-bench-auction-${process.pid}-no-deployment.json`),
     ...(flags.pool ? { DATABASE_POOL_SIZE: flags.pool } : {}),
   };
 }
@@ -226,7 +231,7 @@ async function startChild(schema: string, prefix: string): Promise<Coordinator> 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const prof = flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : [];
-  const proc: ChildProcess = spawn("node_modules/.bin/tsx", [...prof, "src/main.ts", "--role", "all"], {
+  const proc: ChildProcess = spawn("node_modules/.bin/tsx", [...prof, "src/main.ts", "--role", "all", "--no-chain", "--no-agents"], {
     env: { ...process.env, ...coordinatorEnv(port, schema, prefix) },
     stdio: ["ignore", "pipe", "pipe"],
   });
