@@ -50,8 +50,10 @@ async function rpcUp(url: string): Promise<number | undefined> {
  * @throws Error naming the URL when the chain is remote and does not answer
  */
 export async function ensureChain(config: Config, log: Logger): Promise<ChildProcess | undefined> {
-  if ((await rpcUp(config.CHAIN_RPC_URL)) !== undefined) {
+  const running = await rpcUp(config.CHAIN_RPC_URL);
+  if (running !== undefined) {
     log.info({ url: config.CHAIN_RPC_URL }, "using the running chain");
+    if (running === 31337) await intervalMining(config.CHAIN_RPC_URL).catch(() => undefined);
     return undefined;
   }
   const url = new URL(config.CHAIN_RPC_URL);
@@ -73,15 +75,21 @@ export async function ensureChain(config: Config, log: Logger): Promise<ChildPro
   });
   proc.stdout!.resume();
   proc.stderr!.resume();
-  // Hardhat mines only when a transaction arrives; a block a second as well gives the
-  // indexer's confirmation depth (CONFIRMATIONS) something to count on a quiet chain.
-  const p = new JsonRpcProvider(config.CHAIN_RPC_URL, undefined, { staticNetwork: false });
+  await intervalMining(config.CHAIN_RPC_URL);
+  return proc;
+}
+
+/**
+ * Hardhat mines only when a transaction arrives; a block a second as well gives the indexer's
+ * confirmation depth (CONFIRMATIONS) something to count on a quiet local chain.
+ */
+async function intervalMining(url: string): Promise<void> {
+  const p = new JsonRpcProvider(url, undefined, { staticNetwork: false });
   try {
     await p.send("evm_setIntervalMining", [1000]);
   } finally {
     p.destroy();
   }
-  return proc;
 }
 
 /**
