@@ -190,6 +190,7 @@ describe("authorization of every route in the OpenAPI document", function () {
     }
     expect(wrong, wrong.join("\n")).to.deep.equal([]);
     expect(checked).to.equal(ops.length * CALLERS.length);
+    console.log(`      ${ops.length} routes × ${CALLERS.length} callers`);
   });
 
   it("names the reason: expired, invalid, missing credentials, or the missing role", async () => {
