@@ -1,0 +1,77 @@
+/**
+ * `npm run demo`: runs the marketplace through its paces against the running stack (`npm start`
+ * in another terminal) and prints a report; exits 1 when an invariant fails (printed with the
+ * report), 2 when the demo cannot run at all.
+ *
+ *   npm run demo                                 200 tasks, 5 workflows, 3 buyers, 6 agents
+ *   npm run demo -- --tasks 40 --workflows 2     a smaller run
+ *   npm run demo -- --json                       the report as JSON on stdout
+ *
+ * Reads AICP_URL (default http://127.0.0.1:3000) and the coordinator's own settings
+ * (CHAIN_RPC_URL, DEPLOYMENTS_FILE, ADMIN_API_KEY, DATABASE_URL, DATABASE_SCHEMA, …; see
+ * src/config.ts): run it with the same environment as `npm start`.
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { loadConfig } from "../src/config.js";
+import { DemoError, formatReport, runDemo } from "../src/demo/run.js";
+
+const int = (min: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  return n;
+};
+const share = (v: string) => {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError("expected a number in [0, 1]");
+  return n;
+};
+
+const program = new Command()
+  .name("demo")
+  .description("Drive the running AICP stack through both payment routes, workflows, a dispute, a failing agent, batch settlement, a reputation anchor and withdrawals; print a report.")
+  .option("--url <url>", "coordinator base URL (AICP_URL)", process.env["AICP_URL"] ?? "http://127.0.0.1:3000")
+  .option("--tasks <n>", "standalone tasks to post", int(0), 200)
+  .option("--workflows <n>", "DAG workflows to post (the first: fetch → (label, extract, analyse) → combine)", int(0), 5)
+  .option("--escrow-share <x>", "share of the tasks on the escrow route (at least 3 tasks)", share, 0.1)
+  .option("--silent <n>", "escrow tasks released by silence after the acceptance window", int(0), 2)
+  .option("--split <bps>", "the arbitrator's ruling: the agent's share in basis points", int(0), 6000)
+  .option("--flaky-reserve <x>", "share of the tasks kept for hash tasks until the flaky agent's breaker opens", share, 0.25)
+  .option("--flaky-failure-rate <x>", "failure rate of a flaky agent the demo starts itself (when none is online)", share, 0.5)
+  .option("--concurrency <n>", "tasks in flight (posted, not yet delivered) at once", int(1), 16)
+  .option("--external-agents", "require the six reference agents online (do not start missing ones in-process)")
+  .option("--no-mine", "do not mine empty blocks on an idle local chain")
+  .option("--plain", "plain progress lines even on a terminal")
+  .option("--quiet", "no progress output")
+  .option("--json", "print the report as JSON")
+  .parse();
+
+type Flags = {
+  url: string; tasks: number; workflows: number; escrowShare: number; silent: number; split: number; flakyReserve: number; flakyFailureRate: number;
+  concurrency: number; externalAgents?: boolean; mine: boolean; plain?: boolean; quiet?: boolean; json?: boolean;
+};
+const f = program.opts<Flags>();
+
+try {
+  if (f.split > 10_000) throw new DemoError("BAD_SPLIT", "--split is in basis points: 0–10000.");
+  const report = await runDemo({
+    url: f.url,
+    config: loadConfig(),
+    tasks: f.tasks,
+    workflows: f.workflows,
+    escrowShare: f.escrowShare,
+    silentEscrows: f.silent,
+    disputeShareBps: f.split,
+    flakyReserveShare: f.flakyReserve,
+    flakyFailureRate: f.flakyFailureRate,
+    concurrency: f.concurrency,
+    agents: f.externalAgents ? "external" : "auto",
+    mineIntervalMs: f.mine ? 1_000 : 0,
+    progress: f.quiet ? "silent" : f.plain ? "plain" : "auto",
+  });
+  process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+  process.exit(report.ok ? 0 : 1);
+} catch (err) {
+  const e = err as Error;
+  console.error(`\nThe demo could not run: ${e instanceof DemoError || e.message.startsWith("Invalid configuration") ? e.message : (e.stack ?? e.message)}\n`);
+  process.exit(2);
+}
