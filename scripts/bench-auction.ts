@@ -25,6 +25,7 @@
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -168,6 +169,39 @@ class Client {
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
+
+/** CPU seconds used so far by every process whose command name is one of `names` (Linux /proc). */
+function processCpu(names: string[]): number {
+  let total = 0;
+  try {
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        if (!names.some((n) => comm.startsWith(n))) continue;
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        total += (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    return total;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or NaN elsewhere. */
+function machineCpu(): number {
+  try {
+    const [, ...f] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+    const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
+    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100; // USER_HZ
+  } catch {
+    return NaN;
+  }
+}
 
 const quantile = (xs: number[], q: number) => {
   if (xs.length === 0) return NaN;
@@ -367,9 +401,16 @@ async function run(mode: "child" | "inproc"): Promise<void> {
     // Phase 1: every agent bids; the auction closes at the last bid (a long window as a backstop).
     const requestsBefore = requests;
     const tripsBefore = { pg: roundTrips.pg, redis: roundTrips.redis, sql: new Map(roundTrips.sql) };
+    const machineBefore = machineCpu();
+    const servicesBefore = { pg: processCpu(["postgres"]), redis: processCpu(["redis-server"]) };
+    const selfBefore = process.cpuUsage();
     const t0 = performance.now();
     const early = await pipeline(N, agents, 60_000);
     const elapsed = (performance.now() - t0) / 1000;
+    const machine = machineCpu() - machineBefore;
+    const services = { pg: processCpu(["postgres"]) - servicesBefore.pg, redis: processCpu(["redis-server"]) - servicesBefore.redis };
+    const self = process.cpuUsage(selfBefore);
+    const generator = (self.user + self.system) / 1e6;
     const phaseRequests = requests - requestsBefore;
     const trips = { pg: roundTrips.pg - tripsBefore.pg, redis: roundTrips.redis - tripsBefore.redis };
     const metricsMid = (await call<string>(base, "GET", "/metrics")).body;
@@ -396,6 +437,15 @@ async function run(mode: "child" | "inproc"): Promise<void> {
     console.log(`  closing proposal   ${dist(closingProposeMs)}   (the bid that closes and awards, client side)`);
     console.log(`  last bid → award   ${dist(earlyLag.rows.map((r) => Number(r.ms)))}   (Postgres: awarded_at − last proposal's updated_at)`);
     console.log(`  coordinator CPU    ${f(((cpuMid - cpuBefore) * 1000) / N, 2)} ms per task (${f(cpuMid - cpuBefore, 2)} s over ${f(elapsed, 2)} s wall: ${f(((cpuMid - cpuBefore) / elapsed) * 100, 0)}% of a core${mode === "inproc" ? ", load generator included" : ""})`);
+    if (mode === "child") {
+      // Postgres and Redis are shared: their figures include whatever else used them meanwhile.
+      const rest = machine - generator - (cpuMid - cpuBefore) - services.pg - services.redis;
+      const per = (sec: number) => f((sec * 1000) / N, 1);
+      console.log(
+        `  machine CPU        ${f((machine / elapsed) * 100, 0)}% of one core busy; per task: coordinator ${per(cpuMid - cpuBefore)} ms, load generator ${per(generator)} ms, ` +
+          `Postgres (all backends) ${per(services.pg)} ms, Redis ${per(services.redis)} ms, other processes ${per(rest)} ms`,
+      );
+    }
     if (mode === "inproc") {
       // Our own reads of Postgres above count too: a handful, against thousands.
       console.log(`  round trips        ${f(trips.pg / N, 1)} Postgres statements and ${f(trips.redis / N, 1)} Redis commands per task`);
