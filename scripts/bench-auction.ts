@@ -15,7 +15,10 @@
  * the post and proposal latencies (client side, and server side from the coordinator's
  * `/metrics`), close→award (Postgres clock: from the last proposal to the award for early
  * closes, from `closes_at` to the award for window closes, plus the coordinator's
- * `aicp_auction_close_to_award_seconds` histogram), and the coordinator's CPU per task.
+ * `aicp_auction_close_to_award_seconds` histogram), and CPU per task: the coordinator's (from
+ * its `/metrics`), and with a child coordinator the load generator's, Postgres', Redis' and the
+ * rest of the machine's (Linux /proc; Postgres and Redis figures include anyone else using
+ * them). In-process, it also counts the Postgres statements and Redis commands per task.
  *
  * Flags: --agents 10 --tasks 500 --window 2000 --window-tasks 100 --concurrency 16
  *        --mode child|inproc|both (child) --pool N (DATABASE_POOL_SIZE) --cpu-prof DIR --keep
