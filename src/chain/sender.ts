@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job, type Queue } from "bullmq";
-import { Transaction, type TransactionRequest } from "ethers";
+import { Transaction, type FeeData, type TransactionRequest } from "ethers";
 import type { AppContext } from "../context.js";
 import type { Db, Queryable } from "../db/index.js";
 import { AppError } from "../errors.js";
@@ -26,9 +26,10 @@ import { QUEUE_NAMES, type ChainTxJob } from "../queue/index.js";
  * order.
  *
  * Driving it: a BullMQ queue `chain-tx` with one job per row (`tx-<outboxId>`, so duplicates
- * collapse); a job sends every pending row up to and including its own, then follows its own row
- * until it is final, re-checking every poll interval (delayed, without using up attempts).
- * Network errors retry with BullMQ's exponential backoff; a sweep every second re-creates the job
+ * collapse); a job sends the pending rows (its own among them, in id order), then waits for its
+ * row to end, re-checking every poll interval (delayed, without using up attempts); the job of the
+ * earliest sent row polls the chain for receipts and confirms the sent rows in nonce order.
+ * Network errors retry with BullMQ's exponential backoff; a sweep (every second by default) re-creates the job
  * of every open row (so nothing depends on a Redis job surviving) and `LISTEN`s for intents
  * committed by {@link enqueue}, which queue at once.
  */
@@ -232,8 +233,11 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     return "sent";
   }
 
+  /** What one pass of `advance` (under the lock) fetches once: the next nonce and the fee data. */
+  type Pass = { nonce?: number; fees?: FeeData };
+
   /** Estimates, signs (stored first) and broadcasts one pending row. */
-  async function sendPending(row: OutboxRow): Promise<"sent" | "ended" | "wait"> {
+  async function sendPending(row: OutboxRow, pass: Pass): Promise<"sent" | "ended" | "wait"> {
     let tx: TxRequest;
     try {
       tx = backend.buildTx(row.kind, row.payload);
@@ -262,7 +266,9 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
       return "ended";
     }
     const gasLimit = (estimate * 125n) / 100n < max ? (estimate * 125n) / 100n : max;
-    const [nonce, fees] = await Promise.all([nextNonce(), rpc("getFeeData", () => p.getFeeData())]);
+    // Under the lock nobody else signs, so within a pass the nonce simply counts up.
+    if (pass.nonce === undefined || pass.fees === undefined) [pass.nonce, pass.fees] = await Promise.all([nextNonce(), rpc("getFeeData", () => p.getFeeData())]);
+    const { nonce, fees } = pass;
     const req: TransactionRequest = { to: tx.to, data: tx.data, value: tx.value, nonce, gasLimit, chainId: backend.chainId };
     if (fees.maxFeePerGas !== null && fees.maxPriorityFeePerGas !== null) Object.assign(req, { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas });
     else Object.assign(req, { type: 0, gasPrice: fees.gasPrice });
@@ -276,38 +282,34 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     );
     const signed = u.rows[0];
     if (!signed) return "wait";
-    return (await broadcast(signed)) === "sent" ? "sent" : "wait";
+    if ((await broadcast(signed)) !== "sent") return "wait";
+    pass.nonce = nonce + 1;
+    return "sent";
   }
 
   /**
    * Brings the outbox forward: re-broadcasts signed rows (a crash or a lost answer between
-   * signing and sending), then sends pending rows in id order up to `upTo`, stopping at the first
-   * that must wait.
+   * signing and sending), then sends pending rows in id order (at most `batch` per pass),
+   * stopping at the first that must wait.
    */
-  async function advance(upTo: string) {
+  async function advance(batch = 100) {
     const signed = await db.query<OutboxRow>(
       "SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'signed' ORDER BY nonce",
       [name],
     );
     for (const row of signed.rows) await broadcast(row);
-    for (let i = 0; i < 100; i++) {
-      const r = await db.query<OutboxRow>(
-        "SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'pending' AND id <= $2 ORDER BY id LIMIT 1",
-        [name, upTo],
-      );
-      const row = r.rows[0];
-      if (!row) return;
-      if ((await sendPending(row)) === "wait") return;
-    }
+    const pending = await db.query<OutboxRow>("SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'pending' ORDER BY id LIMIT $2", [name, batch]);
+    const pass: Pass = {};
+    for (const row of pending.rows) if ((await sendPending(row, pass)) === "wait") return;
   }
 
   /** Follows a sent row: receipt and depth → final; missing from the node → re-broadcast. */
-  async function track(row: OutboxRow): Promise<string> {
+  async function track(row: OutboxRow, pass: { head?: number } = {}): Promise<string> {
     const receipt = await rpc("getTransactionReceipt", () => p.getTransactionReceipt(row.tx_hash!));
     if (receipt) {
       if (config.CONFIRMATIONS > 0) {
-        const head = await rpc("getBlockNumber", () => p.getBlockNumber());
-        if (head - receipt.blockNumber < config.CONFIRMATIONS) return "sent";
+        pass.head ??= await rpc("getBlockNumber", () => p.getBlockNumber());
+        if (pass.head - receipt.blockNumber < config.CONFIRMATIONS) return "sent";
       }
       // Rows end in nonce order, so the hooks see the chain's order (award before deliver…).
       const earlier = await db.query("SELECT 1 FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent') AND nonce < $2 LIMIT 1", [name, row.nonce]);
@@ -339,6 +341,16 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     return "pending";
   }
 
+  /**
+   * Follows the sent rows in nonce order, ending each that is deep enough; stops at the first
+   * still waiting (a later nonce cannot be mined before it, nor end before it).
+   */
+  async function trackSent(batch = 100) {
+    const sent = await db.query<OutboxRow>("SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'sent' ORDER BY nonce LIMIT $2", [name, batch]);
+    const pass = {};
+    for (const row of sent.rows) if (!FINAL.has(await track(row, pass))) return;
+  }
+
   const BUSY = Symbol("busy");
 
   /** Runs `f` holding the sender's advisory lock (one sending process per chain and schema); BUSY if another holds it. */
@@ -360,6 +372,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
       client.release(broken);
     }
   }
+
   async function later(job: Job<ChainTxJob>, token: string | undefined, ms: number): Promise<never> {
     await job.moveToDelayed(Date.now() + ms, token);
     throw new DelayedError();
@@ -370,11 +383,17 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     let result: string | typeof BUSY;
     try {
       result = await withLock(async () => {
-        await advance(id);
-        const row = await loadRow(id);
+        await advance();
+        let row = await loadRow(id);
         if (!row) return "missing";
-        if (FINAL.has(row.status)) return row.status;
-        if (row.status === "sent") return track(row);
+        if (row.status === "sent") {
+          // One job polls the chain for all sent rows: the one of the earliest (others wait on the database).
+          const first = await db.query<{ id: string }>("SELECT id FROM chain_outbox WHERE chain = $1 AND status = 'sent' ORDER BY nonce LIMIT 1", [name]);
+          if (first.rows[0]?.id === row.id) {
+            await trackSent();
+            row = (await loadRow(id))!;
+          }
+        }
         return row.status;
       });
     } catch (err) {

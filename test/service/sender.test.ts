@@ -284,6 +284,55 @@ describe("chain transaction sender (hardhat node)", function () {
     }
   });
 
+  it("marks a transaction that reverts on-chain (after a good estimate) reverted, its nonce used once", async () => {
+    const task = await fundNative();
+    const n0 = await nonceOf(coordinator);
+    const admin = new NonceManager(chain.wallet(0));
+    const escrowAdmin = escrow.connect(admin) as Contract;
+    await chain.provider.send("evm_setAutomine", [false]);
+    let id: string;
+    try {
+      [id] = (await record(award(task))) as [string];
+      await until(async () => (await rowOf(id)).status === "sent", 10_000);
+      // The admin pauses the escrow in the same block, ahead of the award (a higher tip).
+      await escrowAdmin.getFunction("pause")({ maxPriorityFeePerGas: 50_000_000_000n, maxFeePerGas: 100_000_000_000n });
+      await chain.mine(1);
+    } finally {
+      await chain.provider.send("evm_setAutomine", [true]);
+    }
+    const [row] = await final([id]);
+    await (await escrowAdmin.getFunction("unpause")()).wait();
+    expect(row!.status).to.equal("reverted");
+    expect(row!.last_error).to.match(/^reverted on-chain in block \d+/);
+    expect((await chain.provider.getTransactionReceipt(row!.tx_hash!))!.status).to.equal(0);
+    expect(await nonceOf(coordinator)).to.equal(n0 + 1);
+    expect(seen.reverted.filter((r) => r.id === id)).to.have.length(1);
+    expect((await escrow.getFunction("escrowOf")(taskKey(task))).state).to.equal(State.Funded);
+  });
+
+  it("two coordinator processes on one database send each intent once, with consecutive nonces", async () => {
+    const tasks: string[] = [];
+    for (let i = 0; i < 6; i++) tasks.push(await fundNative());
+    const n0 = await nonceOf(coordinator);
+    const second = await startHarness({ ...env, DATABASE_SCHEMA: h.config.DATABASE_SCHEMA, QUEUE_PREFIX: h.config.QUEUE_PREFIX });
+    try {
+      const ids = [
+        ...(await record(award(tasks[0]!), award(tasks[1]!))),
+        ...(await second.c.ctx.db.tx(async (t) => [
+          (await second.c.services.sender!.enqueue(t, award(tasks[2]!))).id,
+          (await second.c.services.sender!.enqueue(t, award(tasks[3]!))).id,
+        ])),
+        ...(await record(award(tasks[4]!), award(tasks[5]!))),
+      ];
+      const rows = await final(ids);
+      expect(rows.map((r) => r.status)).to.deep.equal(Array(6).fill("confirmed"));
+      expect(rows.map((r) => Number(r.nonce))).to.deep.equal([0, 1, 2, 3, 4, 5].map((i) => n0 + i));
+      expect(await nonceOf(coordinator)).to.equal(n0 + 6);
+    } finally {
+      await second.stop({ keepSchema: true });
+    }
+  });
+
   describe("crash safety", () => {
     /** Stops the coordinator (keeping its schema and queue prefix) and starts a new one on them. */
     async function restart(extra: Record<string, string> = {}) {
@@ -313,8 +362,8 @@ describe("chain transaction sender (hardhat node)", function () {
           return r.status === "sent" && r;
         }, 10_000);
         expect(sent2.nonce).to.equal(String(n0 + 1));
-        await until(() => chain.provider.getTransaction(sent.tx_hash!), 10_000);
-        expect((await rowOf(id!)).last_error).to.match(/re-broadcast/);
+        // Re-broadcast (the row says so) and back in the node's mempool.
+        await until(async () => /re-broadcast/.test((await rowOf(id!)).last_error ?? "") && chain.provider.getTransaction(sent.tx_hash!), 10_000);
         await chain.mine(1);
         await new Promise((r) => setTimeout(r, 500));
         const mined = await rowOf(id!);
