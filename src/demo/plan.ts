@@ -290,7 +290,7 @@ const TEMPLATES: ((rand: () => number) => { name: string; nodes: PlannedWorkflow
       node("resize", "image.resize", { generate: { kind: "gradient", width: 128, height: 64, from: PALETTE[Math.floor(rand() * 5)]!, to: PALETTE[5 + Math.floor(rand() * 5)]!, direction: "horizontal" }, width: 32 }, 1),
       node("colours", "image.colors", { png: ref("resize", "png"), count: 2 }, 1, ["resize"]),
       node("digest", "hash.digest", { text: ref("resize", "png"), encoding: "base64", algorithms: ["sha256"] }, 1, ["resize"]),
-      node("summary", "math.evaluate", { expression: "{pixels: w * h, bytes: b, topShare: s}", scope: { w: ref("resize", "width"), h: ref("resize", "height"), b: ref("digest", "bytes"), s: ref("colours", "colors.0.share") } }, 1, ["colours", "digest"]),
+      node("summary", "math.evaluate", { expression: "{pixels: w * h, bytes: b, topShare: s}", scope: { w: ref("resize", "width"), h: ref("resize", "height"), b: ref("digest", "bytes"), s: ref("colours", "colors.0.share") } }, 1, ["resize", "colours", "digest"]),
     ],
   }),
 ];

@@ -54,7 +54,8 @@ export function createDemoProgress(mode: "auto" | "plain" | "silent", write: (s:
       note: line,
       update(c) {
         const s = summary(c);
-        if (s === last || Date.now() - lastAt < 3_000) return;
+        // A line when the counts change (at most every 3 s), and every 30 s while they do not.
+        if (Date.now() - lastAt < (s === last ? 30_000 : 3_000)) return;
         last = s;
         lastAt = Date.now();
         line(s);

@@ -309,6 +309,17 @@ async function demo(
   let disputeTaken = false;
   let postsInFlight = 0;
   const pendingEscrow = new Set<string>();
+  let workflowPosts = 0;
+  /** Waits like `until`, but a step that does not finish is noted and the demo goes on to its report. */
+  const wait = (what: string, f: () => Promise<boolean>, ms = o.stepTimeoutMs, step = 500) =>
+    until(what, f, ms, step).then(
+      () => true,
+      (err: Error) => {
+        record.notes.push(err.message);
+        progress.note(`gave up waiting: ${err.message}`);
+        return false;
+      },
+    );
 
   const onStatus = (k: Tracked) => {
     if (k.slot && !PRE_DELIVERY.has(k.status)) {
@@ -455,14 +466,32 @@ async function demo(
   for (const w of flows) background(postWorkflow(w));
   async function postWorkflow(w: PlannedWorkflow) {
     const b = buyers[w.buyer]!;
-    const v = await b.buyer.postWorkflow({
-      nodes: w.nodes.map((n) => ({ ...n, auction: { rule: "first-price", windowMs: 1_500 } })),
-      totalBudget: w.totalBudget,
-      reserve: w.reserve,
-      token,
-      deadline: new Date(Date.now() + 3_600_000),
-      route: "channel",
-    });
+    workflowPosts++;
+    let v;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          v = await b.buyer.postWorkflow({
+            nodes: w.nodes.map((n) => ({ ...n, auction: { rule: "first-price", windowMs: 1_500 } })),
+            totalBudget: w.totalBudget,
+            reserve: w.reserve,
+            token,
+            deadline: new Date(Date.now() + 3_600_000),
+            route: "channel",
+          });
+          break;
+        } catch (err) {
+          const retry = err instanceof AicpHttpError && (err.status === 429 || err.status >= 500 || err.status === 0);
+          if (!retry || attempt >= 4) throw err;
+          await sleep(500 * attempt);
+        }
+      }
+    } catch (err) {
+      record.postErrors.push(`workflow "${w.name}" (${b.label}): ${(err as Error).message}`);
+      return;
+    } finally {
+      workflowPosts--;
+    }
     workflowIds.add(v.id);
     record.workflows.push({ id: v.id, name: w.name, buyer: w.buyer, status: v.status, view: v });
     progress.note(`workflow ${v.id.slice(0, 8)} "${w.name}" posted by ${b.label} (${w.nodes.length} nodes, ${fmt(w.totalBudget)} tUSD)`);
@@ -483,19 +512,16 @@ async function demo(
     const posted: Promise<string | undefined>[] = [];
     for (const p of wave) posted.push((await post(p)).posted);
     const ids = (await Promise.all(posted)).filter((id): id is string => id !== undefined);
-    await until(
-      "the flaky wave's tasks to be delivered or over",
-      async () => flakyOpened || ids.every((id) => !PRE_DELIVERY.has(tracked.get(id)?.status ?? "open")),
-      o.stepTimeoutMs,
-      200,
-    );
+    if (!(await wait("the flaky wave's tasks to be delivered or over", async () => flakyOpened || ids.every((id) => !PRE_DELIVERY.has(tracked.get(id)?.status ?? "open")), o.stepTimeoutMs, 200))) {
+      for (const p of left.splice(0)) await post(mixTask(p.index, p.buyer, o.seed));
+    }
   }
   if (!flakyOpened) record.notes.push("The flaky agent's breaker was not seen open: it needs 5 consecutive failed attempts, which its random failures did not produce in this run.");
 
   progress.phase("Waiting for every task to be delivered or over, and for the workflows");
-  await until("every posted task to be delivered or over", async () => postsInFlight === 0 && [...tracked.values()].every((k) => !PRE_DELIVERY.has(k.status)), o.stepTimeoutMs, 500);
-  await until("every workflow to finish", async () => record.workflows.length === flows.length && record.workflows.every((w) => (FINAL_WORKFLOW_STATUSES as readonly string[]).includes(w.status)), o.stepTimeoutMs, 500);
-  await until("the escrow actions (accept, dispute, ruling)", async () => pendingEscrow.size === 0, o.stepTimeoutMs, 300);
+  await wait("every posted task to be delivered or over", async () => postsInFlight === 0 && [...tracked.values()].every((k) => !PRE_DELIVERY.has(k.status)));
+  await wait("every workflow to finish", async () => workflowPosts === 0 && record.workflows.every((w) => (FINAL_WORKFLOW_STATUSES as readonly string[]).includes(w.status)));
+  await wait("the escrow actions (accept, dispute, ruling)", async () => pendingEscrow.size === 0, o.stepTimeoutMs, 300);
 
   // ---- escrow: accept, silence, dispute --------------------------------------------------------
   async function onEscrowDelivered(k: Tracked) {
@@ -539,10 +565,11 @@ async function demo(
     const session = createSession({ baseUrl: url, wallet: new Wallet(arb.key), chainId });
     type DisputeView = { dispute: { status: string }; task: { resultHash: string | null; capability: string } | null; evidence: { party: string; source: string; uri: string }[] };
     // The arbitrator reads the case: the API evidence at once, the on-chain ERC-1497 evidence once indexed.
-    const view = await until(`dispute ${disputeId} with its evidence`, async () => {
-      const v = await session.request<DisputeView>("GET", `/v1/disputes/${disputeId}`);
+    const read = () => session.request<DisputeView>("GET", `/v1/disputes/${disputeId}`);
+    const view = await until(`dispute ${disputeId} with its on-chain evidence`, async () => {
+      const v = await read();
       return v.evidence.some((e) => e.source === "chain") && v;
-    }, 60_000, 300);
+    }, 60_000, 300).catch(read);
     progress.note(`arbitrator #${arb.account} ${arb.address} reads dispute #${disputeId} (GET /v1/disputes/${disputeId}): ${view.evidence.length} pieces of evidence (${view.evidence.map((e) => e.source).join(", ")}), ${view.task?.capability} result ${view.task?.resultHash?.slice(0, 12)}…`);
     const ruled = await (await evm.resolver.connect(wallet).rule(disputeId, o.disputeShareBps)).wait();
     gasTx("escrow", "rule (arbitrator wallet)", ruled?.hash);
@@ -569,19 +596,12 @@ async function demo(
 
   // ---- everything final, batches confirmed -----------------------------------------------------
   progress.phase("Waiting for every task to reach a final state (vouchers settled in batches on-chain, escrows released)");
-  await until("every demo task to reach a final state", async () => [...tracked.values()].every((k) => FINAL.has(k.status)), o.stepTimeoutMs, 500).catch((err: Error) => {
-    record.notes.push(err.message);
-  });
+  await wait("every demo task to reach a final state", async () => [...tracked.values()].every((k) => FINAL.has(k.status)));
   const since = new Date(startedAt);
-  await until(
-    "the settlement worker's settleBatch transactions to be confirmed",
-    async () => {
-      const r = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM chain_outbox WHERE created_at >= $1 AND status IN ('pending', 'signed', 'sent')", [since]);
-      return r.rows[0]!.n === 0;
-    },
-    o.stepTimeoutMs,
-    500,
-  ).catch((err: Error) => record.notes.push(err.message));
+  await wait("the settlement worker's settleBatch transactions to be confirmed", async () => {
+    const r = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM chain_outbox WHERE created_at >= $1 AND status IN ('pending', 'signed', 'sent')", [since]);
+    return r.rows[0]!.n === 0;
+  });
   for (const b of buyers) await b.payer?.stop();
 
   // ---- reputation epoch ------------------------------------------------------------------------

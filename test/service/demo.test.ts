@@ -8,6 +8,34 @@ import { expect } from "chai";
 import { startChain, type TestChain } from "./chain-harness.js";
 import { startHarness, type Harness } from "./harness.js";
 import { formatReport, runDemo } from "../../src/demo/run.js";
+import { planTasks, planWorkflows, UNIT } from "../../src/demo/plan.js";
+import { handlers } from "../../src/agents-ref/handlers.js";
+import { checkDag, referencedKeys } from "../../src/workflows/dag.js";
+
+describe("the demo's plan", () => {
+  it("gives every task a real input its reference handler accepts, on both routes, with the flaky agent's share", async () => {
+    const plan = planTasks({ tasks: 200, buyers: 3, escrowShare: 0.1, escrowThreshold: 100n * UNIT, flakyReserve: 50 });
+    expect(plan.regular.length + plan.reserve.length).to.equal(200);
+    expect(plan.regular.filter((p) => p.purpose === "escrow" || p.purpose === "above-threshold").length).to.equal(15);
+    expect(plan.regular.filter((p) => p.purpose === "above-threshold").map((p) => [p.route, p.budget])).to.deep.equal([["auto", 101n * UNIT]]);
+    expect(plan.reserve.every((p) => p.capability.startsWith("hash."))).to.equal(true);
+    for (const p of [...plan.regular, ...plan.reserve]) {
+      expect(p.budget > 0n).to.equal(true);
+      await handlers[p.capability]!(p.input);
+    }
+    expect(new Set(plan.regular.map((p) => p.capability)).size).to.equal(10);
+  });
+
+  it("plans workflows the coordinator accepts: acyclic, inputs read only their parents, budgets within the total", () => {
+    const flows = planWorkflows(5, 3);
+    expect(flows[0]!.nodes.map((n) => n.key)).to.deep.equal(["fetch", "label", "extract", "analyse", "combine"]);
+    for (const w of flows) {
+      expect(checkDag(w.nodes), w.name).to.equal(undefined);
+      for (const n of w.nodes) for (const ref of referencedKeys(n.input)) expect(n.dependsOn, `${w.name}: ${n.key} reads ${ref}`).to.include(ref);
+      expect(w.nodes.reduce((a, n) => a + n.budget, 0n) + w.reserve <= w.totalBudget).to.equal(true);
+    }
+  });
+});
 
 describe("npm run demo (a small run against a hardhat node, a coordinator and the reference agents)", function () {
   this.timeout(240_000);
