@@ -55,27 +55,33 @@ export const channelRepository = {
   async lockAccounts(t: Queryable, keys: { payer: string; token: string }[]): Promise<Map<string, AccountState>> {
     const r = await t.query<{ payer: string; token: string; deposit: string; withdrawal_available_at: Date | null }>(
       `SELECT payer, token, deposit::text, withdrawal_available_at FROM channel_accounts
-        WHERE (payer, token) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        WHERE (payer, token) IN (SELECT u.payer, u.token FROM unnest($1::text[], $2::text[]) AS u(payer, token))
         ORDER BY payer, token FOR UPDATE`,
       [keys.map((k) => k.payer), keys.map((k) => k.token)],
     );
     return new Map(r.rows.map((x) => [accountKey(x.payer, x.token), { deposit: BigInt(x.deposit), withdrawalAvailableAt: x.withdrawal_available_at }]));
   },
 
-  /** Σ (accepted − settled) over each account's pairs: vouched for, not yet settled on-chain. */
-  async owedByAccount(t: Queryable, keys: { payer: string; token: string }[]): Promise<Map<string, bigint>> {
-    const r = await t.query<{ payer: string; token: string; owed: string }>(
-      `SELECT payer, token, sum(accepted - settled)::text AS owed FROM channel_pairs
-        WHERE (payer, token) IN (SELECT * FROM unnest($1::text[], $2::text[])) GROUP BY payer, token`,
-      [keys.map((k) => k.payer), keys.map((k) => k.token)],
+  /** What one account owes (Σ accepted − settled over its pairs) and has promised (Σ held promises), in one read. */
+  async owedAndPromised(t: Queryable, payer: string, token: string): Promise<{ owed: bigint; promised: bigint }> {
+    const r = await t.query<{ owed: string; promised: string }>(
+      `SELECT (SELECT COALESCE(sum(accepted - settled), 0)::text FROM channel_pairs WHERE payer = $1 AND token = $2) AS owed,
+              (SELECT COALESCE(sum(amount), 0)::text FROM channel_promises WHERE payer = $1 AND token = $2 AND status = 'held') AS promised`,
+      [payer, token],
     );
-    return new Map(r.rows.map((x) => [accountKey(x.payer, x.token), BigInt(x.owed)]));
+    return { owed: BigInt(r.rows[0]!.owed), promised: BigInt(r.rows[0]!.promised) };
   },
 
-  /** Σ held promises of one account. */
-  async promised(t: Queryable, payer: string, token: string): Promise<bigint> {
-    const r = await t.query<{ s: string | null }>("SELECT sum(amount)::text AS s FROM channel_promises WHERE payer = $1 AND token = $2 AND status = 'held'", [payer, token]);
-    return BigInt(r.rows[0]?.s ?? "0");
+  /** Inserts held promises of `amount` for `taskIds` and posts `groups` to the ledger (as `post`), in one statement. */
+  async insertPromises(t: Queryable, p: { taskIds: string[]; payer: string; token: string; amount: bigint }, groups: LedgerGroup[]): Promise<void> {
+    await t.query(
+      `WITH ins AS (
+         INSERT INTO channel_promises (task_id, payer, token, amount) SELECT unnest($1::uuid[]), $2, $3, $4::numeric)
+       INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
+       SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g)`,
+      [p.taskIds, p.payer, p.token, p.amount.toString(), JSON.stringify(ledgerRows(groups))],
+    );
   },
 
   /**
@@ -86,7 +92,7 @@ export const channelRepository = {
    */
   async snapshot(t: Queryable, vouchers: { payer: string; payee: string; token: string; cumulative: bigint }[]) {
     const r = await t.query<{ owed: { k: string; s: string }[]; pairs: { k: string; a: string; s: string }[]; due: { k: string; id: string; price: string; promised: string }[]; existing: { k: string; sig: string; ids: string[] }[] }>(
-      `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(payer, payee, token, cumulative)),
+      `WITH v AS (SELECT u.payer, u.payee, u.token, u.cumulative FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(payer, payee, token, cumulative)),
             pk AS (SELECT DISTINCT payer, payee, token FROM v),
             ak AS (SELECT DISTINCT payer, token FROM v)
        SELECT

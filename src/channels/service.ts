@@ -45,10 +45,10 @@ export type ChannelService = {
   /** Many vouchers in one call, each accepted or refused on its own (POST /v1/vouchers/batch). */
   submitMany(list: VoucherInput[]): Promise<VoucherOutcome[]>;
   /**
-   * Called after vouchers commit, with the accounts (`payer|token`) they drew on; `urgent` when
-   * one of those accounts has a withdrawal pending (the settlement must not wait).
+   * Called after vouchers commit, with their pairs (`payer|payee|token`); `urgent` when one of
+   * their payers has a withdrawal pending (the settlement must not wait).
    */
-  onAccepted(listener: (count: number, accounts: string[], urgent: boolean) => void): void;
+  onAccepted(listener: (pairs: string[], urgent: boolean) => void): void;
   close(): Promise<void>;
 };
 
@@ -115,7 +115,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
   const registry = ctx.metrics.registry;
   const vouchersTotal = new Counter({ name: "aicp_vouchers_total", help: "Vouchers submitted, by outcome (accepted or the error code)", labelNames: ["outcome"] as const, registers: [registry] });
   const flushSize = new Histogram({ name: "aicp_voucher_flush_size", help: "Vouchers per group-commit transaction", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] });
-  const listeners: ((n: number, accounts: string[], urgent: boolean) => void)[] = [];
+  const listeners: ((pairs: string[], urgent: boolean) => void)[] = [];
 
   const deployment = ctx.chain.deployment;
   const channels = deployment?.contracts["PaymentChannels"];
@@ -164,10 +164,10 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
     jobs.forEach((j, i) => j.resolve(decided!.outcomes[i]!));
     for (const o of decided.outcomes) vouchersTotal.inc({ outcome: o.ok ? (o.receipt.idempotent ? "idempotent" : "accepted") : o.error.code });
     if (decided.accepted.length === 0) return;
-    const accounts = [...new Set(decided.accepted.map((v) => accountKey(v.payer, v.token)))];
+    const pairs = decided.accepted.map((v) => pairKey(v.payer, v.payee, v.token));
     for (const l of listeners) {
       try {
-        l(decided.accepted.length, accounts, decided.urgent);
+        l(pairs, decided.urgent);
       } catch (err) {
         log.warn({ err }, "voucher listener failed");
       }
@@ -280,22 +280,33 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
   }
 
   /**
-   * Shrinks a held promise (never grows it), releasing the difference to the deposit.
-   * @param target the new amount, from the task's runner-up list
+   * Shrinks a held promise (never grows it), releasing the difference to the deposit, in one
+   * statement (lock, update and the ledger movement, with `repo.post`'s rules: a balanced group,
+   * skipped when already posted): to `price`, or with `runnerUps` to the highest of `price` and
+   * the task's runner-up bids. The ledger group is `groupPrefix`, followed by the new amount
+   * when `withTarget`.
    */
-  async function shrink(t: Queryable, taskId: string, target: (runnerUps: { price: string }[]) => bigint, group: (target: bigint) => string) {
-    const r = await t.query<{ payer: string; token: string; amount: string; runner_ups: { price: string }[] }>(
-      `SELECT p.payer, p.token, p.amount::text, t.runner_ups FROM channel_promises p JOIN tasks t ON t.id = p.task_id
-        WHERE p.task_id = $1 AND p.status = 'held' FOR UPDATE OF p`,
-      [taskId],
+  async function shrink(t: Queryable, taskId: string, price: bigint, opts: { runnerUps: boolean; groupPrefix: string; withTarget: boolean }) {
+    await t.query(
+      `WITH p AS (
+         SELECT p.task_id, p.payer, p.token, p.amount,
+                CASE WHEN $3::boolean
+                     THEN GREATEST($2::numeric, COALESCE((SELECT max((r->>'price')::numeric) FROM jsonb_array_elements(t.runner_ups) r), $2::numeric))
+                     ELSE $2::numeric END AS target
+           FROM channel_promises p JOIN tasks t ON t.id = p.task_id
+          WHERE p.task_id = $1::uuid AND p.status = 'held'
+            FOR UPDATE OF p),
+       s AS (
+         UPDATE channel_promises c SET amount = p.target, updated_at = now() FROM p
+          WHERE c.task_id = p.task_id AND p.amount > p.target
+         RETURNING p.payer, lower(p.token) AS token, p.amount - p.target AS back,
+                   CASE WHEN $5::boolean THEN $4::text || p.target::text ELSE $4::text END AS grp)
+       INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
+       SELECT s.grp, x.account, s.token, x.amount, 'channel-promise-release', $1::uuid
+         FROM s CROSS JOIN LATERAL (VALUES ($6::text, -s.back), ('channel-deposit:' || s.payer, s.back)) AS x(account, amount)
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = s.grp)`,
+      [taskId, price.toString(), opts.runnerUps, opts.groupPrefix, opts.withTarget, `channel-promise:${taskId}`],
     );
-    const p = r.rows[0];
-    if (!p) return;
-    const to = target(p.runner_ups);
-    if (BigInt(p.amount) <= to) return;
-    const back = BigInt(p.amount) - to;
-    await t.query("UPDATE channel_promises SET amount = $2, updated_at = now() WHERE task_id = $1", [taskId, to.toString()]);
-    await repo.post(t, [{ group: group(to), token: p.token, kind: "channel-promise-release", entries: [{ account: `channel-promise:${taskId}`, amount: -back, taskId }, { account: `channel-deposit:${p.payer}`, amount: back, taskId }] }]);
   }
 
   const service: ChannelService = {
@@ -328,8 +339,8 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       if (p.taskIds.length === 0) return;
       const required = p.amountPerTask * BigInt(p.taskIds.length);
       const acc = (await repo.lockAccounts(t, [{ payer: p.buyer, token: p.token }])).get(accountKey(p.buyer, p.token));
-      const owed = (await repo.owedByAccount(t, [{ payer: p.buyer, token: p.token }])).get(accountKey(p.buyer, p.token)) ?? 0n;
-      const promised = await repo.promised(t, p.buyer, p.token);
+      // Read after the lock, in a new statement: sees what the previous holder committed.
+      const { owed, promised } = await repo.owedAndPromised(t, p.buyer, p.token);
       const available = (acc?.deposit ?? 0n) - owed - promised;
       // A deposit on its way out (withdrawal requested) takes no new promises: agents would
       // work for money that leaves before their vouchers arrive.
@@ -345,12 +356,9 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
           false,
           { details: { token: p.token, available: (available < 0n ? 0n : available).toString(), required: required.toString() } },
         );
-      await t.query(
-        "INSERT INTO channel_promises (task_id, payer, token, amount) SELECT unnest($1::uuid[]), $2, $3, $4",
-        [p.taskIds, p.buyer, p.token, p.amountPerTask.toString()],
-      );
-      await repo.post(
+      await repo.insertPromises(
         t,
+        { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask },
         p.taskIds.map((id) => ({
           group: `promise:${id}`,
           token: p.token,
@@ -365,11 +373,12 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       // own bid if higher (failover pays the runner-up its bid), so a failover never needs
       // more than is promised.
       async awarded(t, task) {
-        const most = (runnerUps: { price: string }[]) => runnerUps.reduce((m, u) => (BigInt(u.price) > m ? BigInt(u.price) : m), task.price);
-        await shrink(t, task.id, most, (to) => `promise-award:${task.id}:${task.agent}:${to}`);
+        if (task.settlement !== undefined && task.settlement !== "channel") return;
+        await shrink(t, task.id, task.price, { runnerUps: true, groupPrefix: `promise-award:${task.id}:${task.agent}:`, withTarget: true });
       },
       async delivered(t, task) {
-        await shrink(t, task.id, () => task.price, () => `promise-delivered:${task.id}`);
+        if (task.settlement !== undefined && task.settlement !== "channel") return;
+        await shrink(t, task.id, task.price, { runnerUps: false, groupPrefix: `promise-delivered:${task.id}`, withTarget: false });
       },
       async ended(t, task) {
         const r = await t.query<{ payer: string; token: string; amount: string }>(

@@ -47,6 +47,16 @@ export type ChannelSettlement = {
 };
 
 export const SETTLE_QUEUE = "channel-settle";
+
+/**
+ * The gas a settleBatch may need, by entry (measured with `npm run bench:settle` on
+ * PaymentChannels, rounded up): a base per transaction, per entry, and the extra of a first
+ * write to a storage slot (a pair's first settlement; a payee's claimable balance from zero).
+ * A batch is cut so that its estimate, with the sender's 25 % headroom, stays within
+ * TX_MAX_GAS and EIP-7825's per-transaction cap of 2^24 gas; an oversized batch would fail at
+ * every attempt.
+ */
+const GAS = { base: 60_000, entry: 16_000, newPair: 17_500, newCredit: 22_500, cap: 16_777_216, headroom: 1.25 };
 type SettleJob = { reason: "interval" | "pairs" | "watchtower" };
 
 /** The contract's SkipReason enum (IPaymentChannels). */
@@ -68,7 +78,10 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
   });
   const queue = new Queue<SettleJob>(SETTLE_QUEUE, { connection: ctx.redis, prefix: config.QUEUE_PREFIX, defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 500 }, removeOnComplete: true, removeOnFail: 1000 } });
   const lockKey = `${db.schema}.aicp.channels.settle`;
-  let sinceLast = 0;
+  /** Pairs with a voucher accepted (in this process) since the last batch. */
+  const pendingPairs = new Set<string>();
+  // Shrinks (halves, down to 1/16) after a batch failed for gas, grows back after confirmations.
+  let gasFactor = 1;
 
   /** Builds and records one batch inside `t`; returns its size (0 if busy or nothing to do). */
   async function record(t: Queryable, reason: SettleJob["reason"], only?: { payer: string; token: string }): Promise<number> {
@@ -104,6 +117,14 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         WHERE v.status = 'settling' AND v.cumulative > COALESCE(p.settled, 0) GROUP BY v.payer, v.token`,
     );
     const room = new Map<string, bigint>(inflight.rows.map((x) => [accountKey(x.payer, x.token), -BigInt(x.s)]));
+    // Payees with a claimable balance on-chain (per the ledger): crediting them again is cheaper.
+    const credited = await t.query<{ account: string; token: string }>(
+      `SELECT account, token FROM ledger_entries WHERE account = ANY($1) GROUP BY account, token HAVING sum(amount) > 0`,
+      [[...new Set(r.rows.map((c) => `channel-claimable:${c.payee}`))]],
+    );
+    const warm = new Set(credited.rows.map((x) => `${x.account.slice("channel-claimable:".length)}|${x.token}`));
+    const budget = (Math.min(config.TX_MAX_GAS, GAS.cap) / GAS.headroom) * gasFactor;
+    let gas = GAS.base;
     const chosen: Candidate[] = [];
     for (const c of r.rows) {
       if (chosen.length >= max) break;
@@ -113,9 +134,15 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
       const left = BigInt(c.deposit) + (room.get(k) ?? 0n);
       // The contract would skip it as Overdrawn: leave it accepted until the deposit covers it.
       if (increase > left) continue;
+      const credit = `${c.payee}|${c.token}`;
+      const cost = GAS.entry + (BigInt(c.settled) === 0n ? GAS.newPair : 0) + (warm.has(credit) ? 0 : GAS.newCredit);
+      if (gas + cost > budget) break; // the rest go in the next batch
+      gas += cost;
+      warm.add(credit);
       room.set(k, (room.get(k) ?? 0n) - increase);
       chosen.push(c);
     }
+    log.debug({ candidates: r.rows.length, chosen: chosen.length, gas, budget, reason }, "voucher settlement batch built");
     if (chosen.length === 0) return 0;
     // Entries sharing a payer and token next to each other: the contract then touches each
     // deposit slot once (see encodeSettleBatch).
@@ -154,13 +181,14 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     await queue.add("settle", { reason }, { jobId: `settle-now-${reason}` });
   }
 
-  // The batcher is told about accepted vouchers (in this process): enough of them, or one from a
-  // payer whose deposit is about to leave, and a batch goes out now instead of at the interval.
-  deps.channels.onAccepted((n, _accounts, urgent) => {
-    sinceLast += n;
+  // The batcher is told about accepted vouchers (in this process): once SETTLE_MAX_PAIRS pairs
+  // wait, or a payer whose deposit is about to leave pays, a batch goes out now instead of at
+  // the interval.
+  deps.channels.onAccepted((pairs, urgent) => {
+    for (const p of pairs) pendingPairs.add(p);
     if (urgent) void kick("watchtower").catch((err) => log.warn({ err }, "settlement kick failed"));
-    else if (sinceLast >= config.SETTLE_MAX_PAIRS) {
-      sinceLast = 0;
+    else if (pendingPairs.size >= config.SETTLE_MAX_PAIRS) {
+      pendingPairs.clear();
       void kick("pairs").catch((err) => log.warn({ err }, "settlement kick failed"));
     }
   });
@@ -281,10 +309,12 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         [row.id],
       );
       await t.query("UPDATE channel_settlements SET status = 'reverted', finished_at = now() WHERE outbox_id = $1", [row.id]);
+      if (/gas/i.test(row.last_error ?? "")) gasFactor = Math.max(1 / 16, gasFactor / 2);
       log.warn({ outboxId: row.id, vouchers: r.rowCount, error: row.last_error }, "settleBatch did not go through; its vouchers are accepted again");
     });
     deps.sender.onConfirmed("channels.settleBatch", async (t: Queryable, row: OutboxRow) => {
       await t.query("UPDATE channel_settlements SET status = 'confirmed', finished_at = now() WHERE outbox_id = $1", [row.id]);
+      gasFactor = Math.min(1, gasFactor * 2);
     });
   }
 
@@ -302,7 +332,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
             total += n;
             if (n < config.SETTLE_MAX_PAIRS) break;
           }
-          sinceLast = 0;
+          pendingPairs.clear();
           return total;
         },
         { connection: ctx.redis.duplicate(), prefix: config.QUEUE_PREFIX, concurrency: 1 },
