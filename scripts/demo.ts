@@ -13,6 +13,7 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { loadConfig } from "../src/config.js";
+import { AppError } from "../src/errors.js";
 import { DemoError, formatReport, runDemo } from "../src/demo/run.js";
 
 const int = (min: number) => (v: string) => {
@@ -37,6 +38,7 @@ const program = new Command()
   .option("--split <bps>", "the arbitrator's ruling: the agent's share in basis points", int(0), 6000)
   .option("--flaky-reserve <x>", "share of the tasks kept for hash tasks until the flaky agent's breaker opens", share, 0.25)
   .option("--flaky-failure-rate <x>", "failure rate of a flaky agent the demo starts itself (when none is online)", share, 0.5)
+  .option("--keep-deposits", "leave the buyers' unused channel deposits in PaymentChannels (by default they are withdrawn at the end)")
   .option("--concurrency <n>", "tasks in flight (posted, not yet delivered) at once", int(1), 16)
   .option("--external-agents", "require the six reference agents online (do not start missing ones in-process)")
   .option("--no-mine", "do not mine empty blocks on an idle local chain")
@@ -47,7 +49,7 @@ const program = new Command()
 
 type Flags = {
   url: string; tasks: number; workflows: number; escrowShare: number; silent: number; split: number; flakyReserve: number; flakyFailureRate: number;
-  concurrency: number; externalAgents?: boolean; mine: boolean; plain?: boolean; quiet?: boolean; json?: boolean;
+  concurrency: number; keepDeposits?: boolean; externalAgents?: boolean; mine: boolean; plain?: boolean; quiet?: boolean; json?: boolean;
 };
 const f = program.opts<Flags>();
 
@@ -64,6 +66,7 @@ try {
     flakyReserveShare: f.flakyReserve,
     flakyFailureRate: f.flakyFailureRate,
     concurrency: f.concurrency,
+    reclaimDeposits: !f.keepDeposits,
     agents: f.externalAgents ? "external" : "auto",
     mineIntervalMs: f.mine ? 1_000 : 0,
     progress: f.quiet ? "silent" : f.plain ? "plain" : "auto",
@@ -72,6 +75,6 @@ try {
   process.exit(report.ok ? 0 : 1);
 } catch (err) {
   const e = err as Error;
-  console.error(`\nThe demo could not run: ${e instanceof DemoError || e.message.startsWith("Invalid configuration") ? e.message : (e.stack ?? e.message)}\n`);
+  console.error(`\nThe demo could not run: ${e instanceof DemoError || e instanceof AppError || e.message.startsWith("Invalid configuration") ? e.message : (e.stack ?? e.message)}\n`);
   process.exit(2);
 }

@@ -22,14 +22,15 @@ export type DemoRecord = {
   /** The demo's own transactions: route, what they did, hash. */
   txs: { route: string; kind: string; hash: string }[];
   postErrors: string[];
-  workflows: { id: string; name: string; buyer: number; status: string; view?: Workflow }[];
+  /** In plan order (the first is fetch → (label, extract, analyse) → combine). */
+  workflows: { id: string; name: string; index: number; buyer: number; status: string; view?: Workflow }[];
   flakyTransitions: { atMs: number; state: string; consecutiveFailures: number; reopenings: number }[];
   silence: string[];
   withdrawals: DemoReport["withdrawals"];
   notes: string[];
   fromBlock: number;
   toBlock: number;
-  timeTravelSeconds: number;
+  timeTravel: { seconds: number; why: string }[];
   tracked: Map<string, Tracked>;
   buyers: { index: number; account: number; label: string; address: string }[];
   agents: { kind: AgentKind; account: number; address: string; key: string; inProcess: boolean }[];
@@ -114,7 +115,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
     notFinal.length === 0 ? `${rows.length} tasks: ${Object.entries(byState).map(([s, n]) => `${s} ${n}`).join(", ")}` : `${notFinal.length} not final: ${notFinal.slice(0, 5).map((t) => `${t.id.slice(0, 8)} ${t.status}`).join(", ")}`);
   check("every planned task was posted", r.postErrors.length === 0 && r.tasksPosted === r.tasksPlanned, `${r.tasksPosted}/${r.tasksPlanned} posted${r.postErrors.length ? `; ${r.postErrors.length} errors, first: ${r.postErrors[0]}` : ""}`);
 
-  const workflows = r.workflows.map((w) => ({
+  const workflows = [...r.workflows].sort((a, b) => a.index - b.index).map((w) => ({
     id: w.id, name: w.name, status: w.status, nodes: w.view?.nodes.length ?? 0, wallMs: w.view?.wallMs ?? null,
     criticalPathMs: w.view?.criticalPath.ms ?? 0, nodeMs: (w.view?.nodes ?? []).reduce((a, n) => a + (n.durationMs ?? 0), 0),
   }));
@@ -356,7 +357,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
     startedAt: new Date(r.startedAt).toISOString(),
     wallMs: Date.now() - r.startedAt,
     coordinator: r.url,
-    chain: { rpcUrl: provider._getConnection().url, chainId: evm.chainId, fromBlock: r.fromBlock, toBlock: r.toBlock, timeTravelSeconds: r.timeTravelSeconds },
+    chain: { rpcUrl: provider._getConnection().url, chainId: evm.chainId, fromBlock: r.fromBlock, toBlock: r.toBlock, timeTravel: r.timeTravel },
     token: { address: token, ...info },
     participants: participantsList,
     tasks: { planned: r.tasksPlanned, posted: r.tasksPosted, postErrors: r.postErrors, byState, byRoute, byCapability, byAgent, withFailover: rows.filter((t) => t.failovers > 0).length, failovers: rows.reduce((a, t) => a + t.failovers, 0), workflows },

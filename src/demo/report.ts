@@ -27,7 +27,7 @@ export type DemoReport = {
   startedAt: string;
   wallMs: number;
   coordinator: string;
-  chain: { rpcUrl: string; chainId: number; fromBlock: number; toBlock: number; timeTravelSeconds: number };
+  chain: { rpcUrl: string; chainId: number; fromBlock: number; toBlock: number; timeTravel: { seconds: number; why: string }[] };
   token: { address: string; symbol: string; decimals: number };
   participants: { role: string; label: string; address: string; note?: string }[];
   tasks: {
@@ -111,8 +111,7 @@ export function formatReport(r: DemoReport): string {
 
   out.push(`AICP demo report — ${r.startedAt}, ${(r.wallMs / 1000).toFixed(1)} s, coordinator ${r.coordinator}, chain ${r.chain.rpcUrl} (id ${r.chain.chainId}, blocks ${r.chain.fromBlock}–${r.chain.toBlock})`);
   out.push(`Amounts in ${r.token.symbol} (${r.token.decimals} decimals, token ${r.token.address}).`);
-  if (r.chain.timeTravelSeconds > 0)
-    out.push(`Local chain: the demo moved the chain's clock forward by ${r.chain.timeTravelSeconds} s (evm_increaseTime) so the acceptance and appeal windows passed.`);
+  for (const t of r.chain.timeTravel) out.push(`Local chain: the demo moved the chain's clock forward by ${t.seconds} s (evm_increaseTime): ${t.why}.`);
 
   section("Participants");
   out.push(table(["role", "who", "address", "note"], r.participants.map((p) => [p.role, p.label, p.address, p.note ?? ""])));

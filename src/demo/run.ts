@@ -62,6 +62,8 @@ export type DemoOptions = {
   flakyReserveShare?: number;
   /** Failure rate of a flaky agent the demo starts itself (default 0.5, as `npm start`'s). */
   flakyFailureRate?: number;
+  /** At the end, buyers take their unused PaymentChannels deposits back (request, the challenge period passed on the local chain, withdraw); default true. */
+  reclaimDeposits?: boolean;
   /** Tasks between posting and delivery at once (default 16). */
   concurrency?: number;
   /** `auto`: start in-process the reference agents that are not online; `external`: require them online. */
@@ -117,7 +119,7 @@ const ESCROW_STATE = ["None", "Funded", "Awarded", "Delivered", "Disputed", "Rel
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const o = {
     tasks: 200, workflows: 5, buyers: [...LOCAL_ROLES.buyers], arbitrators: [...LOCAL_ROLES.arbitrators], escrowShare: 0.1, silentEscrows: 2,
-    disputeShareBps: 6_000, flakyReserveShare: 0.25, flakyFailureRate: 0.5, concurrency: 16, agents: "auto" as const, mineIntervalMs: 1_000,
+    disputeShareBps: 6_000, flakyReserveShare: 0.25, flakyFailureRate: 0.5, reclaimDeposits: true, concurrency: 16, agents: "auto" as const, mineIntervalMs: 1_000,
     stepTimeoutMs: 600_000, progress: "auto" as const, seed: 2024,
     ...options,
   };
@@ -155,7 +157,7 @@ async function demo(
   cleanups.push(() => provider.destroy());
   const record: DemoRecord = {
     startedAt, url, txs: [], postErrors: [], workflows: [], flakyTransitions: [], silence: [], withdrawals: [], notes: [],
-    fromBlock: 0, toBlock: 0, timeTravelSeconds: 0, tracked: new Map(), buyers: [], agents: [], arbitrators: [], openingDeposits: new Map(), vouchers: 0,
+    fromBlock: 0, toBlock: 0, timeTravel: [], tracked: new Map(), buyers: [], agents: [], arbitrators: [], openingDeposits: new Map(), vouchers: 0,
     tasksPlanned: 0, tasksPosted: 0, dispute: undefined, epoch: undefined, flaky: undefined,
   };
   const gasTx = (route: string, kind: string, hashes: string | string[] | undefined) => {
@@ -236,6 +238,8 @@ async function demo(
   const flows = planWorkflows(o.workflows, o.buyers.length, o.seed + 1);
   record.tasksPlanned = plan.regular.length + plan.reserve.length;
   const isChannel = (p: PlannedTask) => p.route === "channel" || (p.route === "auto" && p.budget < threshold);
+  // Of the escrow tasks: one disputed, some left to silence, and at least one accepted by the release call.
+  const silenceTarget = Math.min(o.silentEscrows, Math.max(0, plan.regular.filter((p) => !isChannel(p)).length - 2));
 
   // ---- buyers: faucet, escrow allowance, channel deposit, automatic payer ---------------------
   progress.phase(`Buyers ${o.buyers.map((b) => `#${b}`).join(", ")}: tUSD from the test faucet, an allowance for TaskEscrow, a PaymentChannels deposit, automatic vouchers`);
@@ -463,8 +467,8 @@ async function demo(
   };
 
   progress.phase(`Posting ${record.tasksPlanned} tasks over both routes (escrow threshold ${fmt(threshold)} tUSD) and ${flows.length} workflows`);
-  for (const w of flows) background(postWorkflow(w));
-  async function postWorkflow(w: PlannedWorkflow) {
+  flows.forEach((w, i) => background(postWorkflow(w, i)));
+  async function postWorkflow(w: PlannedWorkflow, index: number) {
     const b = buyers[w.buyer]!;
     workflowPosts++;
     let v;
@@ -493,7 +497,7 @@ async function demo(
       workflowPosts--;
     }
     workflowIds.add(v.id);
-    record.workflows.push({ id: v.id, name: w.name, buyer: w.buyer, status: v.status, view: v });
+    record.workflows.push({ id: v.id, name: w.name, index, buyer: w.buyer, status: v.status, view: v });
     progress.note(`workflow ${v.id.slice(0, 8)} "${w.name}" posted by ${b.label} (${w.nodes.length} nodes, ${fmt(w.totalBudget)} tUSD)`);
   }
   for (const p of plan.regular) await post(p);
@@ -525,7 +529,7 @@ async function demo(
 
   // ---- escrow: accept, silence, dispute --------------------------------------------------------
   async function onEscrowDelivered(k: Tracked) {
-    k.action = k.purpose !== "above-threshold" && !disputeTaken ? "dispute" : k.purpose !== "above-threshold" && record.silence.length < o.silentEscrows ? "silence" : "accept";
+    k.action = k.purpose !== "above-threshold" && !disputeTaken ? "dispute" : k.purpose !== "above-threshold" && record.silence.length < silenceTarget ? "silence" : "accept";
     if (k.action === "dispute") disputeTaken = true;
     if (k.action === "silence") record.silence.push(k.id);
     pendingEscrow.add(k.id);
@@ -585,7 +589,7 @@ async function demo(
     progress.phase(`Local chain: moving the chain's clock forward by ${seconds} s (evm_increaseTime) — past the acceptance window (${acceptance} s) and the appeal window (${appeal} s)`);
     await provider.send("evm_increaseTime", [seconds]);
     await provider.send("evm_mine", []);
-    record.timeTravelSeconds = seconds;
+    record.timeTravel.push({ seconds, why: `past the acceptance window (${acceptance} s: escrows released by silence) and the appeal window (${appeal} s: the ruling final)` });
     if (record.dispute) {
       const wallet = new NonceManager(new Wallet(record.dispute.arbitratorKey, provider));
       const r = await (await evm.resolver.connect(wallet).finalize(BigInt(record.dispute.disputeId))).wait();
@@ -629,7 +633,7 @@ async function demo(
   }
 
   // ---- withdrawals -------------------------------------------------------------------------------
-  progress.phase("Withdrawals: agents pull their payouts from TaskEscrow and PaymentChannels with their own keys; buyers their escrow refunds");
+  progress.phase("Withdrawals: agents pull their payouts from TaskEscrow and PaymentChannels with their own keys; buyers their escrow refunds and unused channel deposits");
   let lastBlock = 0;
   const noteReceipt = (r: TransactionReceipt | null | undefined) => {
     if (r && r.blockNumber > lastBlock) lastBlock = r.blockNumber;
@@ -657,6 +661,30 @@ async function demo(
     gasTx("payouts", "withdraw TaskEscrow (buyer wallet)", w.txHash);
     noteReceipt(await provider.getTransactionReceipt(w.txHash));
     record.withdrawals.push({ label: b.label, address: b.buyer.address, contract: "TaskEscrow", amount: w.amount.toString(), txHash: w.txHash });
+  }
+  // Buyers take their unused channel deposits back: a withdrawal request starts the challenge
+  // period (during which the coordinator, as watchtower, could still settle vouchers), then the deposit leaves.
+  if (o.reclaimDeposits) {
+    const requested: BuyerCtx[] = [];
+    for (const b of buyers) {
+      if (((await evm.channels.depositOf(b.buyer.address, token))[0] as bigint) === 0n) continue;
+      const r = await b.tx(() => b.buyer.requestChannelWithdrawal(token));
+      gasTx("channel", "request deposit withdrawal (buyer wallet)", r.txHash);
+      requested.push(b);
+    }
+    if (requested.length) {
+      const period = Number(await evm.channels.challengePeriod()) + 1;
+      await provider.send("evm_increaseTime", [period]);
+      await provider.send("evm_mine", []);
+      record.timeTravel.push({ seconds: period, why: `past PaymentChannels' challenge period (${period - 1} s), so the buyers could withdraw their unused deposits` });
+      progress.note(`local chain: moved the clock forward by ${period} s (evm_increaseTime), past the channel challenge period`);
+      for (const b of requested) {
+        const w = await b.tx(() => b.buyer.withdrawDeposit(token));
+        gasTx("channel", "withdraw deposit (buyer wallet)", w.txHash);
+        noteReceipt(await provider.getTransactionReceipt(w.txHash));
+        record.withdrawals.push({ label: b.label, address: b.buyer.address, contract: "PaymentChannels", amount: w.amount.toString(), txHash: w.txHash });
+      }
+    }
   }
   progress.note(`${record.withdrawals.length} withdrawals sent`);
 

@@ -96,7 +96,7 @@ describe("npm run demo (a small run against a hardhat node, a coordinator and th
     expect(d.buyerAmount).to.equal(d.expected.buyerAmount);
     expect(BigInt(d.agentAmount) + BigInt(d.buyerAmount) + BigInt(d.fee)).to.equal(BigInt(d.price));
     expect(d.evidence).to.be.greaterThanOrEqual(2);
-    expect(report.chain.timeTravelSeconds).to.be.greaterThan(86_400);
+    expect(report.chain.timeTravel[0]!.seconds).to.be.greaterThan(86_400);
     expect(report.silence.settled).to.equal(report.silence.taskIds.length).and.to.be.greaterThan(0);
 
     // The flaky agent tripped its breaker and its tasks went to runner-ups.
@@ -112,6 +112,10 @@ describe("npm run demo (a small run against a hardhat node, a coordinator and th
     expect(report.reputation!.proofs.every((p) => p.verified)).to.equal(true);
     expect(report.withdrawals.filter((w) => w.label.startsWith("agent") && w.contract === "PaymentChannels").length).to.be.greaterThan(0);
     expect(report.withdrawals.filter((w) => w.label.startsWith("agent") && w.contract === "TaskEscrow").length).to.be.greaterThan(0);
+    // The buyers took their unused channel deposits back after the challenge period.
+    expect(report.withdrawals.filter((w) => w.label.startsWith("buyer") && w.contract === "PaymentChannels").length).to.equal(3);
+    expect(report.money.conservation[0]!.held).to.equal("0");
+    expect(BigInt(report.money.conservation[0]!.refunded)).to.be.greaterThan(0n);
 
     // Money: both routes conserved, the ledger equal to the chain.
     expect(report.money.conservation.map((c) => c.ok)).to.deep.equal([true, true]);
