@@ -30,6 +30,18 @@ const SELECT_AGENT = `
     b.state AS breaker_state, b.failures AS breaker_failures, b.retry_at AS breaker_retry_at, b.reopen_count AS breaker_reopen_count
   FROM agents a LEFT JOIN agent_breakers b ON b.agent = a.address`;
 
+/**
+ * Agents eligible for a call for proposals for capability $1: registered, not suspended,
+ * offering the capability, below their concurrency limit, and whose circuit breaker is not
+ * open (an open breaker makes an agent ineligible at once, with no network call).
+ */
+const ELIGIBLE = `
+  SELECT a.address, a.endpoint_url, c.min_price::text AS min_price
+    FROM agent_capabilities c JOIN agents a ON a.address = c.agent
+   WHERE c.capability = $1 AND NOT a.suspended
+     AND (SELECT count(*) FROM tasks t WHERE t.agent = a.address AND t.status IN ('awarded', 'running')) < a.max_concurrency
+     AND NOT EXISTS (SELECT 1 FROM agent_breakers b WHERE b.agent = a.address AND b.state = 'open' AND b.retry_at > now())`;
+
 /** SQL of the agents domain. Amounts stay strings here; the service converts to bigint. */
 export const agentRepository = {
   async insert(
@@ -91,19 +103,17 @@ export const agentRepository = {
   },
 
   /**
-   * Agents eligible for a call for proposals: registered, not suspended, offering the
-   * capability, below their concurrency limit, and whose circuit breaker is not open (an open
-   * breaker makes an agent ineligible at once, with no network call).
+   * Opens an auction's call for proposals in one statement: the eligible agents (see
+   * ELIGIBLE; never the buyer) become its recipients (`cfps`) and their number the auction's
+   * `eligible`.
    */
-  async eligible(q: Queryable, capability: string): Promise<{ address: string; endpoint_url: string | null; min_price: string }[]> {
-    const r = await q.query<{ address: string; endpoint_url: string | null; min_price: string }>(
-      `SELECT a.address, a.endpoint_url, c.min_price::text AS min_price
-         FROM agent_capabilities c JOIN agents a ON a.address = c.agent
-        WHERE c.capability = $1 AND NOT a.suspended
-          AND (SELECT count(*) FROM tasks t WHERE t.agent = a.address AND t.status IN ('awarded', 'running')) < a.max_concurrency
-          AND NOT EXISTS (SELECT 1 FROM agent_breakers b WHERE b.agent = a.address AND b.state = 'open' AND b.retry_at > now())
-        ORDER BY a.address`,
-      [capability],
+  async invite(q: Queryable, auction: { id: string; buyer: string; capability: string }): Promise<{ address: string; endpoint_url: string | null }[]> {
+    const r = await q.query<{ address: string; endpoint_url: string | null }>(
+      `WITH e AS (${ELIGIBLE} AND a.address <> $3),
+            c AS (INSERT INTO cfps (auction_id, agent) SELECT $2::uuid, e.address FROM e),
+            u AS (UPDATE auctions SET eligible = (SELECT count(*) FROM e) WHERE id = $2::uuid)
+       SELECT e.address, e.endpoint_url FROM e ORDER BY e.address`,
+      [auction.capability, auction.id, auction.buyer],
     );
     return r.rows;
   },

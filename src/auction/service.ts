@@ -155,8 +155,16 @@ export function createAuctionService(
     const result: CloseResult = { awarded: [], expired: [] };
     let scheduledAt = 0;
     const closed = await db.tx(async (t) => {
+      // The auction row, locked (proposals hold it shared until they commit), with its tasks
+      // (fixed at posting); the proposals are read in the next statement, whose snapshot then
+      // includes every proposal committed before the lock was granted.
       const a = (
-        await t.query<AuctionRow>("SELECT * FROM auctions WHERE id = $1 FOR UPDATE", [auctionId])
+        await t.query<AuctionRow & { tasks: { id: string; lot_index: number; workflow_id: string | null; node_key: string | null; settlement: string }[] }>(
+          `SELECT a.*, (SELECT json_agg(json_build_object('id', x.id, 'lot_index', x.lot_index, 'workflow_id', x.workflow_id, 'node_key', x.node_key, 'settlement', x.settlement)
+                                        ORDER BY x.lot_index) FROM tasks x WHERE x.auction_id = a.id) AS tasks
+             FROM auctions a WHERE a.id = $1 FOR UPDATE OF a`,
+          [auctionId],
+        )
       ).rows[0];
       if (!a || a.status !== "open") return false;
       const timer = timers.get(auctionId);
@@ -166,11 +174,12 @@ export function createAuctionService(
       }
       if (reason === "window" && a.closes_at.getTime() > ctx.now() + 50) return false; // early: the job retries
       scheduledAt = a.closes_at.getTime();
-      const props = await t.query<{ agent: string; price: string; updated_at: Date; load: number; successes: number | null; failures: number | null }>(
+      const props = await t.query<{ agent: string; price: string; updated_at: Date; load: number; successes: number | null; failures: number | null; webhook: boolean }>(
         `SELECT p.agent, p.price::text, p.updated_at,
                 (SELECT count(*)::int FROM tasks x WHERE x.agent = p.agent AND x.status IN ('awarded', 'running')) AS load,
-                r.successes, r.failures
+                r.successes, r.failures, (ag.endpoint_url IS NOT NULL) AS webhook
            FROM proposals p LEFT JOIN reputation_stats r ON r.agent = p.agent AND r.capability = $2
+                LEFT JOIN agents ag ON ag.address = p.agent
           WHERE p.auction_id = $1`,
         [auctionId, a.capability],
       );
@@ -183,18 +192,9 @@ export function createAuctionService(
       }));
       const budget = BigInt(a.budget);
       const { winners, ranked } = decideAuction(a.rule, bids, budget, a.quantity);
-      const tasks = (
-        await t.query<{ id: string; lot_index: number; workflow_id: string | null; node_key: string | null }>(
-          "SELECT id, lot_index, workflow_id, node_key FROM tasks WHERE auction_id = $1 ORDER BY lot_index",
-          [auctionId],
-        )
-      ).rows;
+      const tasks = a.tasks ?? [];
       const runnerUps = ranked.slice(winners.length).map((b) => ({ agent: b.agent, price: b.price.toString() }));
       const clearing = winners[0]?.pays ?? null;
-      await t.query(
-        "UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $2, clearing_price = $3 WHERE id = $1",
-        [auctionId, reason, clearing?.toString() ?? null],
-      );
       const ids: string[] = [];
       const statuses: string[] = [];
       const agents: (string | null)[] = [];
@@ -208,33 +208,35 @@ export function createAuctionService(
         agents.push(w?.agent ?? null);
         prices.push(w?.pays.toString() ?? null);
       });
+      const winnerSet = new Set(winners.map((w) => w.agent));
+      // The auction, its tasks and its proposals in one statement.
       await t.query(
-        `UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
+        `WITH a AS (
+           UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $7, clearing_price = $8::numeric WHERE id = $6),
+         p AS (
+           UPDATE proposals SET outcome = CASE WHEN agent = ANY($9::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $6)
+         UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
                 awarded_at = CASE WHEN u.status = 'awarded' THEN now() END, updated_at = now()
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, status, agent, price)
           WHERE t.id = u.id`,
-        [ids, statuses, agents, prices, JSON.stringify(runnerUps)],
+        [ids, statuses, agents, prices, JSON.stringify(runnerUps), auctionId, reason, clearing?.toString() ?? null, [...winnerSet]],
       );
       for (const [i, task] of tasks.entries()) {
         const w = winners[i];
-        if (w) await hooks.tx?.awarded?.(t, { id: task.id, agent: w.agent, price: w.pays, failover: false });
+        if (w) await hooks.tx?.awarded?.(t, { id: task.id, agent: w.agent, price: w.pays, failover: false, settlement: task.settlement });
         else await hooks.tx?.ended?.(t, { id: task.id, status: "expired" });
       }
-      const winnerSet = new Set(winners.map((w) => w.agent));
-      await t.query(
-        "UPDATE proposals SET outcome = CASE WHEN agent = ANY($2) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $1",
-        [auctionId, [...winnerSet]],
-      );
+      const webhook = new Map(props.rows.map((p) => [p.agent, p.webhook]));
       winners.forEach((w, i) =>
         out.push({
           address: w.agent,
-          webhook: true,
+          webhook: webhook.get(w.agent) ?? true,
           event: { type: "accept-proposal", data: { auctionId, taskId: tasks[i]!.id, price: w.pays.toString(), bid: w.bid.toString() } },
         }),
       );
       for (const p of props.rows)
         if (!winnerSet.has(p.agent))
-          out.push({ address: p.agent, webhook: true, event: { type: "reject-proposal", data: { auctionId, taskIds: ids } } });
+          out.push({ address: p.agent, webhook: p.webhook, event: { type: "reject-proposal", data: { auctionId, taskIds: ids } } });
       out.push({
         address: a.buyer,
         event: {
@@ -294,11 +296,7 @@ export function createAuctionService(
 
   return {
     async open(t, auction, cfp) {
-      const eligible = (await agentRepository.eligible(t, auction.capability)).filter((e) => e.address !== auction.buyer);
-      if (eligible.length) {
-        await t.query("INSERT INTO cfps (auction_id, agent) SELECT $1, unnest($2::text[])", [auction.id, eligible.map((e) => e.address)]);
-      }
-      await t.query("UPDATE auctions SET eligible = $2 WHERE id = $1", [auction.id, eligible.length]);
+      const eligible = await agentRepository.invite(t, auction);
       return eligible.map((e) => ({ address: e.address, webhook: e.endpoint_url !== null, event: { type: "cfp", data: { ...cfp } } }));
     },
 

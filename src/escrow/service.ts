@@ -60,17 +60,17 @@ export function createEscrowService(
   },
 ): EscrowService {
   const { db, log } = ctx;
-  const isEscrow = async (t: Queryable, id: string) =>
-    (await t.query<{ settlement: string }>("SELECT settlement FROM tasks WHERE id = $1", [id])).rows[0]?.settlement === "escrow";
+  const isEscrow = async (t: Queryable, id: string, settlement?: string) =>
+    (settlement ?? (await t.query<{ settlement: string }>("SELECT settlement FROM tasks WHERE id = $1", [id])).rows[0]?.settlement) === "escrow";
 
   // --- coordinator attestations, recorded with the task transitions ---
   deps.txHooks.subscribe({
     async awarded(t, task) {
-      if (!(await isEscrow(t, task.id))) return;
+      if (!(await isEscrow(t, task.id, task.settlement))) return;
       await deps.enqueue(t, { intent: `award:${task.id}:${task.agent}`, kind: "escrow.award", payload: { taskId: task.id, agent: task.agent, price: task.price.toString() } });
     },
     async delivered(t, task) {
-      if (!(await isEscrow(t, task.id))) return;
+      if (!(await isEscrow(t, task.id, task.settlement))) return;
       await deps.enqueue(t, { intent: `deliver:${task.id}`, kind: "escrow.deliver", payload: { taskId: task.id, resultHash: task.resultHash } });
     },
     async ended(t, task) {

@@ -89,15 +89,14 @@ export function createReputationService(ctx: AppContext): ReputationService {
       );
       const prev = r.rows[0]!;
       const score = updated(prev.score, now - prev.scored_at.getTime(), e.ok);
+      // The counters and the history in one statement.
       await t.query(
-        `UPDATE reputation_stats SET successes = successes + $3, failures = failures + $4,
-                response_ms_total = response_ms_total + $5, score = $6, scored_at = $7, updated_at = now()
-          WHERE agent = $1 AND capability = $2`,
-        [e.agent, e.capability, e.ok ? 1 : 0, e.ok ? 0 : 1, e.ok ? (e.responseMs ?? 0) : 0, score, new Date(now)],
-      );
-      await t.query(
-        "INSERT INTO reputation_events (agent, capability, task_id, outcome, response_ms, score_after) VALUES ($1, $2, $3, $4, $5, $6)",
-        [e.agent, e.capability, e.taskId, e.ok ? "success" : "failure", e.responseMs, score],
+        `WITH s AS (
+           UPDATE reputation_stats SET successes = successes + $3, failures = failures + $4,
+                  response_ms_total = response_ms_total + $5, score = $6, scored_at = $7, updated_at = now()
+            WHERE agent = $1 AND capability = $2)
+         INSERT INTO reputation_events (agent, capability, task_id, outcome, response_ms, score_after) VALUES ($1, $2, $8, $9, $10, $6)`,
+        [e.agent, e.capability, e.ok ? 1 : 0, e.ok ? 0 : 1, e.ok ? (e.responseMs ?? 0) : 0, score, new Date(now), e.taskId, e.ok ? "success" : "failure", e.responseMs],
       );
     },
 

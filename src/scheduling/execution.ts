@@ -54,7 +54,7 @@ const DISPATCH_BACKSTOP_MS = 1_000;
 type TaskRow = {
   id: string; buyer: string; capability: string; status: string; agent: string | null; price: string | null; attempts: number;
   runner_ups: { agent: string; price: string }[]; auction_id: string; input: unknown; deadline: Date; awarded_at: Date | null;
-  started_at: Date | null; workflow_id: string | null; node_key: string | null; failovers: number; token: string; budget: string;
+  started_at: Date | null; workflow_id: string | null; node_key: string | null; failovers: number; token: string; budget: string; settlement: string;
 };
 
 export function createExecutionService(
@@ -111,7 +111,7 @@ export function createExecutionService(
           [taskId, cand.agent, cand.price, JSON.stringify(queue), reason],
         );
         await t.query("UPDATE proposals SET outcome = 'accepted' WHERE auction_id = $1 AND agent = $2", [task.auction_id, cand.agent]);
-        await deps.tx?.awarded?.(t, { id: taskId, agent: cand.agent, price: BigInt(cand.price), failover: true });
+        await deps.tx?.awarded?.(t, { id: taskId, agent: cand.agent, price: BigInt(cand.price), failover: true, settlement: task.settlement });
         out.push({ address: cand.agent, webhook: true, event: { type: "accept-proposal", data: { auctionId: task.auction_id, taskId, price: cand.price, failover: true } } });
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "awarded", agent: cand.agent, price: cand.price, failoverFrom: agent } } });
         next = { agent: cand.agent, attempt: 1, delay: 0 };
@@ -132,18 +132,30 @@ export function createExecutionService(
   }
 
   async function dispatch(taskId: string, agent: string, attempt: number): Promise<string> {
-    const claim = await db.tx(async (t) => {
-      const task = await lock(t, taskId);
-      if (!task || task.status !== "awarded" || task.agent !== agent || task.attempts !== attempt - 1) return undefined;
-      const eta = await t.query<{ eta_ms: number }>("SELECT eta_ms FROM proposals WHERE auction_id = $1 AND agent = $2", [task.auction_id, agent]);
-      const etaMs = eta.rows[0]?.eta_ms ?? 60_000;
-      await t.query("UPDATE tasks SET attempts = $2, eta_ms = $3, dispatched_at = now(), updated_at = now() WHERE id = $1", [taskId, attempt, etaMs]);
-      const ep = await t.query<{ endpoint_url: string | null; webhook_secret: string }>("SELECT endpoint_url, webhook_secret FROM agents WHERE address = $1", [agent]);
-      return { task, etaMs, endpoint: ep.rows[0]?.endpoint_url ?? null, secret: ep.rows[0]?.webhook_secret ?? "" };
-    });
-    if (!claim) return "stale";
+    // The claim, in one statement (one round trip, atomic under the row lock the UPDATE takes):
+    // only while the task is awarded to this agent with attempt − 1 attempts made; it records
+    // the attempt with the agent's estimate from its proposal, and reads the agent's endpoint
+    // and whether its breaker is plainly closed (then no further read is needed to permit).
+    const r = await db.query<{
+      auction_id: string; capability: string; input: unknown; price: string | null; deadline: Date; eta_ms: number;
+      endpoint_url: string | null; webhook_secret: string | null; breaker_closed: boolean;
+    }>(
+      `WITH c AS (
+         UPDATE tasks t SET attempts = $3,
+                eta_ms = COALESCE((SELECT p.eta_ms FROM proposals p WHERE p.auction_id = t.auction_id AND p.agent = $2), 60000),
+                dispatched_at = now(), updated_at = now()
+          WHERE t.id = $1 AND t.status = 'awarded' AND t.agent = $2 AND t.attempts = $3 - 1
+         RETURNING t.auction_id, t.capability, t.input, t.price::text AS price, t.deadline, t.eta_ms)
+       SELECT c.auction_id, c.capability, c.input, c.price, c.deadline, c.eta_ms, a.endpoint_url, a.webhook_secret,
+              (b.agent IS NULL OR b.state = 'closed') AS breaker_closed
+         FROM c LEFT JOIN agents a ON a.address = $2 LEFT JOIN agent_breakers b ON b.agent = $2`,
+      [taskId, agent, attempt],
+    );
+    const row = r.rows[0];
+    if (!row) return "stale";
+    const claim = { task: row, etaMs: row.eta_ms, endpoint: row.endpoint_url, secret: row.webhook_secret ?? "" };
     // An open breaker rejects at once: no network call, straight to failover.
-    if (!(await breakers.permit(agent))) {
+    if (!row.breaker_closed && !(await breakers.permit(agent))) {
       await db.query("UPDATE tasks SET attempts = $2 WHERE id = $1", [taskId, config.EXEC_MAX_ATTEMPTS]);
       return fail(taskId, agent, config.EXEC_MAX_ATTEMPTS, "circuit breaker open");
     }
@@ -218,23 +230,39 @@ export function createExecutionService(
         throw badRequest("RESULT_HASH_MISMATCH", `resultHash must be keccak256 of the output's canonical JSON (${hash}).`);
       let fin: FinishedTask | undefined;
       const out: Outgoing[] = [];
+      let breakerClean = false;
       await db.tx(async (t) => {
-        const task = await lock(t, taskId);
-        if (!task) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
-        if (task.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may deliver it.");
-        if (!["awarded", "running"].includes(task.status))
-          throw conflict("NOT_RUNNING", `The task is ${task.status}; only an awarded or running task can be delivered.`);
-        const since = (task.started_at ?? task.awarded_at ?? new Date(ctx.now())).getTime();
-        await t.query(
-          "UPDATE tasks SET status = 'delivered', output = $2, result_hash = $3, delivered_at = now(), run_deadline = NULL, updated_at = now() WHERE id = $1",
-          [taskId, JSON.stringify(output ?? null), hash],
+        // Delivered only while awarded to this agent (or running): one conditional UPDATE under
+        // the row lock; when it matches nothing, a read names the reason.
+        const u = await t.query<{
+          buyer: string; capability: string; price: string | null; settlement: string; started_at: Date | null; awarded_at: Date | null;
+          workflow_id: string | null; node_key: string | null; breaker_clean: boolean;
+        }>(
+          `WITH u AS (
+             UPDATE tasks SET status = 'delivered', output = $2, result_hash = $3, delivered_at = now(), run_deadline = NULL, updated_at = now()
+              WHERE id = $1 AND agent = $4 AND status IN ('awarded', 'running')
+             RETURNING buyer, capability, price::text AS price, settlement, started_at, awarded_at, workflow_id, node_key)
+           SELECT u.buyer, u.capability, u.price, u.settlement, u.started_at, u.awarded_at, u.workflow_id, u.node_key,
+                  (b.agent IS NULL OR (b.state = 'closed' AND b.failures = 0)) AS breaker_clean
+             FROM u LEFT JOIN agent_breakers b ON b.agent = $4`,
+          [taskId, JSON.stringify(output ?? null), hash, agent],
         );
+        const task = u.rows[0];
+        if (!task) {
+          const cur = (await t.query<{ agent: string | null; status: string }>("SELECT agent, status FROM tasks WHERE id = $1", [taskId])).rows[0];
+          if (!cur) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
+          if (cur.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may deliver it.");
+          throw conflict("NOT_RUNNING", `The task is ${cur.status}; only an awarded or running task can be delivered.`);
+        }
+        breakerClean = task.breaker_clean;
+        const since = (task.started_at ?? task.awarded_at ?? new Date(ctx.now())).getTime();
         await reputation.record(t, { agent, capability: task.capability, taskId, ok: true, responseMs: ctx.now() - since });
-        await deps.tx?.delivered?.(t, { id: taskId, agent, price: BigInt(task.price ?? "0"), resultHash: hash });
+        await deps.tx?.delivered?.(t, { id: taskId, agent, price: BigInt(task.price ?? "0"), resultHash: hash, settlement: task.settlement });
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "delivered", agent, resultHash: hash } } });
         fin = { id: taskId, status: "delivered", workflowId: task.workflow_id, nodeKey: task.node_key, output, price: task.price };
       });
-      await breakers.record(agent, true);
+      // A success changes a breaker only when it is not plainly closed (the read above, in the delivery's statement).
+      if (!breakerClean) await breakers.record(agent, true);
       await deps.dispatch(out);
       await finished(fin!);
       return { id: taskId, status: "delivered", resultHash: hash };

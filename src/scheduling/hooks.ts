@@ -6,10 +6,13 @@ import type { Queryable } from "../db/index.js";
  * transaction that changes the task; several domains may subscribe.
  */
 export type TaskTxHooks = {
-  /** An award at auction close, or a re-award to a runner-up on failover. */
-  awarded?(t: Queryable, task: { id: string; agent: string; price: bigint; failover: boolean }): Promise<void>;
-  /** The awarded agent delivered; `resultHash` = keccak256 of the output's canonical JSON. */
-  delivered?(t: Queryable, task: { id: string; agent: string; price: bigint; resultHash: string }): Promise<void>;
+  /**
+   * An award at auction close, or a re-award to a runner-up on failover. `settlement` is the
+   * task's settlement route when the caller has it at hand (subscribers that care read it otherwise).
+   */
+  awarded?(t: Queryable, task: { id: string; agent: string; price: bigint; failover: boolean; settlement?: string }): Promise<void>;
+  /** The awarded agent delivered; `resultHash` = keccak256 of the output's canonical JSON; `settlement` as for `awarded`. */
+  delivered?(t: Queryable, task: { id: string; agent: string; price: bigint; resultHash: string; settlement?: string }): Promise<void>;
   /** The task ended without delivery: no valid proposal, every runner-up failed, or cancelled. */
   ended?(t: Queryable, task: { id: string; status: "expired" | "failed" | "cancelled" }): Promise<void>;
 };

@@ -135,18 +135,21 @@ export function createTaskService(
       const closesAt = now + windowMs;
       let out: Outgoing[] = [];
       const { auctionId, ids } = await db.tx(async (t) => {
-        const a = await t.query<{ id: string }>(
-          `INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-          [buyer, spec.capability, spec.auction.rule, windowMs, spec.quantity, spec.budget.toString(), new Date(funding ? spec.deadline : closesAt), funding ? "funding" : "open"],
+        // The auction and its tasks (one per lot unit) in one statement.
+        const tasks = await t.query<{ id: string; auction_id: string }>(
+          `WITH a AS (
+             INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at, status)
+             VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8) RETURNING id)
+           INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key, settlement)
+           SELECT a.id, i, $1, $2, $9, $10, $11, $6::numeric, $12, $13, $14, $8, $15, $16, $17 FROM a CROSS JOIN generate_series(0, $5 - 1) AS i
+           ORDER BY i
+           RETURNING id, auction_id`,
+          [
+            buyer, spec.capability, spec.auction.rule, windowMs, spec.quantity, spec.budget.toString(), new Date(funding ? spec.deadline : closesAt), funding ? "funding" : "open",
+            JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.token, spec.deadline, spec.route, spec.workflow?.id ?? null, spec.workflow?.nodeKey ?? null, route,
+          ],
         );
-        const auctionId = a.rows[0]!.id;
-        const tasks = await t.query<{ id: string }>(
-          `INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key, settlement)
-           SELECT $1, i, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $12, $13, $15 FROM generate_series(0, $11 - 1) AS i
-           RETURNING id`,
-          [auctionId, buyer, spec.capability, JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.budget.toString(), spec.token, spec.deadline, spec.route, spec.quantity, spec.workflow?.id ?? null, spec.workflow?.nodeKey ?? null, funding ? "funding" : "open", route],
-        );
+        const auctionId = tasks.rows[0]!.auction_id;
         const ids = tasks.rows.map((r) => r.id);
         if (route === "channel" && settlement.promise)
           await settlement.promise(t, { buyer, token: spec.token, taskIds: ids, amountPerTask: spec.budget });
