@@ -33,14 +33,15 @@ export function createDb({ url, schema, poolSize, log }: DbOptions): Db {
     connectionTimeoutMillis: 5_000,
   });
   pool.on("error", (err) => log?.warn({ err }, "idle Postgres client failed"));
+  const prepared = preparedStatements();
   return {
     schema,
-    query: (sql, params) => pool.query(sql, params),
+    query: (sql, params) => pool.query(prepared(sql, params)),
     async tx(fn) {
       const client = await pool.connect();
       try {
         await client.query("BEGIN");
-        const out = await fn(client);
+        const out = await fn({ query: (sql, params) => client.query(prepared(sql, params)) } as Queryable);
         await client.query("COMMIT");
         return out;
       } catch (err) {
@@ -52,6 +53,27 @@ export function createDb({ url, schema, poolSize, log }: DbOptions): Db {
     },
     connect: () => pool.connect(),
     close: () => pool.end(),
+  };
+}
+
+/** Most distinct statements prepared per process (beyond it, statements are parsed each time). */
+const MAX_PREPARED = 2000;
+
+/**
+ * Statements with parameters run as named prepared statements (one name per SQL text, prepared
+ * once per connection by pg): Postgres parses them once per connection and may reuse a plan,
+ * and each execution sends only Bind/Execute. Statements whose result columns come from a `*`
+ * stay unnamed: a column added by a migration while the process runs would make Postgres refuse
+ * their cached plan ("cached plan must not change result type").
+ */
+function preparedStatements() {
+  const names = new Map<string, string | null>();
+  const star = /(?<![(\w])\*|\w\.\*/;
+  return (text: string, values?: unknown[]): pg.QueryConfig => {
+    if (!values || values.length === 0) return { text };
+    let name = names.get(text);
+    if (name === undefined && names.size < MAX_PREPARED) names.set(text, (name = star.test(text) ? null : `aicp_${names.size}`));
+    return name ? { name, text, values } : { text, values };
   };
 }
 
