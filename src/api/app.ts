@@ -10,7 +10,7 @@ import { AppError } from "../errors.js";
 import { createApi } from "./http.js";
 import { registerAuthRoutes } from "../auth/routes.js";
 import { registerAgentRoutes } from "../agents/routes.js";
-import { registerTaskRoutes } from "../tasks/routes.js";
+import { registerOffchainAcceptRoute, registerTaskRoutes } from "../tasks/routes.js";
 import { registerEventRoutes } from "../events/routes.js";
 import { registerPricingRoutes } from "../pricing/routes.js";
 import { registerExecutionRoutes } from "../scheduling/routes.js";
@@ -37,6 +37,7 @@ export function createApp(ctx: AppContext, services: Services) {
   registerReputationRoutes(api, services.reputation);
   registerWorkflowRoutes(api, services.workflows);
   if (services.escrow) registerEscrowRoutes(api, services.escrow, ctx);
+  else registerOffchainAcceptRoute(api, services.tasks);
   registerChannelRoutes(api, services.channels);
   const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({
     openapi: "3.1.0",

@@ -123,3 +123,20 @@ export function registerTaskRoutes(api: Api, tasks: TaskService, auction: Auctio
     },
   });
 }
+
+/**
+ * POST /v1/tasks/:id/accept without a settlement backend (no chain configured): the buyer
+ * accepts a delivered off-chain task. With a chain the escrow routes serve this path.
+ */
+export function registerOffchainAcceptRoute(api: Api, tasks: TaskService) {
+  api.route({
+    method: "post",
+    path: "/v1/tasks/:id/accept",
+    summary: "Accept a delivered result (buyer); without a chain, tasks settle off-chain and nothing is returned to send",
+    tags: ["settlement"],
+    access: "buyer",
+    params: IdParams,
+    response: z.object({ taskId: z.string(), status: z.string(), call: z.null() }),
+    handler: ({ params, principal }) => tasks.acceptOffchain(params.id, walletOf(principal)),
+  });
+}

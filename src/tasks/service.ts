@@ -46,6 +46,12 @@ export type TaskService = {
    * @throws 403 NOT_BUYER, 409 NOT_CANCELLABLE
    */
   cancel(id: string, buyer: string): Promise<TaskView>;
+  /**
+   * The buyer accepts a delivered off-chain task (no settlement backend: nothing moves on a
+   * chain); with a chain, POST /v1/tasks/:id/accept is the escrow route's (src/escrow).
+   * @throws 404 TASK_NOT_FOUND, 403 NOT_BUYER, 409 NOT_DELIVERED | PAY_WITH_VOUCHER, 503 ESCROW_UNAVAILABLE
+   */
+  acceptOffchain(id: string, buyer: string): Promise<{ taskId: string; status: string; call: null }>;
 };
 
 function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: number; outcome: string }[], showOutput = false) {
@@ -206,6 +212,19 @@ export function createTaskService(
     async list(f) {
       const { rows, total } = await repo.list(db, f);
       return { items: rows.map((r) => toView(r)), total };
+    },
+
+    async acceptOffchain(id, buyer) {
+      const r = await db.query<{ buyer: string; status: string; settlement: string }>("SELECT buyer, status, settlement FROM tasks WHERE id = $1", [id]);
+      const t = r.rows[0];
+      if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
+      if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer may accept the result.");
+      if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; only a delivered result can be accepted.`);
+      if (t.settlement === "channel")
+        throw conflict("PAY_WITH_VOUCHER", "Channel-route results are accepted by paying them: POST /v1/vouchers with your EIP-712 voucher.");
+      if (t.settlement === "escrow") throw unavailable("ESCROW_UNAVAILABLE", "The escrow route is not available right now.");
+      await db.query("UPDATE tasks SET status = 'accepted', accepted_at = COALESCE(accepted_at, now()), updated_at = now() WHERE id = $1 AND status IN ('delivered', 'accepted')", [id]);
+      return { taskId: id, status: "accepted", call: null };
     },
 
     async cancel(id, buyer) {
