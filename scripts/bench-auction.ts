@@ -27,22 +27,17 @@
  *        disk the flushes dominate); the default is the durable setting production uses.
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { Wallet } from "ethers";
-import { Redis } from "ioredis";
-import { SiweMessage } from "siwe";
 import { loadConfig } from "../src/config.js";
 import { dropSchema } from "../src/db/index.js";
 import { startCoordinator as startInProcess } from "../src/server.js";
+import { Client, ZERO, call, counters, http, sleep } from "./lib/bench-http.js";
+import { bucketQuantile, diff, dist, f, histogram, machineCpu, processCpu, sample } from "./lib/bench-stats.js";
+import { cleanRedis, countRoundTrips, groupWarnings, roundTrips, startChildCoordinator } from "./lib/bench-coordinator.js";
 
-const ZERO = "0x0000000000000000000000000000000000000000";
 const CAPABILITY = "bench.auction";
 const BUDGET = 1_000_000;
 
@@ -97,149 +92,6 @@ async function prepareDatabase() {
 }
 const REDIS_URL = process.env["REDIS_URL"] || "redis://127.0.0.1:6379";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP: node:http with one keep-alive agent and enough sockets for every request in flight.
-
-const http = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 1024 });
-let requests = 0;
-
-type Reply<T> = { status: number; body: T; ms: number };
-
-function call<T>(base: string, method: string, path: string, body?: unknown, token?: string): Promise<Reply<T>> {
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string | number> = {};
-  if (data !== undefined) Object.assign(headers, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
-  if (token) headers["authorization"] = `Bearer ${token}`;
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(base + path, { method, headers, agent: http }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        requests++;
-        const text = Buffer.concat(chunks).toString();
-        let parsed: unknown = text;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          /* not JSON (metrics) */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed as T, ms: performance.now() - t0 });
-      });
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
-
-class Client {
-  token?: string;
-  readonly wallet = Wallet.createRandom();
-  constructor(readonly base: string) {}
-  get address() {
-    return this.wallet.address.toLowerCase();
-  }
-  req<T>(method: string, path: string, body?: unknown) {
-    return call<T>(this.base, method, path, body, this.token);
-  }
-  /** Sign-In with Ethereum (EIP-4361) for the coordinator's domain. */
-  async login() {
-    const { body } = await this.req<{ nonce: string }>("GET", "/v1/auth/nonce");
-    const domain = new URL(this.base).host;
-    const message = new SiweMessage({
-      domain, address: this.wallet.address, statement: "Sign in to AICP", uri: `http://${domain}`, version: "1", chainId: 31337, nonce: body.nonce, issuedAt: new Date().toISOString(),
-    }).prepareMessage();
-    const r = await this.req<{ token: string }>("POST", "/v1/auth/login", { message, signature: await this.wallet.signMessage(message) });
-    if (r.status !== 200) throw new Error(`login failed (${r.status}): ${JSON.stringify(r.body)}`);
-    this.token = r.body.token;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Statistics
-
-/** CPU seconds used so far by every process whose command name is one of `names` (Linux /proc). */
-function processCpu(names: string[]): number {
-  let total = 0;
-  try {
-    for (const pid of readdirSync("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        if (!names.some((n) => comm.startsWith(n))) continue;
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        total += (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ
-      } catch {
-        /* exited meanwhile */
-      }
-    }
-    return total;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or NaN elsewhere. */
-function machineCpu(): number {
-  try {
-    const [, ...f] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
-    const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
-    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100; // USER_HZ
-  } catch {
-    return NaN;
-  }
-}
-
-const quantile = (xs: number[], q: number) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-};
-const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
-const dist = (xs: number[]) => `p50 ${f(quantile(xs, 0.5))}  p95 ${f(quantile(xs, 0.95))}  p99 ${f(quantile(xs, 0.99))}  max ${f(Math.max(...xs))} ms  (n=${xs.length})`;
-
-/** Prometheus text: the value of one sample (first match), or NaN. */
-function sample(text: string, name: string): number {
-  for (const line of text.split("\n")) if (line.startsWith(`${name} `)) return Number(line.split(" ").pop());
-  return NaN;
-}
-/** A histogram's buckets, summed over every label set whose labels contain `match`. */
-function histogram(text: string, name: string, match = ""): { le: number; n: number }[] {
-  const by = new Map<number, number>();
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}_bucket{`) || !line.includes(match)) continue;
-    const le = /le="([^"]+)"/.exec(line)![1]!;
-    const key = le === "+Inf" ? Infinity : Number(le);
-    by.set(key, (by.get(key) ?? 0) + Number(line.split(" ").pop()));
-  }
-  return [...by.entries()].sort((a, b) => a[0] - b[0]).map(([le, n]) => ({ le, n }));
-}
-/** The upper bound of the bucket holding the q-quantile, in ms ("≤ x"). */
-function bucketQuantile(b: { le: number; n: number }[], q: number): string {
-  const total = b.at(-1)?.n ?? 0;
-  if (total === 0) return "–";
-  const hit = b.find((x) => x.n >= q * total)!;
-  return hit.le === Infinity ? `> ${b.at(-2)!.le * 1000}` : `≤ ${hit.le * 1000}`;
-}
-const diff = (after: { le: number; n: number }[], before: { le: number; n: number }[]) =>
-  after.map((x) => ({ le: x.le, n: x.n - (before.find((y) => y.le === x.le)?.n ?? 0) }));
-
 // ---------------------------------------------------------------------------------------------
 // The coordinator
 
@@ -265,61 +117,9 @@ function coordinatorEnv(port: number, schema: string, prefix: string): Record<st
 }
 
 async function startChild(schema: string, prefix: string): Promise<Coordinator> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const prof = flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : [];
-  const proc: ChildProcess = spawn("node_modules/.bin/tsx", [...prof, "src/main.ts", "--role", "all", "--no-chain", "--no-agents"], {
-    env: { ...process.env, ...coordinatorEnv(port, schema, prefix) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs: string[] = [];
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) if (line.trim()) logs.push(line);
-  };
-  proc.stdout!.on("data", collect);
-  proc.stderr!.on("data", collect);
-  let exited = false;
-  const exit = new Promise<void>((r) => proc.once("exit", () => ((exited = true), r())));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exited) throw new Error(`the coordinator exited during start-up:\n${logs.slice(-30).join("\n")}`);
-    if (await call(url, "GET", "/health").then((r) => r.status === 200, () => false)) break;
-    if (Date.now() > deadline) throw new Error(`the coordinator did not answer /health in 90 s:\n${logs.slice(-30).join("\n")}`);
-    await sleep(100);
-  }
-  return {
-    url,
-    logs,
-    async stop() {
-      if (exited) return;
-      proc.kill("SIGTERM");
-      if (!(await Promise.race([exit.then(() => true), sleep(20_000).then(() => false)]))) {
-        proc.kill("SIGKILL");
-        await exit;
-      }
-    },
-  };
-}
-
-/**
- * Round trips the in-process coordinator makes, counted by wrapping pg's and ioredis' clients
- * (this process shares their modules with src/): where the time of a task goes, in I/O.
- */
-const roundTrips = { pg: 0, redis: 0, sql: new Map<string, number>() };
-function countRoundTrips() {
-  const pgQuery = pg.Client.prototype.query as (...a: unknown[]) => unknown;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    roundTrips.pg++;
-    const text = typeof args[0] === "string" ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? "?");
-    const key = text.replace(/\s+/g, " ").trim().slice(0, 70);
-    roundTrips.sql.set(key, (roundTrips.sql.get(key) ?? 0) + 1);
-    return pgQuery.apply(this, args);
-  } as typeof pg.Client.prototype.query;
-  const send = Redis.prototype.sendCommand;
-  Redis.prototype.sendCommand = function (this: Redis, ...args: Parameters<typeof send>) {
-    roundTrips.redis++;
-    return send.apply(this, args);
-  };
+  // The coordinator alone (API, workers, indexer): no Hardhat node or deployment, no reference agents.
+  const { PORT: _port, ...env } = coordinatorEnv(0, schema, prefix);
+  return startChildCoordinator(env, { args: ["--no-chain", "--no-agents"], cpuProf: flags["cpu-prof"] });
 }
 
 async function startInproc(schema: string, prefix: string): Promise<Coordinator> {
@@ -402,7 +202,7 @@ async function run(mode: "child" | "inproc"): Promise<void> {
     const cpuBefore = sample(metricsBefore, "process_cpu_seconds_total");
 
     // Phase 1: every agent bids; the auction closes at the last bid (a long window as a backstop).
-    const requestsBefore = requests;
+    const requestsBefore = counters.requests;
     const tripsBefore = { pg: roundTrips.pg, redis: roundTrips.redis, sql: new Map(roundTrips.sql) };
     const machineBefore = machineCpu();
     const servicesBefore = { pg: processCpu(["postgres"]), redis: processCpu(["redis-server"]) };
@@ -414,7 +214,7 @@ async function run(mode: "child" | "inproc"): Promise<void> {
     const services = { pg: processCpu(["postgres"]) - servicesBefore.pg, redis: processCpu(["redis-server"]) - servicesBefore.redis };
     const self = process.cpuUsage(selfBefore);
     const generator = (self.user + self.system) / 1e6;
-    const phaseRequests = requests - requestsBefore;
+    const phaseRequests = counters.requests - requestsBefore;
     const trips = { pg: roundTrips.pg - tripsBefore.pg, redis: roundTrips.redis - tripsBefore.redis };
     const metricsMid = (await call<string>(base, "GET", "/metrics")).body;
     const cpuMid = sample(metricsMid, "process_cpu_seconds_total");
@@ -488,13 +288,7 @@ async function run(mode: "child" | "inproc"): Promise<void> {
       for (const [k, v] of errors) console.log(`    ${v} × ${k}`);
     }
     // The coordinator's warnings and errors, grouped by message.
-    const warnings = new Map<string, number>();
-    for (const l of coord.logs) {
-      if (!l.startsWith("{")) continue;
-      const j = JSON.parse(l) as { msg?: string; err?: string | { message?: string } };
-      const key = `${j.msg ?? "?"}: ${typeof j.err === "string" ? j.err : (j.err?.message ?? "")}`.slice(0, 200);
-      warnings.set(key, (warnings.get(key) ?? 0) + 1);
-    }
+    const warnings = groupWarnings(coord.logs);
     if (warnings.size) {
       console.log("\n  coordinator log (warn and above):");
       for (const [k, v] of warnings) console.log(`    ${v} × ${k}`);
@@ -503,20 +297,7 @@ async function run(mode: "child" | "inproc"): Promise<void> {
     await db.end();
     await coord.stop();
     if (!flags.keep) await dropSchema(DATABASE_URL, schema).catch((err: Error) => console.error(`dropping schema ${schema}: ${err.message}`));
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    try {
-      await redis.connect();
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== "0");
-    } catch (err) {
-      console.error(`cleaning Redis keys ${prefix}:*: ${(err as Error).message}`);
-    } finally {
-      redis.disconnect();
-    }
+    await cleanRedis(REDIS_URL, prefix);
   }
 }
 

@@ -44,13 +44,12 @@
  *        (DATABASE_POOL_SIZE) --cpu-prof DIR (V8 profile of the coordinator) --keep (schema)
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp_bench), REDIS_URL.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { dropSchema, ensureDatabase } from "../src/db/index.js";
 import { Client, ZERO, call, counters, http, openEvents, sleep, type SseEvent } from "./lib/bench-http.js";
-import { dist, f, machineBusyMs, machineLine, routeTotals, sample } from "./lib/bench-stats.js";
+import { dist, f, machineCpu, machineLine, processCpu, routeTotals, sample } from "./lib/bench-stats.js";
 import { cleanRedis, countRoundTrips, groupWarnings, roundTrips, startChildCoordinator } from "./lib/bench-coordinator.js";
 import { loadConfig } from "../src/config.js";
 import { startCoordinator } from "../src/server.js";
@@ -299,31 +298,6 @@ async function startBuyer(b: Buyer) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Machine: CPU by process, from /proc
-
-/** CPU ms so far of the processes whose command line matches `re` (Linux; NaN elsewhere). */
-function procCpuMs(re: RegExp): number {
-  try {
-    let ticks = 0;
-    for (const pid of readdirSync("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-        if (!re.test(cmd)) continue;
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-      } catch {
-        /* gone */
-      }
-    }
-    return ticks * 10;
-  } catch {
-    return NaN;
-  }
-}
-
 type Coord = { url: string; logs: string[]; stop(): Promise<void> };
 
 type Sample = { trips: { pg: number; redis: number; sql: Map<string, number>; redisCommands: Map<string, number> }; at: number; machine: number; bench: number; coordinator: number; postgres: number; redis: number; chain: number; metrics: string; commits: number; rows: Map<string, number> };
@@ -339,12 +313,12 @@ async function takeSample(coord: Coord, db: pg.Client, chain?: BenchChain): Prom
   return {
     trips: { pg: roundTrips.pg, redis: roundTrips.redis, sql: new Map(roundTrips.sql), redisCommands: new Map(roundTrips.redisCommands) },
     at: performance.now(),
-    machine: machineBusyMs(),
+    machine: machineCpu() * 1000,
     bench: (own.user + own.system) / 1000,
     coordinator: sample(metrics, "process_cpu_seconds_total") * 1000,
-    postgres: procCpuMs(/^postgres/),
-    redis: procCpuMs(/^redis-server/),
-    chain: chain ? procCpuMs(new RegExp(`hardhat node .*--port ${new URL(chain.url).port}`)) : 0,
+    postgres: processCpu(["postgres"]) * 1000,
+    redis: processCpu(["redis-server"]) * 1000,
+    chain: chain ? processCpu([], new RegExp(`hardhat node .*--port ${new URL(chain.url).port}`)) * 1000 : 0,
     metrics,
     commits: Number(commits.rows[0]!.n),
     rows: new Map(rows.rows.map((r) => [r.t, Number(r.n)])),

@@ -2,7 +2,7 @@
  * Statistics shared by the benchmarks: quantiles and their formatting, the coordinator's
  * Prometheus text (`/metrics`), and the machine's CPU time and load.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 
 export const quantile = (xs: number[], q: number) => {
@@ -56,12 +56,38 @@ export function routeTotals(text: string): Map<string, { count: number; sum: num
   return out;
 }
 
-/** Busy CPU time of the whole machine so far, ms (Linux /proc/stat at 100 ticks/s; NaN elsewhere). */
-export function machineBusyMs(): number {
+/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or NaN elsewhere. */
+export function machineCpu(): number {
   try {
-    const x = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = x;
-    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10;
+    const [, ...x] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+    const [user, nice, system, , , irq, softirq, steal] = x.map(Number);
+    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100; // USER_HZ
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU seconds used so far by every process whose command name starts with one of `names`, or
+ * (`cmdline`) whose command line matches (Linux /proc; NaN elsewhere). Processes that exited
+ * are not counted.
+ */
+export function processCpu(names: string[], cmdline?: RegExp): number {
+  let total = 0;
+  try {
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        if (!names.some((n) => comm.startsWith(n)) && !(cmdline && cmdline.test(readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ")))) continue;
+        const x = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        total += (Number(x[11]) + Number(x[12])) / 100; // utime + stime, USER_HZ
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    return total;
   } catch {
     return NaN;
   }
