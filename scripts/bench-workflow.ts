@@ -15,17 +15,17 @@
  *        --cpu-prof DIR (the coordinator writes a V8 CPU profile there when it stops)
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
-import { availableParallelism, loadavg } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Wallet } from "ethers";
-import { Redis } from "ioredis";
 import { SiweMessage } from "siwe";
 import { dropSchema } from "../src/db/index.js";
+import { freePort, sleep } from "./lib/bench-http.js";
+import { machineCpu } from "./lib/bench-stats.js";
+import { cleanRedis, startChildCoordinator, type ChildCoordinator } from "./lib/bench-coordinator.js";
 
 const ZERO = "0x0000000000000000000000000000000000000000";
 const CAPABILITY = "bench.step";
@@ -69,7 +69,6 @@ const QUEUE_PREFIX = `aicp-bench-wf-${process.pid}-${Date.now().toString(36)}`;
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (a: string | null | undefined, b: string | null | undefined) => (a && b ? Date.parse(b) - Date.parse(a) : NaN);
 const fmt = (v: number, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
@@ -85,16 +84,6 @@ function prng(seed: number) {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 type Reply<T> = { status: number; body: T };
 
@@ -138,18 +127,12 @@ class Client {
 // ---------------------------------------------------------------------------------------------
 // The coordinator child process
 
-type Coordinator = { url: string; proc: ChildProcess; logs: string[]; warnings: string[]; stop(): Promise<void> };
+type Coordinator = ChildCoordinator & { warnings: () => string[] };
 
+/** The coordinator alone (API, workers, indexer): no Hardhat node or deployment, no reference agents. */
 async function startCoordinator(): Promise<Coordinator> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const prof = flags["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", flags["cpu-prof"]] : [];
-  const proc = spawn("node_modules/.bin/tsx", [...prof, "src/main.ts", "--role", "all"], {
-    env: {
-      ...process.env,
-      NODE_ENV: "production",
-      PORT: String(port),
-      HOST: "127.0.0.1",
+  const c = await startChildCoordinator(
+    {
       DATABASE_URL,
       DATABASE_SCHEMA: SCHEMA,
       REDIS_URL,
@@ -157,60 +140,12 @@ async function startCoordinator(): Promise<Coordinator> {
       LOG_LEVEL: "warn",
       RATE_LIMIT_PER_MINUTE: "0",
       WORKFLOW_WINDOW_MS: String(WINDOW_MS),
-      CHAIN_RPC_URL: "http://127.0.0.1:1", // nowhere: the channel route needs no chain
-      DEPLOYMENTS_FILE: "deployments/does-not-exist.json",
+      CHAIN_RPC_URL: "http://127.0.0.1:1", // nowhere: without a deployment tasks settle off-chain
+      DEPLOYMENTS_FILE: join(tmpdir(), `aicp-bench-wf-${process.pid}-no-deployment.json`),
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs: string[] = [];
-  const warnings: string[] = [];
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) {
-      if (!line.trim()) continue;
-      logs.push(line);
-      if (logs.length > 200) logs.shift();
-      if (line.startsWith("{")) warnings.push(line);
-    }
-  };
-  proc.stdout!.on("data", collect);
-  proc.stderr!.on("data", collect);
-  let exited = false;
-  const exit = new Promise<void>((r) => proc.once("exit", () => ((exited = true), r())));
-
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exited) throw new Error(`the coordinator exited during start-up:\n${logs.slice(-30).join("\n")}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`the coordinator did not answer /health in 90 s:\n${logs.slice(-30).join("\n")}`);
-    await sleep(100);
-  }
-  return {
-    url,
-    proc,
-    logs,
-    warnings,
-    async stop() {
-      if (exited) return;
-      proc.kill("SIGTERM"); // tsx relays it; main.ts closes gracefully
-      const killed = await Promise.race([exit.then(() => true), sleep(20_000).then(() => false)]);
-      if (!killed) {
-        proc.kill("SIGKILL");
-        await exit;
-      }
-    },
-  };
-}
-
-/** Busy CPU time of the whole machine so far, ms (Linux /proc/stat at 100 ticks/s; NaN elsewhere). */
-function machineBusyMs(): number {
-  try {
-    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = f;
-    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10;
-  } catch {
-    return NaN;
-  }
+    { args: ["--no-chain", "--no-agents"], cpuProf: flags["cpu-prof"] },
+  );
+  return Object.assign(c, { warnings: () => c.logs.filter((l) => l.startsWith("{")) });
 }
 
 type Scrape = { cpu: number; http: Map<string, { count: number; sum: number }>; lagP99: number; lagMax: number };
@@ -387,7 +322,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
 
   const m0 = await scrape(url);
   const own0 = process.cpuUsage();
-  const machine0 = machineBusyMs();
+  const machine0 = machineCpu() * 1000;
   const t0 = performance.now();
   const posted = await buyer.req<WorkflowView>("POST", "/v1/workflows", body);
   if (posted.status !== 201) throw new Error(`POST /v1/workflows answered ${posted.status}: ${JSON.stringify(posted.body)}`);
@@ -403,7 +338,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
   }
   const observed = performance.now() - t0;
   const own = process.cpuUsage(own0);
-  const machine = machineBusyMs() - machine0;
+  const machine = machineCpu() * 1000 - machine0;
   const m1 = await scrape(url);
   const [cpu0, cpu1] = [m0.cpu, m1.cpu];
 
@@ -508,20 +443,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
 async function cleanup(coordinator: Coordinator | undefined) {
   await coordinator?.stop().catch((err: Error) => console.error(`stopping the coordinator: ${err.message}`));
   if (!flags.keep) await dropSchema(DATABASE_URL, SCHEMA).catch((err: Error) => console.error(`dropping schema ${SCHEMA}: ${err.message}`));
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${QUEUE_PREFIX}:*`, "COUNT", 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } catch (err) {
-    console.error(`cleaning Redis keys ${QUEUE_PREFIX}:*: ${(err as Error).message}`);
-  } finally {
-    redis.disconnect();
-  }
+  await cleanRedis(REDIS_URL, QUEUE_PREFIX);
 }
 
 let coordinator: Coordinator | undefined;
@@ -550,9 +472,10 @@ try {
     console.log(`CPU per node     ${list((r) => r.cpuPerNode, 2)} ms`);
   }
   console.log(`\nagents: ${agentStats.proposals} proposals accepted, ${agentStats.rejected} refused, ${agentStats.assignments} assignments, ${agentStats.deliveries} deliveries (${agentStats.deliveryErrors} failed), ${agentStats.otherHooks} other webhooks, ${agentStats.badSignatures} bad signatures`);
-  if (coordinator.warnings.length) {
-    console.log(`coordinator logged ${coordinator.warnings.length} warning(s); the first:`);
-    for (const l of coordinator.warnings.slice(0, 5)) console.log(`  ${l.slice(0, 400)}`);
+  const warnings = coordinator.warnings();
+  if (warnings.length) {
+    console.log(`coordinator logged ${warnings.length} warning(s); the first:`);
+    for (const l of warnings.slice(0, 5)) console.log(`  ${l.slice(0, 400)}`);
   }
   stop.abort();
   await agents.close();
