@@ -262,7 +262,8 @@ async function main() {
     const flushes = await Promise.all(urls.map(async (u) => ({ sum: await metric(u, "aicp_voucher_flush_size_sum"), count: await metric(u, "aicp_voucher_flush_size_count") })));
     const fsum = flushes.reduce((a, f) => a + f.sum, 0);
     const fcount = flushes.reduce((a, f) => a + f.count, 0);
-    console.log(`\ngroup commit: ${fcount} transactions, ${(fsum / Math.max(1, fcount)).toFixed(1)} vouchers per transaction on average`);
+    const ftime = (await Promise.all(urls.map((u) => metric(u, "aicp_voucher_flush_seconds_sum")))).reduce((a, b) => a + b, 0);
+    console.log(`\ngroup commit: ${fcount} transactions, ${(fsum / Math.max(1, fcount)).toFixed(1)} vouchers per transaction on average, ${((ftime / Math.max(1, fcount)) * 1000).toFixed(1)} ms per transaction`);
     const check = await db.query<{ v: string; accepted: string; vouched: string }>(
       `SELECT (SELECT count(*) FROM vouchers) AS v, (SELECT count(*) FROM tasks WHERE status = 'accepted') AS accepted,
               (SELECT count(*) FROM channel_promises WHERE status = 'vouched') AS vouched`,

@@ -89,6 +89,8 @@ export const channelRepository = {
    * `lockAccounts`, in a new statement, so that it sees what the previous lock holder committed):
    * Σ owed per account, each pair's amounts, what is due per pair (delivered, unpaid tasks with
    * their held promise, oldest first), and the vouchers already stored at these exact amounts.
+   * Each part is an index lookup per key (LATERAL … OFFSET 0 keeps the planner from turning it
+   * into a scan of every delivered task when many are unpaid).
    */
   async snapshot(t: Queryable, vouchers: { payer: string; payee: string; token: string; cumulative: bigint }[]) {
     const r = await t.query<{ owed: { k: string; s: string }[]; pairs: { k: string; a: string; s: string }[]; due: { k: string; id: string; price: string; promised: string }[]; existing: { k: string; sig: string; ids: string[] }[] }>(
@@ -96,16 +98,17 @@ export const channelRepository = {
             pk AS (SELECT DISTINCT payer, payee, token FROM v),
             ak AS (SELECT DISTINCT payer, token FROM v)
        SELECT
-         (SELECT COALESCE(json_agg(json_build_object('k', o.payer || '|' || o.token, 's', o.s::text)), '[]')
-            FROM (SELECT p.payer, p.token, sum(p.accepted - p.settled) AS s FROM channel_pairs p JOIN ak USING (payer, token) GROUP BY p.payer, p.token) o) AS owed,
-         (SELECT COALESCE(json_agg(json_build_object('k', p.payer || '|' || p.payee || '|' || p.token, 'a', p.accepted::text, 's', p.settled::text)), '[]')
-            FROM channel_pairs p JOIN pk USING (payer, payee, token)) AS pairs,
-         (SELECT COALESCE(json_agg(json_build_object('k', t.buyer || '|' || t.agent || '|' || t.token, 'id', t.id, 'price', t.price::text, 'promised', pr.amount::text) ORDER BY t.delivered_at, t.id), '[]')
-            FROM pk JOIN tasks t ON t.buyer = pk.payer AND t.agent = pk.payee AND t.token = pk.token AND t.status = 'delivered'
-            JOIN channel_promises pr ON pr.task_id = t.id AND pr.status = 'held'
-           WHERE t.settlement = 'channel') AS due,
+         (SELECT COALESCE(json_agg(json_build_object('k', ak.payer || '|' || ak.token, 's', o.s::text)), '[]')
+            FROM ak CROSS JOIN LATERAL (SELECT COALESCE(sum(p.accepted - p.settled), 0) AS s FROM channel_pairs p WHERE p.payer = ak.payer AND p.token = ak.token OFFSET 0) o) AS owed,
+         (SELECT COALESCE(json_agg(json_build_object('k', pk.payer || '|' || pk.payee || '|' || pk.token, 'a', p.accepted::text, 's', p.settled::text)), '[]')
+            FROM pk CROSS JOIN LATERAL (SELECT p.accepted, p.settled FROM channel_pairs p WHERE p.payer = pk.payer AND p.payee = pk.payee AND p.token = pk.token OFFSET 0) p) AS pairs,
+         (SELECT COALESCE(json_agg(json_build_object('k', pk.payer || '|' || pk.payee || '|' || pk.token, 'id', t.id, 'price', t.price::text, 'promised', pr.amount::text) ORDER BY t.delivered_at, t.id), '[]')
+            FROM pk CROSS JOIN LATERAL (
+                   SELECT t.id, t.price, t.delivered_at FROM tasks t
+                    WHERE t.buyer = pk.payer AND t.agent = pk.payee AND t.token = pk.token AND t.status = 'delivered' AND t.settlement = 'channel' OFFSET 0) t
+            JOIN channel_promises pr ON pr.task_id = t.id AND pr.status = 'held') AS due,
          (SELECT COALESCE(json_agg(json_build_object('k', x.payer || '|' || x.payee || '|' || x.token || '|' || x.cumulative::text, 'sig', x.signature, 'ids', x.task_ids)), '[]')
-            FROM vouchers x JOIN v USING (payer, payee, token, cumulative)) AS existing`,
+            FROM v CROSS JOIN LATERAL (SELECT x.* FROM vouchers x WHERE x.payer = v.payer AND x.payee = v.payee AND x.token = v.token AND x.cumulative = v.cumulative OFFSET 0) x) AS existing`,
       [vouchers.map((v) => v.payer), vouchers.map((v) => v.payee), vouchers.map((v) => v.token), vouchers.map((v) => v.cumulative.toString())],
     );
     const row = r.rows[0]!;
@@ -164,11 +167,11 @@ export const channelRepository = {
          UPDATE tasks SET status = 'accepted', accepted_at = now(), updated_at = now() WHERE id = ANY($3::uuid[]) AND status = 'delivered'),
        promises AS (
          UPDATE channel_promises p SET status = 'vouched', amount = x.price::numeric, updated_at = now()
-           FROM jsonb_to_recordset($4::jsonb) AS x(id uuid, price text) WHERE p.task_id = x.id AND p.status = 'held'),
+           FROM jsonb_to_recordset($4::jsonb) AS x(id uuid, price text) WHERE p.task_id = ANY($3::uuid[]) AND p.task_id = x.id AND p.status = 'held'),
+       -- The groups are new: a voucher (pair, amount) is inserted once (its primary key above).
        ledger AS (
          INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
-         SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
-          WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g))
+         SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text))
        SELECT 1`,
       [
         JSON.stringify(list.map((v) => ({ payer: v.payer, payee: v.payee, token: v.token, cumulative: v.cumulative.toString(), signature: v.signature, task_ids: v.tasks.map((x) => x.id), increase: v.increase.toString() }))),

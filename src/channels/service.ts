@@ -99,7 +99,7 @@ export type ChannelView = {
 const MAX_UINT128 = 2n ** 128n - 1n;
 /** Most vouchers written in one transaction (group commit). */
 const FLUSH_MAX = 1000;
-/** Group-commit transactions in flight at once (default). */
+/** Group-commit transactions in flight at once (lanes by payer; default). */
 const FLUSH_PARALLEL = 4;
 
 const voucherError = (code: string, status: number, message: string, details?: unknown) => new AppError(code, message, status, false, { details });
@@ -115,6 +115,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
   const registry = ctx.metrics.registry;
   const vouchersTotal = new Counter({ name: "aicp_vouchers_total", help: "Vouchers submitted, by outcome (accepted or the error code)", labelNames: ["outcome"] as const, registers: [registry] });
   const flushSize = new Histogram({ name: "aicp_voucher_flush_size", help: "Vouchers per group-commit transaction", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] });
+  const flushTime = new Histogram({ name: "aicp_voucher_flush_seconds", help: "Duration of a group-commit transaction of vouchers", buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] });
   const listeners: ((pairs: string[], urgent: boolean) => void)[] = [];
 
   const deployment = ctx.chain.deployment;
@@ -131,14 +132,25 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       : undefined;
 
   // --- group commit: concurrent requests' vouchers are decided and written together ---
-  const pending: Job[] = [];
-  let flushing = 0;
+  // Lanes by payer: each lane writes one transaction at a time, and two lanes never hold the
+  // same payer's account lock, so concurrent transactions of this process do not queue on each
+  // other (other processes' still may, in (payer, token) order: no deadlock).
+  type Lane = { pending: Job[]; busy: boolean };
+  const lanes: Lane[] = Array.from({ length: Math.max(1, deps.flushParallel ?? FLUSH_PARALLEL) }, () => ({ pending: [], busy: false }));
+  const laneOf = (payer: string) => {
+    let h = 0;
+    for (let i = payer.length - 8; i < payer.length; i++) h = (h * 31 + payer.charCodeAt(i)) >>> 0;
+    return lanes[h % lanes.length]!;
+  };
+  const enqueue = (job: Job) => laneOf(job.v.payer).pending.push(job);
+  const idle = () => lanes.every((l) => !l.busy && l.pending.length === 0);
   const kick = () => {
-    while (flushing < (deps.flushParallel ?? FLUSH_PARALLEL) && pending.length) {
-      const jobs = pending.splice(0, FLUSH_MAX);
-      flushing++;
+    for (const lane of lanes) {
+      if (lane.busy || lane.pending.length === 0) continue;
+      const jobs = lane.pending.splice(0, FLUSH_MAX);
+      lane.busy = true;
       flush(jobs).finally(() => {
-        flushing--;
+        lane.busy = false;
         kick();
       });
     }
@@ -149,7 +161,9 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
     let decided: { outcomes: VoucherOutcome[]; accepted: AcceptedVoucher[]; urgent: boolean } | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
+        const end = flushTime.startTimer();
         decided = await db.tx((t) => decide(t, jobs.map((j) => j.v)));
+        end();
         break;
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -257,7 +271,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       const verdict = verdicts[k]!;
       const v = list[i]!;
       if (verdict.status === "ok") {
-        jobs.push(new Promise<void>((resolve) => pending.push({ v: { ...v, signature: verdict.signature }, resolve: (o) => ((out[i] = o), resolve()) })));
+        jobs.push(new Promise<void>((resolve) => enqueue({ v: { ...v, signature: verdict.signature }, resolve: (o) => ((out[i] = o), resolve()) })));
         return;
       }
       let e: AppError;
@@ -402,7 +416,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       listeners.push(l);
     },
     async close() {
-      while (pending.length || flushing) await new Promise((r) => setTimeout(r, 10));
+      while (!idle()) await new Promise((r) => setTimeout(r, 10));
       await verifier?.close();
     },
   };

@@ -6,7 +6,7 @@
  * signature layer on its own (no chain): digests, batch verification, wrong domains.
  */
 import { expect } from "chai";
-import { Contract, JsonRpcProvider, TypedDataEncoder, Wallet, parseEther, type InterfaceAbi } from "ethers";
+import { Contract, JsonRpcProvider, TypedDataEncoder, Wallet, getAddress, parseEther, type InterfaceAbi } from "ethers";
 import { Client, newAgent, newUser, startHarness, taskBody, until, ZERO, type Harness } from "./harness.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "./chain-harness.js";
 import { VOUCHER_TYPES, voucherDomain } from "../../src/chain/vouchers.js";
@@ -204,10 +204,15 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     expect(released.status).to.equal("accepted");
     expect(released.output).to.deep.equal(output);
     expect(await account(buyer)).to.deep.include({ deposit: "1000000", owed: "120000", promised: "0", available: "880000" });
-    // The identical voucher again: idempotent, same tasks, nothing new.
-    const again = await buyer.post("/v1/vouchers", voucher);
+    // The identical voucher again (addresses in EIP-55 form this time): idempotent, same tasks, nothing new.
+    const again = await buyer.post("/v1/vouchers", { ...voucher, payer: bw.address, payee: getAddress(agent.address) });
     expect(again.status).to.equal(200);
     expect(again.body).to.deep.include({ taskIds: [id], idempotent: true });
+    // One letter's case flipped: a wrong EIP-55 checksum.
+    const at = bw.address.slice(2).search(/[a-fA-F]/) + 2;
+    const flipped = bw.address.slice(0, at) + (bw.address[at] === bw.address[at]!.toLowerCase() ? bw.address[at]!.toUpperCase() : bw.address[at]!.toLowerCase()) + bw.address.slice(at + 1);
+    const badSum = (await buyer.post("/v1/vouchers", { ...voucher, payer: flipped })).body;
+    expect(badSum.error.code).to.equal("VALIDATION_FAILED");
     expect((await db().query("SELECT 1 FROM vouchers WHERE payer = $1", [bw.address.toLowerCase()])).rowCount).to.equal(1);
     // Ledger: the promise is empty, the price is owed to the agent, the rest went back to the deposit.
     const led = await balances(db(), "channel-");
