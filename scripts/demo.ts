@@ -37,6 +37,7 @@ const program = new Command()
   .option("--silent <n>", "escrow tasks released by silence after the acceptance window", int(0), 2)
   .option("--split <bps>", "the arbitrator's ruling: the agent's share in basis points", int(0), 6000)
   .option("--flaky-reserve <x>", "share of the tasks kept for hash tasks until the flaky agent's breaker opens", share, 0.25)
+  .option("--flaky-extra <n>", "hash tasks the flaky phase may post beyond --tasks while the breaker has not opened (default: half of --tasks)", int(0))
   .option("--flaky-failure-rate <x>", "failure rate of a flaky agent the demo starts itself (when none is online)", share, 0.5)
   .option("--keep-deposits", "leave the buyers' unused channel deposits in PaymentChannels (by default they are withdrawn at the end)")
   .option("--concurrency <n>", "tasks in flight (posted, not yet delivered) at once", int(1), 16)
@@ -48,7 +49,7 @@ const program = new Command()
   .parse();
 
 type Flags = {
-  url: string; tasks: number; workflows: number; escrowShare: number; silent: number; split: number; flakyReserve: number; flakyFailureRate: number;
+  url: string; tasks: number; workflows: number; escrowShare: number; silent: number; split: number; flakyReserve: number; flakyExtra?: number; flakyFailureRate: number;
   concurrency: number; keepDeposits?: boolean; externalAgents?: boolean; mine: boolean; plain?: boolean; quiet?: boolean; json?: boolean;
 };
 const f = program.opts<Flags>();
@@ -65,6 +66,7 @@ try {
     disputeShareBps: f.split,
     flakyReserveShare: f.flakyReserve,
     flakyFailureRate: f.flakyFailureRate,
+    ...(f.flakyExtra !== undefined ? { flakyExtraTasks: f.flakyExtra } : {}),
     concurrency: f.concurrency,
     reclaimDeposits: !f.keepDeposits,
     agents: f.externalAgents ? "external" : "auto",

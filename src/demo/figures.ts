@@ -40,6 +40,8 @@ export type DemoRecord = {
   vouchers: number;
   tasksPlanned: number;
   tasksPosted: number;
+  /** Hash tasks posted beyond the asked number for the flaky agent's phase. */
+  extraTasks: number;
   dispute: { taskId: string; disputeId: string; arbitrator: string; arbitratorKey: string; evidence: number; agentShareBps: number } | undefined;
   epoch: { epoch: number; root: string; anchoredTx: string | null; proofs: { label: string; agent: string; score: string; tasks: string; verified: boolean }[] } | undefined;
   flaky: string | undefined;
@@ -360,7 +362,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
     chain: { rpcUrl: provider._getConnection().url, chainId: evm.chainId, fromBlock: r.fromBlock, toBlock: r.toBlock, timeTravel: r.timeTravel },
     token: { address: token, ...info },
     participants: participantsList,
-    tasks: { planned: r.tasksPlanned, posted: r.tasksPosted, postErrors: r.postErrors, byState, byRoute, byCapability, byAgent, withFailover: rows.filter((t) => t.failovers > 0).length, failovers: rows.reduce((a, t) => a + t.failovers, 0), workflows },
+    tasks: { planned: r.tasksPlanned, posted: r.tasksPosted, extra: r.extraTasks, postErrors: r.postErrors, byState, byRoute, byCapability, byAgent, withFailover: rows.filter((t) => t.failovers > 0).length, failovers: rows.reduce((a, t) => a + t.failovers, 0), workflows },
     flaky,
     dispute,
     silence: { taskIds: r.silence, settled: silenceSettled },

@@ -23,7 +23,7 @@ export type PlannedTask = {
   capability: string;
   input: unknown;
   complexity: number;
-  urgency: "low" | "normal" | "high";
+  urgency: "low" | "normal" | "high" | "critical";
   /** Base units. */
   budget: bigint;
   rule: "first-price" | "second-price" | "reputation-weighted";
@@ -145,7 +145,7 @@ const MIX: [string, number][] = [
 /** Escrow-route tasks avoid the flaky agent's capabilities so the dispute and the silence land on steady agents. */
 const ESCROW_CAPS = ["csv.stats", "text.stats", "math.evaluate", "image.colors", "text.keywords", "math.derivative"];
 const RULES: PlannedTask["rule"][] = ["first-price", "second-price", "first-price", "reputation-weighted"];
-const URGENCY_FACTOR = { low: 0.8, normal: 1, high: 1.5 } as const;
+const URGENCY_FACTOR = { low: 0.8, normal: 1, high: 1.5, critical: 2 } as const;
 
 /** Budget for a channel-route task: 3 tUSD per complexity point, scaled by urgency. */
 export function channelBudget(complexity: number, urgency: PlannedTask["urgency"]): bigint {
@@ -208,14 +208,27 @@ export function planTasks(o: PlanOptions): { regular: PlannedTask[]; reserve: Pl
       route: i % 5 === 0 ? "auto" : "channel", buyer, purpose: "mix",
     });
   }
-  const reserve: PlannedTask[] = Array.from({ length: reserveN }, (_, k) => {
-    const capability = k % 2 === 0 ? "hash.digest" : "hash.compress";
-    return {
-      index: regularN + k, capability, input: inputFor(capability, rand), complexity: 1, urgency: "normal", budget: channelBudget(1, "normal"),
-      rule: "second-price", route: "channel", buyer: (regularN + k) % o.buyers, purpose: "flaky",
-    };
-  });
+  const reserve = Array.from({ length: reserveN }, (_, k) => flakyTask(regularN + k, (regularN + k) % o.buyers, Math.floor(k / FLAKY_WAVE), rand));
   return { regular, reserve };
+}
+
+/** Tasks per wave of the flaky agent's phase. */
+export const FLAKY_WAVE = 6;
+const FLAKY_COMBOS = [1, 2, 3].flatMap((complexity) => (["normal", "high", "low", "critical"] as const).map((urgency) => ({ complexity, urgency })));
+
+/**
+ * A hash task of the flaky agent's phase. Each wave takes another (complexity, urgency) pair:
+ * agents cache the coordinator's price quote per capability, complexity and urgency for 30 s, so
+ * a fresh pair makes the flaky agent bid on its current reputation — which its failures lower
+ * (probation: × 0.5) — rather than on a quote from before they happened.
+ */
+export function flakyTask(index: number, buyer: number, wave: number, rand: () => number = prng(31 + index)): PlannedTask {
+  const capability = index % 2 === 0 ? "hash.digest" : "hash.compress";
+  const { complexity, urgency } = FLAKY_COMBOS[wave % FLAKY_COMBOS.length]!;
+  return {
+    index, capability, input: inputFor(capability, rand), complexity, urgency, budget: channelBudget(complexity, urgency),
+    rule: "second-price", route: "channel", buyer, purpose: "flaky",
+  };
 }
 
 /** A replacement for a reserve task once the flaky agent's breaker has opened: back to the regular mix. */

@@ -33,6 +33,8 @@ export type DemoReport = {
   tasks: {
     planned: number;
     posted: number;
+    /** Of those, hash tasks beyond the asked number, for the flaky agent's phase. */
+    extra: number;
     postErrors: string[];
     /** Demo tasks (standalone and workflow nodes) by final status. */
     byState: Record<string, number>;
@@ -124,7 +126,7 @@ export function formatReport(r: DemoReport): string {
       Object.entries(r.tasks.byRoute).map(([route, m]) => [route, ...states.map((s) => m[s] ?? 0), Object.values(m).reduce((a, b) => a + b, 0)]),
     ),
   );
-  out.push(`  ${r.tasks.posted}/${r.tasks.planned} standalone tasks posted, plus ${r.tasks.workflows.reduce((a, w) => a + w.nodes, 0)} workflow nodes; ${r.tasks.withFailover} tasks failed over to a runner-up (${r.tasks.failovers} failovers).`);
+  out.push(`  ${r.tasks.posted}/${r.tasks.planned} standalone tasks posted${r.tasks.extra ? ` (${r.tasks.planned - r.tasks.extra} asked for + ${r.tasks.extra} extra hash tasks until the flaky agent's breaker opened)` : ""}, plus ${r.tasks.workflows.reduce((a, w) => a + w.nodes, 0)} workflow nodes; ${r.tasks.withFailover} tasks failed over to a runner-up (${r.tasks.failovers} failovers).`);
   for (const e of r.tasks.postErrors.slice(0, 5)) out.push(`  post error: ${e}`);
   out.push("", "  by capability:");
   const capStates = [...new Set(Object.values(r.tasks.byCapability).flatMap((m) => Object.keys(m)))].sort();

@@ -29,7 +29,7 @@ import { LOCAL_ROLES, localAccount } from "../stack/local.js";
 import { AGENT_KINDS, createReferenceAgent, type AgentKind } from "../agents-ref/kinds.js";
 import { createBuyer, FINAL_TASK_STATUSES, FINAL_WORKFLOW_STATUSES, AicpHttpError, type AutoPayer, type Buyer, type Task } from "../sdk/buyer.js";
 import { createSession, type Agent } from "../sdk/agent.js";
-import { mixTask, planTasks, planWorkflows, type PlannedTask, type PlannedWorkflow } from "./plan.js";
+import { channelBudget, FLAKY_WAVE, flakyTask, mixTask, planTasks, planWorkflows, type PlannedTask, type PlannedWorkflow } from "./plan.js";
 import { createDemoProgress, type DemoProgress } from "./progress.js";
 import { collectReport, type DemoRecord } from "./figures.js";
 import type { DemoReport } from "./report.js";
@@ -60,6 +60,12 @@ export type DemoOptions = {
   disputeShareBps?: number;
   /** Share of the tasks kept for the flaky agent's phase (hash tasks until its breaker opens; default 0.25). */
   flakyReserveShare?: number;
+  /**
+   * Hash tasks the flaky agent's phase may post beyond `tasks` when the reserve is spent and its
+   * breaker has still not opened (5 consecutive failures are a matter of chance at a 50 % failure
+   * rate); reported as extra. Default: half of `tasks`.
+   */
+  flakyExtraTasks?: number;
   /** Failure rate of a flaky agent the demo starts itself (default 0.5, as `npm start`'s). */
   flakyFailureRate?: number;
   /** At the end, buyers take their unused PaymentChannels deposits back (request, the challenge period passed on the local chain, withdraw); default true. */
@@ -123,6 +129,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     stepTimeoutMs: 600_000, progress: "auto" as const, seed: 2024,
     ...options,
   };
+  const flakyExtraTasks = options.flakyExtraTasks ?? Math.ceil(o.tasks / 2);
   const { config } = o;
   const url = o.url.replace(/\/+$/, "");
   const progress = createDemoProgress(o.progress);
@@ -133,7 +140,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   try {
     evm = connectEvm(config);
     db = createDb({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, poolSize: 3 });
-    return await demo(o, url, evm, db, progress, startedAt, cleanups);
+    return await demo({ ...o, flakyExtraTasks }, url, evm, db, progress, startedAt, cleanups);
   } finally {
     progress.stop();
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
@@ -158,7 +165,7 @@ async function demo(
   const record: DemoRecord = {
     startedAt, url, txs: [], postErrors: [], workflows: [], flakyTransitions: [], silence: [], withdrawals: [], notes: [],
     fromBlock: 0, toBlock: 0, timeTravel: [], tracked: new Map(), buyers: [], agents: [], arbitrators: [], openingDeposits: new Map(), vouchers: 0,
-    tasksPlanned: 0, tasksPosted: 0, dispute: undefined, epoch: undefined, flaky: undefined,
+    tasksPlanned: 0, tasksPosted: 0, extraTasks: 0, dispute: undefined, epoch: undefined, flaky: undefined,
   };
   const gasTx = (route: string, kind: string, hashes: string | string[] | undefined) => {
     for (const hash of [hashes ?? []].flat()) record.txs.push({ route, kind, hash });
@@ -251,7 +258,8 @@ async function demo(
     return { index, account, label: `buyer ${index + 1}`, wallet, buyer, tx: createMutex(), depositPlanned: 0n };
   });
   record.buyers = buyers.map((b) => ({ index: b.index, account: b.account, label: b.label, address: b.buyer.address }));
-  let maxPerTask = 0n;
+  // The flaky phase's tasks go up to complexity 3 at critical urgency (extra waves included).
+  let maxPerTask = channelBudget(3, "critical");
   await Promise.all(
     buyers.map(async (b) => {
       const mine = [...plan.regular, ...plan.reserve].filter((p) => p.buyer === b.index);
@@ -289,7 +297,7 @@ async function demo(
   );
   for (const b of buyers) {
     b.payer = b.buyer.autoPay(
-      { maxPerTask, maxTotal: b.depositPlanned, allowTokens: [token] },
+      { maxPerTask, maxTotal: b.depositPlanned + BigInt(o.flakyExtraTasks) * maxPerTask, allowTokens: [token] },
       {
         intervalMs: 1_000,
         onPayment: (p) => (record.vouchers += p.idempotent ? 0 : 1),
@@ -505,14 +513,26 @@ async function demo(
   // The flaky agent's phase: hash tasks in waves until its breaker has opened; what is left of
   // the reserve then goes back to the regular mix.
   const left = plan.reserve.slice();
-  while (left.length) {
+  let nextWave = Math.ceil(left.length / FLAKY_WAVE);
+  for (;;) {
     if (flakyOpened) {
-      progress.note(`flaky agent's breaker has opened: the remaining ${left.length} reserve tasks go to the regular mix`);
+      if (left.length) progress.note(`flaky agent's breaker has opened: the remaining ${left.length} reserve tasks go to the regular mix`);
       for (const p of left) await post(mixTask(p.index, p.buyer, o.seed));
       break;
     }
-    const wave = left.splice(0, 6);
-    progress.note(`flaky phase: ${wave.length} hash tasks (the flaky agent bids its quote, lowered by its reputation; ${left.length} left in reserve)`);
+    if (left.length === 0) {
+      if (record.extraTasks >= o.flakyExtraTasks) break;
+      const n = Math.min(FLAKY_WAVE, o.flakyExtraTasks - record.extraTasks);
+      const more = Array.from({ length: n }, (_, i) => flakyTask(record.tasksPlanned + i, (record.tasksPlanned + i) % buyers.length, nextWave));
+      nextWave++;
+      if (!(await topUp(more).then(() => true, (err: Error) => (record.notes.push(`topping up the deposits for extra flaky tasks failed: ${err.message}`), false)))) break;
+      record.extraTasks += n;
+      record.tasksPlanned += n;
+      progress.note(`the reserve is spent and the flaky agent's breaker has not opened yet: ${n} hash tasks beyond --tasks (${record.extraTasks} extra so far)`);
+      left.push(...more);
+    }
+    const wave = left.splice(0, FLAKY_WAVE);
+    progress.note(`flaky phase: ${wave.length} hash tasks at complexity ${wave[0]!.complexity}, ${wave[0]!.urgency} urgency (a fresh quote: the flaky agent bids on its current reputation; ${left.length} left in reserve)`);
     const posted: Promise<string | undefined>[] = [];
     for (const p of wave) posted.push((await post(p)).posted);
     const ids = (await Promise.all(posted)).filter((id): id is string => id !== undefined);
@@ -521,6 +541,31 @@ async function demo(
     }
   }
   if (!flakyOpened) record.notes.push("The flaky agent's breaker was not seen open: it needs 5 consecutive failed attempts, which its random failures did not produce in this run.");
+
+  /** Tops up the channel deposits of the buyers of `tasks` when what is available does not cover their budgets. */
+  async function topUp(tasks: PlannedTask[]) {
+    for (const b of buyers) {
+      const need = tasks.filter((p) => p.buyer === b.index).reduce((a, p) => a + p.budget, 0n);
+      if (need === 0n) continue;
+      const account = await b.buyer.channel(token);
+      if (account.available >= need) continue;
+      const amount = 2n * need;
+      const have = (await tokenC.balanceOf(b.buyer.address)) as bigint;
+      await b.tx(async () => {
+        if (have < amount) {
+          const chain = b.buyer.chain!;
+          const r = await chain.send(b.wallet.connect(chain.provider), { to: token, data: tokenC.interface.encodeFunctionData("mint", [b.buyer.address, amount - have]), value: 0n, description: "Mint test tUSD (open faucet)" });
+          gasTx("setup", "tUSD mint (faucet, buyer wallet)", r.hash);
+        }
+        const d = await b.buyer.deposit(token, amount);
+        gasTx("channel", "approve PaymentChannels (buyer wallet)", d.txHashes.slice(0, -1));
+        gasTx("channel", "deposit (buyer wallet)", d.txHashes.slice(-1));
+      });
+      // Settlements lower the deposit meanwhile: wait until what is available covers the wave.
+      await until(`${b.label}'s top-up to be indexed`, async () => (await b.buyer.channel(token)).available >= need, o.stepTimeoutMs, 300);
+      progress.note(`${b.label} tops up its channel deposit by ${fmt(amount)} tUSD`);
+    }
+  }
 
   progress.phase("Waiting for every task to be delivered or over, and for the workflows");
   await wait("every posted task to be delivered or over", async () => postsInFlight === 0 && [...tracked.values()].every((k) => !PRE_DELIVERY.has(k.status)));
