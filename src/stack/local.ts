@@ -131,8 +131,18 @@ export async function startReferenceAgents(
   log: Logger,
   opts: { basePort?: number; flakyFailureRate?: string } = {},
 ): Promise<{ kind: string; address: string; proc: ChildProcess }[]> {
-  const started = await Promise.all(
-    kinds.map(async (kind, i) => {
+  // One retry per agent: a process that could not reach the coordinator in its first second
+  // (a busy machine) gets a second chance before npm start gives up.
+  const startOne = async (kind: string, i: number) => {
+    try {
+      return await startAgentProcess(kind, i);
+    } catch (err) {
+      log.warn({ kind, err: (err as Error).message }, "reference agent failed to start; retrying once");
+      await new Promise((r) => setTimeout(r, 2_000));
+      return startAgentProcess(kind, i);
+    }
+  };
+  const startAgentProcess = async (kind: string, i: number) => {
       const acct = localAccount(LOCAL_ROLES.agents[kind] ?? 16 + i);
       const proc = spawn(process.execPath, ["--import", "tsx", join(root, "src/agents-ref/run.ts"), kind], {
         cwd: root,
@@ -162,9 +172,8 @@ export async function startReferenceAgents(
       proc.stdout!.resume();
       log.info({ kind, address: acct.address }, "reference agent ready");
       return { kind, address: acct.address, proc };
-    }),
-  );
-  return started;
+  };
+  return Promise.all(kinds.map((kind, i) => startOne(kind, i)));
 }
 
 /** Stops child processes with SIGTERM and waits (SIGKILL after `ms`). */
