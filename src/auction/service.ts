@@ -305,21 +305,23 @@ export function createAuctionService(
     close,
 
     async propose(taskId, agent, price, etaMs) {
-      // One statement (one round trip, atomic): read the auction under a share lock (a close
-      // takes it exclusively), and upsert the proposal only if every check below passes; the
-      // checks then run again on the returned row, with the same clock reading, to name the error.
+      // One statement (one round trip, atomic): lock the auction row (proposals to one auction
+      // take turns; a close waits for them), upsert the proposal only if every check below
+      // passes, and count a new proposer in `auctions.proposed`; the checks then run again on the
+      // returned row, with the same clock reading, to name the error. Under the lock the count
+      // is exact: the proposal that completes the set of invited agents sees it and closes.
       const now = ctx.now();
       const r = await db.query<{
         auction_id: string; status: string; closes_at: Date; budget: string; eligible: number; invited: boolean; min_price: string | null;
         inserted: boolean | null; n: number;
       }>(
         `WITH a AS (
-           SELECT a.id AS auction_id, a.status, a.closes_at, a.budget, a.eligible,
+           SELECT a.id AS auction_id, a.status, a.closes_at, a.budget, a.eligible, a.proposed,
                   EXISTS (SELECT 1 FROM cfps c WHERE c.auction_id = a.id AND c.agent = $2) AS invited,
                   (SELECT ac.min_price FROM agent_capabilities ac WHERE ac.agent = $2 AND ac.capability = a.capability) AS min_price
              FROM tasks t JOIN auctions a ON a.id = t.auction_id
             WHERE t.id = $1
-            FOR SHARE OF a),
+            FOR NO KEY UPDATE OF a),
          up AS (
            INSERT INTO proposals (auction_id, agent, price, eta_ms)
            -- eta_ms is an INTEGER column: the CASE keeps the planner from folding the cast of
@@ -328,10 +330,13 @@ export function createAuctionService(
             WHERE a.invited AND a.status = 'open' AND a.closes_at > $5 AND $3::numeric < a.budget
               AND (a.min_price IS NULL OR $3::numeric >= a.min_price)
            ON CONFLICT (auction_id, agent) DO UPDATE SET price = EXCLUDED.price, eta_ms = EXCLUDED.eta_ms, updated_at = clock_timestamp()
-           RETURNING (xmax = 0) AS inserted)
+           RETURNING (xmax = 0) AS inserted),
+         n AS (
+           UPDATE auctions SET proposed = proposed + 1
+            WHERE id = (SELECT auction_id FROM a) AND EXISTS (SELECT 1 FROM up WHERE up.inserted)
+           RETURNING proposed)
          SELECT a.auction_id, a.status, a.closes_at, a.budget::text, a.eligible, a.invited, a.min_price::text,
-                (SELECT inserted FROM up) AS inserted,
-                (SELECT count(*)::int FROM proposals p WHERE p.auction_id = a.auction_id) AS n
+                (SELECT inserted FROM up) AS inserted, COALESCE((SELECT proposed FROM n), a.proposed) AS n
            FROM a`,
         [taskId, agent, price.toString(), etaMs, new Date(now)],
       );
@@ -346,17 +351,10 @@ export function createAuctionService(
         throw badRequest("PRICE_BELOW_MINIMUM", `The price is below your own minimum for this capability (${a.min_price}).`);
       // Every check passed on the row the statement locked, so its upsert ran.
       if (a.inserted === null) throw conflict("AUCTION_CLOSED", "The auction for this task is closed; proposals are no longer accepted.");
-      const res = { auctionId: a.auction_id, inserted: a.inserted, n: a.n + (a.inserted ? 1 : 0), eligible: a.eligible };
+      const res = { auctionId: a.auction_id, inserted: a.inserted, n: a.n, eligible: a.eligible };
       metrics.proposals.inc();
       let auctionClosed = false;
-      // The statement's count does not see its own insert, hence the +1 above. Concurrent last
-      // proposals (agents that bid at once) each miss the others' uncommitted inserts, so count
-      // again after the commit: of the last two commits, the later one's count sees both, and
-      // close() is idempotent.
-      let n = res.n;
-      if (n < res.eligible)
-        n = (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM proposals WHERE auction_id = $1", [res.auctionId])).rows[0]!.n;
-      if (n >= res.eligible) auctionClosed = await close(res.auctionId, "all-proposed");
+      if (res.n >= res.eligible) auctionClosed = await close(res.auctionId, "all-proposed");
       return {
         auctionId: res.auctionId,
         taskId,
