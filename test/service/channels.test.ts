@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { Contract, JsonRpcProvider, TypedDataEncoder, Wallet, getAddress, parseEther, type InterfaceAbi } from "ethers";
 import { Client, newAgent, newUser, startHarness, taskBody, until, ZERO, type Harness } from "./harness.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "./chain-harness.js";
-import { VOUCHER_TYPES, voucherDomain } from "../../src/chain/vouchers.js";
+import { VOUCHER_TYPES, encodeSettleBatch, voucherDomain } from "../../src/chain/vouchers.js";
 import { connectEvm, type EvmChain } from "../../src/chain/evm.js";
 import { checkChainInvariants } from "../../src/settlement/invariants.js";
 import { balances, unbalancedGroups } from "../../src/ledger/ledger.js";
@@ -382,6 +382,43 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     expect(r.body.error.code).to.equal("INSUFFICIENT_DEPOSIT");
   });
 
+  it("handles a skipped entry: a voucher the payee relayed itself first is Stale in the coordinator's batch, and paid once", async () => {
+    const w = await fundedWallet();
+    const buyer = await newUser(h.url, w);
+    const a = await agentFor();
+    await deposit(w, buyer, 10n ** 16n);
+    await deliveredTask(buyer, a, 10_000n, 4_000n);
+    const v = await voucherFor(w, a.address, 4_000n);
+    expect((await buyer.post("/v1/vouchers", v)).status).to.equal(200);
+    const relayer = await fundedWallet();
+    await provider.send("evm_setAutomine", [false]);
+    try {
+      expect(await h.c.services.channelSettlement.runOnce("interval")).to.be.greaterThanOrEqual(1);
+      await until(async () => (await db().query("SELECT 1 FROM vouchers v JOIN chain_outbox o ON o.id = v.outbox_id WHERE v.payer = $1 AND o.status = 'sent'", [v.payer])).rowCount === 1, 30_000, 100);
+      // The same voucher, relayed by someone else with a higher tip: mined first in the same block.
+      // (An explicit gas limit: estimated against the pending state, where the coordinator's
+      // transaction already paid, it would be the cheap estimate of a skipped entry.)
+      const enc = encodeSettleBatch([{ ...v, cumulativeAmount: 4_000n }]);
+      await (channels.connect(relayer) as Contract).getFunction("settleBatch")(enc.addresses, enc.entries, { gasLimit: 300_000n, maxPriorityFeePerGas: 50n * 10n ** 9n, maxFeePerGas: 200n * 10n ** 9n });
+    } finally {
+      await provider.send("evm_setAutomine", [true]);
+    }
+    await chain.mine(1);
+    await until(async () => (await db().query<{ status: string }>("SELECT status FROM vouchers WHERE payer = $1", [v.payer])).rows[0]!.status === "settled", 60_000, 100);
+    expect(await channels.getFunction("claimableOf")(a.address, ZERO)).to.equal(4_000n);
+    const events = () =>
+      db().query<{ name: string; n: number; reason: string | null }>(
+        `SELECT name, count(*)::int AS n, max(args->>'reason') AS reason FROM chain_events
+          WHERE contract = 'PaymentChannels' AND name IN ('VoucherSettled', 'VoucherSkipped') AND args->>'payer' = $1 GROUP BY name ORDER BY name`,
+        [v.payer],
+      );
+    await until(async () => (await events()).rows.length === 2, 30_000, 100);
+    expect((await events()).rows).to.deep.equal([{ name: "VoucherSettled", n: 1, reason: null }, { name: "VoucherSkipped", n: 1, reason: "1" }]);
+    expect(await (await fetch(`${h.url}/metrics`)).text()).to.match(/aicp_channel_vouchers_skipped_total\{reason="Stale"\} [1-9]/);
+    expect((await account(buyer)).owed).to.equal("0");
+    await until(async () => (await checkChainInvariants(db(), evm)).length === 0, 30_000, 200);
+  });
+
   it("crash safety: a coordinator stopped between recording the batch and its confirmation settles it exactly once after restart", async () => {
     const w = await fundedWallet();
     let buyer = await newUser(h.url, w);
@@ -414,6 +451,29 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     for (const [j, a] of agents.entries()) expect(await channels.getFunction("claimableOf")(a.address, ZERO)).to.equal(3_000n + BigInt(j));
     expect((await db().query("SELECT count(DISTINCT outbox_id)::int AS n FROM vouchers WHERE payer = $1", [w.address.toLowerCase()])).rows[0]!["n"]).to.equal(1);
     expect((await account(buyer)).owed).to.equal("0");
+    await until(async () => (await checkChainInvariants(db(), evm)).length === 0, 30_000, 200);
+  });
+
+  it("crash safety: a batch recorded by a process that stops before sending it is sent, once, by the next one", async () => {
+    const env = { CHAIN_RPC_URL: chain.url, DEPLOYMENTS_FILE: chain.deploymentsFile, ...ENV, DATABASE_SCHEMA: h.config.DATABASE_SCHEMA, QUEUE_PREFIX: h.config.QUEUE_PREFIX };
+    const w = await fundedWallet();
+    let buyer = await newUser(h.url, w);
+    const a = await agentFor();
+    await deposit(w, buyer, 10n ** 16n);
+    await deliveredTask(buyer, a, 10_000n, 5_000n);
+    // An API-only process (no sender, no indexer) takes the voucher and records the batch, then stops.
+    await h.stop({ keepSchema: true });
+    h = await startHarness(env, "api");
+    buyer = await newUser(h.url, w);
+    expect((await buyer.post("/v1/vouchers", await voucherFor(w, a.address, 5_000n))).status).to.equal(200);
+    expect(await h.c.services.channelSettlement.runOnce("interval")).to.be.greaterThanOrEqual(1);
+    const row = (await db().query<{ status: string; intent: string }>("SELECT o.status, o.intent FROM vouchers v JOIN chain_outbox o ON o.id = v.outbox_id WHERE v.payer = $1", [w.address.toLowerCase()])).rows[0]!;
+    expect(row.status).to.equal("pending");
+    await h.stop({ keepSchema: true });
+    h = await startHarness(env, "all", { sweepMs: 500 });
+    await until(async () => (await db().query("SELECT 1 FROM vouchers WHERE payer = $1 AND status = 'settled'", [w.address.toLowerCase()])).rowCount === 1, 60_000, 200);
+    expect(await channels.getFunction("claimableOf")(a.address, ZERO)).to.equal(5_000n);
+    expect((await db().query("SELECT count(*)::int AS n FROM chain_outbox WHERE intent = $1", [row.intent])).rows[0]!["n"]).to.equal(1);
     await until(async () => (await checkChainInvariants(db(), evm)).length === 0, 30_000, 200);
   });
 });
