@@ -248,9 +248,12 @@ export function createAuctionService(
       return true;
     });
     if (closed) {
-      // An early close leaves the window's timer with nothing to do but a wasted transaction.
+      // An early close leaves the window's timer and its delayed job with nothing to do but a
+      // wasted transaction each: clear the one, remove the other (the job, if it stays, finds
+      // the auction closed).
       clearTimeout(timers.get(auctionId));
       timers.delete(auctionId);
+      if (reason !== "window") void queues.auctionClose.remove(`close-${auctionId}`).catch(() => undefined);
       if (reason === "window") metrics.closeToAward.observe(Math.max(0, ctx.now() - scheduledAt) / 1000);
       await dispatch(out).catch((err) => log.warn({ err, auctionId }, "post-close notifications failed"));
       await hooks.afterClose?.(result);

@@ -202,8 +202,13 @@ export function createExecutionService(
         })),
       );
       // Direct dispatch: saves the queue's pick-up latency between the award and the agent.
+      // Once it has the task running, the backstop job has nothing left to do: removed (if it
+      // stays, it finds the task claimed).
       for (const t of tasks) {
         const p = dispatch(t.id, t.agent, 1)
+          .then((r) => {
+            if (r === "running") void queues.execution.remove(`dispatch-${t.id}-${t.agent}-1`).catch(() => undefined);
+          })
           .catch((err) => log.warn({ err, task: t.id }, "direct dispatch failed; the queued job will retry"))
           .finally(() => inFlight.delete(p));
         inFlight.add(p);
@@ -231,18 +236,19 @@ export function createExecutionService(
       let fin: FinishedTask | undefined;
       const out: Outgoing[] = [];
       let breakerClean = false;
+      let attempt = 0;
       await db.tx(async (t) => {
         // Delivered only while awarded to this agent (or running): one conditional UPDATE under
         // the row lock; when it matches nothing, a read names the reason.
         const u = await t.query<{
           buyer: string; capability: string; price: string | null; settlement: string; started_at: Date | null; awarded_at: Date | null;
-          workflow_id: string | null; node_key: string | null; breaker_clean: boolean;
+          workflow_id: string | null; node_key: string | null; attempts: number; breaker_clean: boolean;
         }>(
           `WITH u AS (
              UPDATE tasks SET status = 'delivered', output = $2, result_hash = $3, delivered_at = now(), run_deadline = NULL, updated_at = now()
               WHERE id = $1 AND agent = $4 AND status IN ('awarded', 'running')
-             RETURNING buyer, capability, price::text AS price, settlement, started_at, awarded_at, workflow_id, node_key)
-           SELECT u.buyer, u.capability, u.price, u.settlement, u.started_at, u.awarded_at, u.workflow_id, u.node_key,
+             RETURNING buyer, capability, price::text AS price, settlement, started_at, awarded_at, workflow_id, node_key, attempts)
+           SELECT u.buyer, u.capability, u.price, u.settlement, u.started_at, u.awarded_at, u.workflow_id, u.node_key, u.attempts,
                   (b.agent IS NULL OR (b.state = 'closed' AND b.failures = 0)) AS breaker_clean
              FROM u LEFT JOIN agent_breakers b ON b.agent = $4`,
           [taskId, JSON.stringify(output ?? null), hash, agent],
@@ -255,6 +261,7 @@ export function createExecutionService(
           throw conflict("NOT_RUNNING", `The task is ${cur.status}; only an awarded or running task can be delivered.`);
         }
         breakerClean = task.breaker_clean;
+        attempt = task.attempts;
         const since = (task.started_at ?? task.awarded_at ?? new Date(ctx.now())).getTime();
         await reputation.record(t, { agent, capability: task.capability, taskId, ok: true, responseMs: ctx.now() - since });
         await deps.tx?.delivered?.(t, { id: taskId, agent, price: BigInt(task.price ?? "0"), resultHash: hash, settlement: task.settlement });
@@ -263,6 +270,8 @@ export function createExecutionService(
       });
       // A success changes a breaker only when it is not plainly closed (the read above, in the delivery's statement).
       if (!breakerClean) await breakers.record(agent, true);
+      // The attempt's deadline check has nothing left to do (if it stays, it finds the task delivered).
+      void queues.execution.remove(`deadline-${taskId}-${agent}-${attempt}`).catch(() => undefined);
       await deps.dispatch(out);
       await finished(fin!);
       return { id: taskId, status: "delivered", resultHash: hash };
