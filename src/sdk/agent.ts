@@ -541,7 +541,8 @@ export function createAgent(options: AgentOptions): Agent {
     const started = Date.now();
     const abort = new AbortController();
     const deadline = new Date(a.deadline);
-    const timeoutMs = options.taskTimeoutMs ?? Math.max(0, deadline.getTime() - Date.now());
+    // setTimeout holds at most 2^31 − 1 ms (~24.8 days); a later deadline would fire at once.
+    const timeoutMs = Math.min(2 ** 31 - 1, options.taskTimeoutMs ?? Math.max(0, deadline.getTime() - Date.now()));
     let timer: NodeJS.Timeout | undefined;
     let onKill: () => void = () => undefined;
     // Gives up at the timeout, or when `stop()` has waited out its drain time.
