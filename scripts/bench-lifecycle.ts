@@ -35,13 +35,18 @@
  * autocommit) runs for `--baseline-seconds` before and after the load, coordinator idle.
  * Also printed: the load average, CPU by process (coordinator, bench, Postgres, Redis, the
  * rest of the machine), per-route server latency from the coordinator's /metrics, and
- * Postgres commits and rows written per lifecycle (pg_stat_database, pg_stat_user_tables).
+ * Postgres commits and rows written per lifecycle (pg_stat_database, pg_stat_user_tables), and
+ * a check of the run in Postgres: tasks accepted, vouchers stored (and settled on-chain by the
+ * coordinator's batch job meanwhile), Σ voucher increases = Σ prices of the accepted tasks, and
+ * one paid task's output as its buyer sees it. `--mode inproc` runs the coordinator in this
+ * process instead and adds Postgres statements and Redis commands per lifecycle.
  *
  * Flags: --seconds 30 --warmup 3 --route channel|offchain --agents 4 --buyers 16
  *        --concurrency 64 --window 60000 (auction window, ms; every auction closes early, at
  *        its last bid) --eta-ms 1000 (agents' estimate; sets the execution deadline)
  *        --baseline-seconds 5 --baseline auto|pgbench|node-pg --chain URL --pool N
  *        (DATABASE_POOL_SIZE) --cpu-prof DIR (V8 profile of the coordinator) --keep (schema)
+ *        --mode child|inproc
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp_bench), REDIS_URL.
  */
 import { loadavg } from "node:os";
@@ -113,6 +118,7 @@ type Step = (typeof STEPS)[number];
 
 /** Client-clock timestamps (performance.now()) of one lifecycle; filled by whoever sees each moment. */
 type Life = {
+  id?: string;
   t0?: number;
   posted?: number;
   closingSent?: number;
@@ -438,6 +444,7 @@ async function main() {
         }
         const id = r.body.tasks[0]!.id;
         const l = life(id);
+        l.id = id;
         l.t0 = start;
         l.posted = performance.now();
         l.buyer = b;
@@ -467,6 +474,26 @@ async function main() {
     const drained = performance.now();
     const requests = counters.requests - requests0;
     const loadAfter = loadavg();
+
+    // What Postgres says about the run (every lifecycle, warm-up and drain included), and one
+    // paid task as its buyer sees it: the output released.
+    const q = pg.escapeIdentifier(SCHEMA);
+    const check = (
+      await db.query<{ accepted: number; other: number; vouchers: number; settled: number; vouched: string; prices: string }>(
+        `SELECT (SELECT count(*)::int FROM ${q}.tasks WHERE status = 'accepted') AS accepted,
+                (SELECT count(*)::int FROM ${q}.tasks WHERE status <> 'accepted') AS other,
+                (SELECT count(*)::int FROM ${q}.vouchers) AS vouchers,
+                (SELECT count(*)::int FROM ${q}.vouchers WHERE status = 'settled') AS settled,
+                (SELECT COALESCE(sum(increase), 0)::text FROM ${q}.vouchers) AS vouched,
+                (SELECT COALESCE(sum(price), 0)::text FROM ${q}.tasks WHERE status = 'accepted') AS prices`,
+      )
+    ).rows[0]!;
+    const last = done.at(-1);
+    let released = "no paid task";
+    if (last) {
+      const t = await last.buyer!.c.req<{ status: string; output?: unknown }>("GET", `/v1/tasks/${last.id}`);
+      released = t.body.status === "accepted" && t.body.output !== undefined ? `yes (task ${last.id} accepted, output ${JSON.stringify(t.body.output).slice(0, 60)})` : `NO (${t.status} ${JSON.stringify(t.body).slice(0, 200)})`;
+    }
 
     // Baseline after the load.
     let after: Baseline | undefined;
@@ -528,7 +555,14 @@ async function main() {
     }
     const lag = sample(z.metrics, "nodejs_eventloop_lag_p99_seconds");
     console.log(`  coordinator event loop: lag p99 ${f(lag * 1000, 1)} ms (since start-up)`);
-    console.log(`\nagents: ${stats.bids} bids (${stats.bidErrors} refused), ${stats.deliveries} deliveries; buyers: ${stats.vouchers} vouchers accepted in ${stats.voucherRequests} requests (${stats.retriedVouchers} re-signed after VOUCHER_WRONG_AMOUNT), ${stats.accepts} accepts; ${stats.events} events; drain ${f((drained - countTo) / 1000, 1)} s`);
+    console.log(
+      `\nPostgres: ${check.accepted} tasks accepted, ${check.other} in another state; ` +
+        (ROUTE === "channel"
+          ? `${check.vouchers} vouchers stored (${check.settled} settled on-chain during the run), Σ increases ${check.vouched} = Σ prices of accepted tasks ${check.prices}: ${check.vouched === check.prices ? "yes" : "NO"}; `
+          : "") +
+        `released output seen by the buyer: ${released}`,
+    );
+    console.log(`agents: ${stats.bids} bids (${stats.bidErrors} refused), ${stats.deliveries} deliveries; buyers: ${stats.vouchers} vouchers accepted in ${stats.voucherRequests} requests (${stats.retriedVouchers} re-signed after VOUCHER_WRONG_AMOUNT), ${stats.accepts} accepts; ${stats.events} events; drain ${f((drained - countTo) / 1000, 1)} s`);
     if (errors.size) {
       console.log("errors:");
       for (const [k, v] of errors) console.log(`  ${v} × ${k}`);
