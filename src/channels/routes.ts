@@ -78,6 +78,12 @@ const ChannelView = z
 /** Most vouchers in one POST /v1/vouchers/batch. */
 export const VOUCHER_BATCH_MAX = 500;
 
+/**
+ * GET /v1/channels/:payer (the payer or the operator: promised and owed amounts are the
+ * payer's business; the deposit itself is public on-chain), POST /v1/vouchers and
+ * POST /v1/vouchers/batch (public: the payer's EIP-712 signature is the authorisation, so a
+ * voucher may be relayed by anyone, as settleBatch itself may).
+ */
 export function registerChannelRoutes(api: Api, channels: ChannelService) {
   api.route({
     method: "get",

@@ -64,6 +64,12 @@ const SKIP = ["BadSignature", "Stale", "Overdrawn"] as const;
 
 type Candidate = { payer: string; payee: string; token: string; cumulative: string; signature: string; settled: string; deposit: string; urgent: boolean };
 
+/**
+ * @param deps.channels told about accepted vouchers (to settle sooner)
+ * @param deps.events the indexer's registry: VoucherSettled, VoucherSkipped and
+ *   WithdrawalRequested handlers and a reorg roll-back handler are registered on it
+ * @param deps.sender the outbox sender: its revert/confirm hooks of `channels.settleBatch`
+ */
 export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: TxSender }): ChannelSettlement {
   const { db, log, config } = ctx;
   const registry = ctx.metrics.registry;
