@@ -224,7 +224,9 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     const r = await aicp(["--account", "8", "--json", "task", "post", f, "--wait", "--accept"]);
     const t = json<{ id: string; status: string; settlement: string; budget: string; price: string; output: { rows: number } }>(r);
     expect(r.stderr).to.match(/wallet: Approve TaskEscrow/).and.to.match(/wallet: Fund the escrow of task/);
-    expect([t.settlement, t.status, t.output.rows]).to.deep.equal(["escrow", "accepted", 4]);
+    // The release may already be indexed by the time the CLI prints the task.
+    expect([t.settlement, t.output.rows]).to.deep.equal(["escrow", 4]);
+    expect(t.status).to.be.oneOf(["accepted", "settled"]);
     await until(async () => json<{ status: string }>(await aicp(["--account", "8", "--json", "task", "show", t.id])).status === "settled", 60_000, 500);
     // First-price: the agent's bid is the price; the rest of the budget came back to the buyer's escrow balance at the award.
     const refund = BigInt(t.budget) - BigInt(t.price);
