@@ -48,7 +48,7 @@ async function withPgbench(url: string, schema: string, clients: number, seconds
     const u = new URL(url);
     const env = {
       ...process.env,
-      PGHOST: u.hostname,
+      PGHOST: decodeURIComponent(u.hostname), // a Unix socket directory arrives %2F-encoded
       PGPORT: u.port || "5432",
       PGUSER: decodeURIComponent(u.username || "postgres"),
       PGDATABASE: decodeURIComponent(u.pathname.slice(1)) || "postgres",
