@@ -24,28 +24,24 @@ export function registerEscrowRoutes(api: Api, escrow: EscrowService, ctx: AppCo
     response: z.object({ taskId: z.string(), status: z.string(), call: Call.nullable() }),
     handler: ({ params, principal }) => escrow.accept(params.id, walletOf(principal)),
   });
-  api.route({
-    method: "post",
-    path: "/v1/tasks/:id/reject",
-    summary: "Reject a delivered escrow result (buyer): opens a dispute; returns the dispute call for your wallet",
-    tags: ["settlement"],
-    access: "buyer",
-    params: IdParams,
-    body: Evidence,
-    response: z.object({ taskId: z.string(), call: Call }),
-    handler: ({ params, body, principal }) => escrow.dispute(params.id, walletOf(principal), { uri: body.evidenceUri, text: body.text }),
-  });
-  api.route({
-    method: "post",
-    path: "/v1/tasks/:id/dispute",
-    summary: "Dispute a delivered escrow task (buyer or awarded agent) with evidence; returns the dispute call for your wallet",
-    tags: ["settlement"],
-    access: "buyer",
-    params: IdParams,
-    body: Evidence,
-    response: z.object({ taskId: z.string(), call: Call }),
-    handler: ({ params, body, principal }) => escrow.dispute(params.id, walletOf(principal), { uri: body.evidenceUri, text: body.text }),
-  });
+  // Reject and dispute are one action on-chain (TaskEscrow.dispute): reject is the buyer's
+  // name for it, dispute is open to the buyer and the awarded agent.
+  for (const [verb, summary] of [
+    ["reject", "Reject a delivered escrow result (buyer): opens a dispute; returns the dispute call for your wallet"],
+    ["dispute", "Dispute a delivered escrow task (buyer or awarded agent) with evidence; returns the dispute call for your wallet"],
+  ] as const) {
+    api.route({
+      method: "post",
+      path: `/v1/tasks/:id/${verb}`,
+      summary,
+      tags: ["settlement"],
+      access: "buyer",
+      params: IdParams,
+      body: Evidence,
+      response: z.object({ taskId: z.string(), call: Call }),
+      handler: ({ params, body, principal }) => escrow.dispute(params.id, walletOf(principal), { uri: body.evidenceUri, text: body.text }),
+    });
+  }
   api.route({
     method: "post",
     path: "/v1/tasks/:id/reclaim",
