@@ -480,19 +480,20 @@ async function main() {
     const q = pg.escapeIdentifier(SCHEMA);
     const check = (
       await db.query<{ accepted: number; other: number; vouchers: number; settled: number; vouched: string; prices: string }>(
-        `SELECT (SELECT count(*)::int FROM ${q}.tasks WHERE status = 'accepted') AS accepted,
-                (SELECT count(*)::int FROM ${q}.tasks WHERE status <> 'accepted') AS other,
+        // Paid tasks are `accepted`, or `settled` once the batch with their voucher is applied on-chain.
+        `SELECT (SELECT count(*)::int FROM ${q}.tasks WHERE status IN ('accepted', 'settled')) AS accepted,
+                (SELECT count(*)::int FROM ${q}.tasks WHERE status NOT IN ('accepted', 'settled')) AS other,
                 (SELECT count(*)::int FROM ${q}.vouchers) AS vouchers,
-                (SELECT count(*)::int FROM ${q}.vouchers WHERE status = 'settled') AS settled,
+                (SELECT count(*)::int FROM ${q}.vouchers WHERE status IN ('settled', 'superseded')) AS settled,
                 (SELECT COALESCE(sum(increase), 0)::text FROM ${q}.vouchers) AS vouched,
-                (SELECT COALESCE(sum(price), 0)::text FROM ${q}.tasks WHERE status = 'accepted') AS prices`,
+                (SELECT COALESCE(sum(price), 0)::text FROM ${q}.tasks WHERE status IN ('accepted', 'settled')) AS prices`,
       )
     ).rows[0]!;
     const last = done.at(-1);
     let released = "no paid task";
     if (last) {
       const t = await last.buyer!.c.req<{ status: string; output?: unknown }>("GET", `/v1/tasks/${last.id}`);
-      released = t.body.status === "accepted" && t.body.output !== undefined ? `yes (task ${last.id} accepted, output ${JSON.stringify(t.body.output).slice(0, 60)})` : `NO (${t.status} ${JSON.stringify(t.body).slice(0, 200)})`;
+      released = ["accepted", "settled"].includes(t.body.status) && t.body.output !== undefined ? `yes (task ${last.id} ${t.body.status}, output ${JSON.stringify(t.body.output).slice(0, 60)})` : `NO (${t.status} ${JSON.stringify(t.body).slice(0, 200)})`;
     }
 
     // Baseline after the load.
@@ -556,9 +557,9 @@ async function main() {
     const lag = sample(z.metrics, "nodejs_eventloop_lag_p99_seconds");
     console.log(`  coordinator event loop: lag p99 ${f(lag * 1000, 1)} ms (since start-up)`);
     console.log(
-      `\nPostgres: ${check.accepted} tasks accepted, ${check.other} in another state; ` +
+      `\nPostgres: ${check.accepted} tasks paid (accepted or settled), ${check.other} in another state; ` +
         (ROUTE === "channel"
-          ? `${check.vouchers} vouchers stored (${check.settled} settled on-chain during the run), Σ increases ${check.vouched} = Σ prices of accepted tasks ${check.prices}: ${check.vouched === check.prices ? "yes" : "NO"}; `
+          ? `${check.vouchers} vouchers stored (${check.settled} settled on-chain during the run), Σ increases ${check.vouched} = Σ prices of paid tasks ${check.prices}: ${check.vouched === check.prices ? "yes" : "NO"}; `
           : "") +
         `released output seen by the buyer: ${released}`,
     );
