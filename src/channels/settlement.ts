@@ -328,6 +328,8 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     runOnce,
     kick,
     start() {
+      // Its own connection (BullMQ blocks on it); closed here: BullMQ leaves a given one open.
+      const connection = ctx.redis.duplicate();
       const worker = new Worker<SettleJob>(
         SETTLE_QUEUE,
         async (job: Job<SettleJob>) => {
@@ -341,13 +343,14 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
           pendingPairs.clear();
           return total;
         },
-        { connection: ctx.redis.duplicate(), prefix: config.QUEUE_PREFIX, concurrency: 1 },
+        { connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },
       );
       worker.on("failed", (job, err) => log.warn({ jobId: job?.id, err: err.message }, "settlement job failed"));
       const scheduled = queue.upsertJobScheduler("channel-settle-interval", { every: config.SETTLE_INTERVAL_MS }, { name: "settle", data: { reason: "interval" } });
       scheduled.catch((err) => log.warn({ err }, "could not schedule the settlement job"));
       return async () => {
         await worker.close();
+        connection.disconnect();
       };
     },
     async close() {
