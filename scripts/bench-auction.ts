@@ -35,7 +35,7 @@ import { loadConfig } from "../src/config.js";
 import { dropSchema } from "../src/db/index.js";
 import { startCoordinator as startInProcess } from "../src/server.js";
 import { Client, ZERO, call, counters, http, sleep } from "./lib/bench-http.js";
-import { bucketQuantile, diff, dist, f, histogram, machineCpu, processCpu, sample } from "./lib/bench-stats.js";
+import { bucketQuantile, diff, dist, f, histogram, machineCpu, processCpu, sample, intFlag } from "./lib/bench-stats.js";
 import { cleanRedis, countRoundTrips, groupWarnings, roundTrips, startChildCoordinator } from "./lib/bench-coordinator.js";
 
 const CAPABILITY = "bench.auction";
@@ -56,11 +56,7 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const int = (name: keyof typeof flags, min: number) => {
-  const v = Number(flags[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-  return v;
-};
+const int = (name: keyof typeof flags, min: number) => intFlag(flags, name, min);
 const M = int("agents", 1);
 const N = int("tasks", 1);
 const WINDOW_MS = int("window", 50);

@@ -54,7 +54,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { dropSchema, ensureDatabase } from "../src/db/index.js";
 import { Client, ZERO, call, counters, http, openEvents, sleep, type SseEvent } from "./lib/bench-http.js";
-import { dist, f, machineCpu, machineLine, processCpu, routeTotals, sample } from "./lib/bench-stats.js";
+import { dist, f, machineCpu, machineLine, processCpu, routeTotals, sample, intFlag } from "./lib/bench-stats.js";
 import { cleanRedis, countRoundTrips, groupWarnings, roundTrips, startChildCoordinator } from "./lib/bench-coordinator.js";
 import { loadConfig } from "../src/config.js";
 import { startCoordinator } from "../src/server.js";
@@ -81,11 +81,7 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const int = (name: keyof typeof flags, min: number) => {
-  const v = Number(flags[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-  return v;
-};
+const int = (name: keyof typeof flags, min: number) => intFlag(flags, name, min);
 const SECONDS = int("seconds", 1);
 const WARMUP = int("warmup", 0);
 const M = int("agents", 1);

@@ -34,6 +34,7 @@ import { keccak_256 as keccak } from "@noble/hashes/sha3";
 import { createDb, dropSchema } from "../src/db/index.js";
 import { domainSeparator, voucherDigest } from "../src/channels/verify.js";
 import { startChain } from "../test/service/chain-harness.js";
+import { intFlag } from "./lib/bench-stats.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -49,11 +50,7 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const int = (name: keyof typeof flags, min: number) => {
-  const v = Number(flags[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-  return v;
-};
+const int = (name: keyof typeof flags, min: number) => intFlag(flags, name, min);
 const PAYERS = int("payers", 1);
 const PAYEES = int("payees", 1);
 const BATCH = int("batch", 1);

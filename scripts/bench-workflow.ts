@@ -24,7 +24,7 @@ import { Wallet } from "ethers";
 import { SiweMessage } from "siwe";
 import { dropSchema } from "../src/db/index.js";
 import { freePort, sleep } from "./lib/bench-http.js";
-import { machineCpu } from "./lib/bench-stats.js";
+import { machineCpu, intFlag } from "./lib/bench-stats.js";
 import { cleanRedis, startChildCoordinator, type ChildCoordinator } from "./lib/bench-coordinator.js";
 
 const ZERO = "0x0000000000000000000000000000000000000000";
@@ -46,11 +46,7 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const int = (name: keyof typeof flags, min: number) => {
-  const v = Number(flags[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
-  return v;
-};
+const int = (name: keyof typeof flags, min: number) => intFlag(flags, name, min);
 const K = int("agents", 1);
 const NODES = int("nodes", 1);
 const DEPTH = int("depth", 1);

@@ -95,3 +95,13 @@ export function processCpu(names: string[], cmdline?: RegExp): number {
 
 /** "2 CPUs, load average 1.2 1.5 1.9 (1/5/15 min)". */
 export const machineLine = () => `${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} (1/5/15 min)`;
+
+/**
+ * A whole-number command-line flag of a benchmark (`parseArgs` gives strings).
+ * @throws Error naming the flag when it is not an integer ≥ `min`
+ */
+export function intFlag<K extends string>(flags: Partial<Record<K, string | boolean | undefined>>, name: K, min: number): number {
+  const v = Number(flags[name]);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+  return v;
+}
