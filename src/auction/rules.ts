@@ -15,9 +15,9 @@
  * Ties break deterministically: lower score, then lower current load, then earlier
  * submission, then lower address.
  */
-export type AuctionRule = "first-price" | "second-price" | "reputation-weighted" | "uniform-price";
+import { AUCTION_RULES, type AuctionRule } from "../protocol/tasks.js";
 
-export const AUCTION_RULES: readonly AuctionRule[] = ["first-price", "second-price", "reputation-weighted", "uniform-price"];
+export { AUCTION_RULES, type AuctionRule };
 
 export type Bid = {
   /** Agent address, lower-case hex. */

@@ -6,6 +6,7 @@ import type { MarketEvent } from "../events/bus.js";
 import { multiplierFor } from "../reputation/tiers.js";
 import { decideAuction, type AuctionRule, type Bid } from "./rules.js";
 import type { TaskTxHooks } from "../scheduling/hooks.js";
+import { taskTransitions as transitions } from "../tasks/transitions.js";
 
 /** One participant-facing message produced by a state change, sent after the commit. */
 export type Outgoing = { address: string; event: MarketEvent; webhook?: boolean };
@@ -209,18 +210,14 @@ export function createAuctionService(
         prices.push(w?.pays.toString() ?? null);
       });
       const winnerSet = new Set(winners.map((w) => w.agent));
-      // The auction, its tasks and its proposals in one statement.
+      // The auction and its proposals in one statement, then its tasks (src/tasks/transitions.ts).
       await t.query(
         `WITH a AS (
-           UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $7, clearing_price = $8::numeric WHERE id = $6),
-         p AS (
-           UPDATE proposals SET outcome = CASE WHEN agent = ANY($9::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $6)
-         UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
-                awarded_at = CASE WHEN u.status = 'awarded' THEN now() END, updated_at = now()
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, status, agent, price)
-          WHERE t.id = u.id`,
-        [ids, statuses, agents, prices, JSON.stringify(runnerUps), auctionId, reason, clearing?.toString() ?? null, [...winnerSet]],
+           UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $2, clearing_price = $3::numeric WHERE id = $1)
+         UPDATE proposals SET outcome = CASE WHEN agent = ANY($4::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $1`,
+        [auctionId, reason, clearing?.toString() ?? null, [...winnerSet]],
       );
+      await transitions.close(t, ids.map((id, i) => ({ id, status: statuses[i] as "awarded" | "expired", agent: agents[i]!, price: prices[i]! })), runnerUps);
       for (const [i, task] of tasks.entries()) {
         const w = winners[i];
         if (w) await hooks.tx?.awarded?.(t, { id: task.id, agent: w.agent, price: w.pays, failover: false, settlement: task.settlement });

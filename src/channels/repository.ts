@@ -1,5 +1,6 @@
 import type { Queryable } from "../db/index.js";
 import type { Posting } from "../ledger/ledger.js";
+import { taskTransitions } from "../tasks/transitions.js";
 
 /**
  * SQL of the channel route. Tables (migrations 003 and 006): `channel_accounts` (a payer's
@@ -163,8 +164,6 @@ export const channelRepository = {
          INSERT INTO channel_pairs (payer, payee, token, accepted)
          SELECT x.payer, x.payee, x.token, x.accepted::numeric FROM jsonb_to_recordset($2::jsonb) AS x(payer text, payee text, token text, accepted text)
          ON CONFLICT (payer, payee, token) DO UPDATE SET accepted = GREATEST(channel_pairs.accepted, EXCLUDED.accepted), updated_at = now()),
-       paid AS (
-         UPDATE tasks SET status = 'accepted', accepted_at = now(), updated_at = now() WHERE id = ANY($3::uuid[]) AND status = 'delivered'),
        promises AS (
          UPDATE channel_promises p SET status = 'vouched', amount = x.price::numeric, updated_at = now()
            FROM jsonb_to_recordset($4::jsonb) AS x(id uuid, price text) WHERE p.task_id = ANY($3::uuid[]) AND p.task_id = x.id AND p.status = 'held'),
@@ -181,6 +180,8 @@ export const channelRepository = {
         JSON.stringify(ledger),
       ],
     );
+    // The paid tasks → accepted (src/tasks/transitions.ts owns the status).
+    await taskTransitions.paid(t, tasks.map((x) => x.id));
   },
 
   /**

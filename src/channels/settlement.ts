@@ -8,6 +8,7 @@ import type { OutboxRow } from "../chain/outbox.js";
 import type { ChainEvent, EventRegistry } from "../indexer/types.js";
 import { postMovements, totalOf } from "../ledger/ledger.js";
 import { accountKey } from "./repository.js";
+import { taskTransitions } from "../tasks/transitions.js";
 import type { ChannelService } from "./service.js";
 
 /**
@@ -215,12 +216,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         RETURNING cumulative::text, received_at, status`,
       [payer, payee, token, cumulative],
     );
-    await t.query(
-      `UPDATE tasks SET status = 'settled', settled_at = now(), updated_at = now()
-        WHERE id IN (SELECT unnest(task_ids) FROM vouchers WHERE payer = $1 AND payee = $2 AND token = $3 AND cumulative <= $4::numeric)
-          AND status = 'accepted'`,
-      [payer, payee, token, cumulative],
-    );
+    await taskTransitions.settledByVouchers(t, { payer, payee, token, cumulative });
     // Ledger: the indexer posts channel-deposit:<payer> → channel-claimable:<payee> for every
     // VoucherSettled (src/settlement/projections.ts); what this coordinator had moved out of the
     // deposit as owed for the pair goes back to the deposit, so the payee is credited once. A
@@ -304,7 +300,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         RETURNING v.task_ids::text[]`,
     );
     const ids = r.rows.flatMap((x) => x.task_ids);
-    if (ids.length) await t.query("UPDATE tasks SET status = 'accepted', settled_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[]) AND status = 'settled'", [ids]);
+    await taskTransitions.unsettle(t, ids);
     if (r.rowCount) log.warn({ vouchers: r.rowCount }, "chain reorganisation: settled vouchers are accepted again");
   });
 

@@ -6,6 +6,7 @@ import { taskIdFromKey } from "../chain/evm.js";
 import type { AuctionService, Outgoing } from "../auction/service.js";
 import type { ChainEvent, EventRegistry } from "../indexer/types.js";
 import type { TaskTxHookBus } from "../scheduling/hooks.js";
+import { taskTransitions } from "../tasks/transitions.js";
 
 /** An unsigned call for the user's own wallet to send (EIP-1193 `eth_sendTransaction` shape). */
 export type WalletCall = { to: string; data: string; value: string; description: string };
@@ -109,7 +110,7 @@ export function createEscrowService(
     }
     const closesAt = Date.now() + s.window_ms;
     await t.query("UPDATE auctions SET status = 'open', opened_at = now(), closes_at = $2 WHERE id = $1 AND status = 'funding'", [task.auction_id, new Date(closesAt)]);
-    await t.query("UPDATE tasks SET status = 'open', updated_at = now() WHERE id = $1", [id]);
+    await taskTransitions.open(t, id);
     const out: Outgoing[] = await deps.auction.open(t, { id: task.auction_id, buyer: task.buyer, capability: s.capability }, {
       auctionId: task.auction_id,
       taskIds: [id],
@@ -132,20 +133,16 @@ export function createEscrowService(
     };
   });
 
-  const finalState = (status: string, column: "settled_at" | null) => async (t: Queryable, ev: ChainEvent) => {
+  const finalState = (status: "settled" | "refunded" | "disputed" | "resolved") => async (t: Queryable, ev: ChainEvent) => {
     const id = taskOf(ev);
-    const r = await t.query<{ buyer: string }>(
-      `UPDATE tasks SET status = $2, ${column ? `${column} = COALESCE(${column}, now()),` : ""} updated_at = now() WHERE id = $1 AND settlement = 'escrow' RETURNING buyer`,
-      [id, status],
-    );
-    const buyer = r.rows[0]?.buyer;
+    const buyer = await taskTransitions.escrowOutcome(t, id, status);
     if (buyer) return () => deps.auction.dispatch([{ address: buyer, event: { type: "task", data: { taskId: id, status } } }]);
   };
-  deps.events.on("TaskEscrow", "EscrowReleased", finalState("settled", "settled_at"));
-  deps.events.on("TaskEscrow", "EscrowRefunded", finalState("refunded", "settled_at"));
-  deps.events.on("TaskEscrow", "EscrowReclaimed", finalState("refunded", "settled_at"));
-  deps.events.on("TaskEscrow", "EscrowDisputed", finalState("disputed", null));
-  deps.events.on("TaskEscrow", "RulingExecuted", finalState("resolved", "settled_at"));
+  deps.events.on("TaskEscrow", "EscrowReleased", finalState("settled"));
+  deps.events.on("TaskEscrow", "EscrowRefunded", finalState("refunded"));
+  deps.events.on("TaskEscrow", "EscrowReclaimed", finalState("refunded"));
+  deps.events.on("TaskEscrow", "EscrowDisputed", finalState("disputed"));
+  deps.events.on("TaskEscrow", "RulingExecuted", finalState("resolved"));
 
   async function party(taskId: string) {
     const r = await db.query<TaskRow>("SELECT id, buyer, agent, status, settlement, auction_id, price::text FROM tasks WHERE id = $1", [taskId]);
@@ -161,7 +158,7 @@ export function createEscrowService(
       if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; only a delivered result can be accepted.`);
       if (t.settlement === "channel")
         throw conflict("PAY_WITH_VOUCHER", "Channel-route results are accepted by paying them: POST /v1/vouchers with your EIP-712 voucher.");
-      await db.query("UPDATE tasks SET status = 'accepted', accepted_at = COALESCE(accepted_at, now()), updated_at = now() WHERE id = $1 AND status IN ('delivered', 'accepted')", [taskId]);
+      await taskTransitions.accept(db, taskId);
       const call = t.settlement === "escrow" ? await deps.backend.callFor("release", taskId) : null;
       return { taskId, status: "accepted", call };
     },

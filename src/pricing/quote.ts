@@ -1,9 +1,10 @@
 import { multiplierFor, type Tier } from "../reputation/tiers.js";
+import { URGENCIES, type Urgency } from "../protocol/tasks.js";
 
-/** Urgency levels and their price multipliers in basis points. */
-export const URGENCY_BPS = { low: 8_000n, normal: 10_000n, high: 15_000n, critical: 20_000n } as const;
-export type Urgency = keyof typeof URGENCY_BPS;
-export const URGENCIES = Object.keys(URGENCY_BPS) as Urgency[];
+export { URGENCIES, type Urgency };
+
+/** Urgency levels' price multipliers in basis points. */
+export const URGENCY_BPS: Record<Urgency, bigint> = { low: 8_000n, normal: 10_000n, high: 15_000n, critical: 20_000n };
 
 const TIER_BPS: Record<Exclude<Tier, "new">, bigint> = {
   elite: 20_000n,

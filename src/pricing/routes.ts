@@ -14,7 +14,7 @@ export function registerPricingRoutes(api: Api, ctx: AppContext) {
     query: z.object({
       capability: Capability,
       complexity: z.coerce.number().int().min(1).max(10),
-      urgency: z.enum(URGENCIES as [string, ...string[]]).default("normal"),
+      urgency: z.enum(URGENCIES).default("normal"),
       agent: Address.optional(),
     }),
     response: z.object({

@@ -8,6 +8,7 @@ import type { BreakerStore } from "./breakers.js";
 import { postJson } from "./post.js";
 import { signWebhookBody } from "./webhook.js";
 import type { TaskTxHooks } from "./hooks.js";
+import { taskTransitions as transitions } from "../tasks/transitions.js";
 
 /** A task that reached a final execution state (delivered or failed), for the workflow engine. */
 export type FinishedTask = { id: string; status: "delivered" | "failed" | "expired" | "cancelled"; workflowId: string | null; nodeKey: string | null; output: unknown; price: string | null };
@@ -93,7 +94,7 @@ export function createExecutionService(
       if (attempt < config.EXEC_MAX_ATTEMPTS) {
         // Clearing dispatched_at voids an in-flight dispatch of this attempt: if the agent reported
         // the failure before its webhook call returned, that call must not mark the task running.
-        await t.query("UPDATE tasks SET status = 'awarded', dispatched_at = NULL, failure_reason = $2, updated_at = now() WHERE id = $1", [taskId, reason]);
+        await transitions.retry(t, taskId, reason);
         next = { agent, attempt: attempt + 1, delay: config.EXEC_RETRY_BASE_MS * 2 ** attempt };
         return "retry";
       }
@@ -104,12 +105,7 @@ export function createExecutionService(
         const ok = await t.query<{ suspended: boolean }>("SELECT suspended FROM agents WHERE address = $1", [cand.agent]);
         if (!ok.rows[0] || ok.rows[0].suspended) continue;
         if ((await breakers.get(cand.agent)).state === "open") continue;
-        await t.query(
-          `UPDATE tasks SET agent = $2, price = $3, attempts = 0, failovers = failovers + 1, runner_ups = $4::jsonb, status = 'awarded',
-                  awarded_at = now(), started_at = NULL, run_deadline = NULL, failure_reason = $5, updated_at = now()
-            WHERE id = $1`,
-          [taskId, cand.agent, cand.price, JSON.stringify(queue), reason],
-        );
+        await transitions.failover(t, taskId, { agent: cand.agent, price: cand.price, runnerUps: queue, reason });
         await t.query("UPDATE proposals SET outcome = 'accepted' WHERE auction_id = $1 AND agent = $2", [task.auction_id, cand.agent]);
         await deps.tx?.awarded?.(t, { id: taskId, agent: cand.agent, price: BigInt(cand.price), failover: true, settlement: task.settlement });
         out.push({ address: cand.agent, webhook: true, event: { type: "accept-proposal", data: { auctionId: task.auction_id, taskId, price: cand.price, failover: true } } });
@@ -117,7 +113,7 @@ export function createExecutionService(
         next = { agent: cand.agent, attempt: 1, delay: 0 };
         return "failover";
       }
-      await t.query("UPDATE tasks SET status = 'failed', failure_reason = $2, runner_ups = '[]', updated_at = now() WHERE id = $1", [taskId, reason]);
+      await transitions.fail(t, taskId, reason);
       await deps.tx?.ended?.(t, { id: taskId, status: "failed" });
       out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "failed", reason } } });
       final = { id: taskId, status: "failed", workflowId: task.workflow_id, nodeKey: task.node_key, output: null, price: null };
@@ -176,12 +172,8 @@ export function createExecutionService(
       }
     }
     const timeout = Math.min(task.deadline.getTime() - ctx.now(), Math.round(etaMs * config.EXEC_TIMEOUT_FACTOR) + config.EXEC_GRACE_MS);
-    const started = await db.query(
-      `UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, now()), run_deadline = $4, updated_at = now()
-        WHERE id = $1 AND agent = $2 AND attempts = $3 AND status = 'awarded' AND dispatched_at IS NOT NULL`,
-      [taskId, agent, attempt, new Date(ctx.now() + Math.max(0, timeout))],
-    );
-    if (started.rowCount !== 1) return "stale"; // delivered (or failed) while the webhook was in flight
+    const started = await transitions.start(db, taskId, agent, attempt, new Date(ctx.now() + Math.max(0, timeout)));
+    if (!started) return "stale"; // delivered (or failed) while the webhook was in flight
     await queues.execution.add("deadline", { kind: "deadline", taskId, agent, attempt }, { jobId: `deadline-${taskId}-${agent}-${attempt}`, delay: Math.max(0, timeout) });
     if (!endpoint) await deps.dispatch([{ address: agent, event: { type: "task-assigned", data: assignment } }]);
     return "running";
@@ -235,32 +227,17 @@ export function createExecutionService(
         throw badRequest("RESULT_HASH_MISMATCH", `resultHash must be keccak256 of the output's canonical JSON (${hash}).`);
       let fin: FinishedTask | undefined;
       const out: Outgoing[] = [];
-      let breakerClean = false;
       let attempt = 0;
       await db.tx(async (t) => {
         // Delivered only while awarded to this agent (or running): one conditional UPDATE under
         // the row lock; when it matches nothing, a read names the reason.
-        const u = await t.query<{
-          buyer: string; capability: string; price: string | null; settlement: string; started_at: Date | null; awarded_at: Date | null;
-          workflow_id: string | null; node_key: string | null; attempts: number; breaker_clean: boolean;
-        }>(
-          `WITH u AS (
-             UPDATE tasks SET status = 'delivered', output = $2, result_hash = $3, delivered_at = now(), run_deadline = NULL, updated_at = now()
-              WHERE id = $1 AND agent = $4 AND status IN ('awarded', 'running')
-             RETURNING buyer, capability, price::text AS price, settlement, started_at, awarded_at, workflow_id, node_key, attempts)
-           SELECT u.buyer, u.capability, u.price, u.settlement, u.started_at, u.awarded_at, u.workflow_id, u.node_key, u.attempts,
-                  (b.agent IS NULL OR (b.state = 'closed' AND b.failures = 0)) AS breaker_clean
-             FROM u LEFT JOIN agent_breakers b ON b.agent = $4`,
-          [taskId, JSON.stringify(output ?? null), hash, agent],
-        );
-        const task = u.rows[0];
+        const task = await transitions.deliver(t, taskId, agent, output, hash);
         if (!task) {
           const cur = (await t.query<{ agent: string | null; status: string }>("SELECT agent, status FROM tasks WHERE id = $1", [taskId])).rows[0];
           if (!cur) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
           if (cur.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may deliver it.");
           throw conflict("NOT_RUNNING", `The task is ${cur.status}; only an awarded or running task can be delivered.`);
         }
-        breakerClean = task.breaker_clean;
         attempt = task.attempts;
         const since = (task.started_at ?? task.awarded_at ?? new Date(ctx.now())).getTime();
         await reputation.record(t, { agent, capability: task.capability, taskId, ok: true, responseMs: ctx.now() - since });
@@ -268,8 +245,8 @@ export function createExecutionService(
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "delivered", agent, resultHash: hash } } });
         fin = { id: taskId, status: "delivered", workflowId: task.workflow_id, nodeKey: task.node_key, output, price: task.price };
       });
-      // A success changes a breaker only when it is not plainly closed (the read above, in the delivery's statement).
-      if (!breakerClean) await breakers.record(agent, true);
+      // A success changes a breaker only when it is not plainly closed (record reads it first).
+      await breakers.record(agent, true);
       // The attempt's deadline check has nothing left to do (if it stays, it finds the task delivered).
       void queues.execution.remove(`deadline-${taskId}-${agent}-${attempt}`).catch(() => undefined);
       await deps.dispatch(out);

@@ -17,7 +17,7 @@ export const TaskSpecBody = z
       .refine((v) => JSON.stringify(v ?? null).length <= MAX_INPUT_BYTES, `must serialise to at most ${MAX_INPUT_BYTES} bytes`)
       .openapi({ description: "Task input (any JSON)" }),
     complexity: z.number().int().min(1).max(10),
-    urgency: z.enum(URGENCIES as [string, ...string[]]).default("normal"),
+    urgency: z.enum(URGENCIES).default("normal"),
     budget: Amount(1n),
     token: Address.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
     deadline: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).openapi({ type: "string", format: "date-time" }),

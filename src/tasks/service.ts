@@ -8,6 +8,7 @@ import type { AuctionRule } from "../auction/rules.js";
 import type { AuctionService, Outgoing } from "../auction/service.js";
 import type { Urgency } from "../pricing/quote.js";
 import { taskRepository as repo, type TaskFilter, type TaskRow } from "./repository.js";
+import { taskTransitions as transitions } from "./transitions.js";
 
 export type TaskSpec = {
   capability: string;
@@ -142,21 +143,12 @@ export function createTaskService(
       let out: Outgoing[] = [];
       const { auctionId, ids } = await db.tx(async (t) => {
         // The auction and its tasks (one per lot unit) in one statement.
-        const tasks = await t.query<{ id: string; auction_id: string }>(
-          `WITH a AS (
-             INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at, status)
-             VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8) RETURNING id)
-           INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key, settlement)
-           SELECT a.id, i, $1, $2, $9, $10, $11, $6::numeric, $12, $13, $14, $8, $15, $16, $17 FROM a CROSS JOIN generate_series(0, $5 - 1) AS i
-           ORDER BY i
-           RETURNING id, auction_id`,
-          [
-            buyer, spec.capability, spec.auction.rule, windowMs, spec.quantity, spec.budget.toString(), new Date(funding ? spec.deadline : closesAt), funding ? "funding" : "open",
-            JSON.stringify(spec.input), spec.complexity, spec.urgency, spec.token, spec.deadline, spec.route, spec.workflow?.id ?? null, spec.workflow?.nodeKey ?? null, route,
-          ],
-        );
-        const auctionId = tasks.rows[0]!.auction_id;
-        const ids = tasks.rows.map((r) => r.id);
+        const { auctionId, ids } = await transitions.post(t, {
+          buyer, capability: spec.capability, rule: spec.auction.rule, windowMs, quantity: spec.quantity, budget: spec.budget.toString(),
+          closesAt: new Date(funding ? spec.deadline : closesAt), status: funding ? "funding" : "open", input: spec.input, complexity: spec.complexity,
+          urgency: spec.urgency, token: spec.token, deadline: spec.deadline, route: spec.route, workflowId: spec.workflow?.id ?? null,
+          nodeKey: spec.workflow?.nodeKey ?? null, settlement: route,
+        });
         if (route === "channel" && settlement.promise)
           await settlement.promise(t, { buyer, token: spec.token, taskIds: ids, amountPerTask: spec.budget });
         // Escrow route: the auction opens when the indexer sees EscrowFunded confirmed.
@@ -223,7 +215,7 @@ export function createTaskService(
       if (t.settlement === "channel")
         throw conflict("PAY_WITH_VOUCHER", "Channel-route results are accepted by paying them: POST /v1/vouchers with your EIP-712 voucher.");
       if (t.settlement === "escrow") throw unavailable("ESCROW_UNAVAILABLE", "The escrow route is not available right now.");
-      await db.query("UPDATE tasks SET status = 'accepted', accepted_at = COALESCE(accepted_at, now()), updated_at = now() WHERE id = $1 AND status IN ('delivered', 'accepted')", [id]);
+      await transitions.accept(db, id);
       return { taskId: id, status: "accepted", call: null };
     },
 
@@ -234,8 +226,7 @@ export function createTaskService(
       const ok = await db.tx(async (q) => {
         const r = await q.query("UPDATE auctions SET status = 'cancelled', closed_at = now(), close_reason = 'cancelled' WHERE id = $1 AND status IN ('open', 'funding')", [t.auction_id]);
         if (r.rowCount !== 1) return false;
-        const cancelled = await q.query<{ id: string }>("UPDATE tasks SET status = 'cancelled', updated_at = now() WHERE auction_id = $1 RETURNING id", [t.auction_id]);
-        for (const c of cancelled.rows) await tx?.ended?.(q, { id: c.id, status: "cancelled" });
+        for (const id of await transitions.cancelAuction(q, t.auction_id)) await tx?.ended?.(q, { id, status: "cancelled" });
         await q.query("UPDATE proposals SET outcome = 'rejected' WHERE auction_id = $1", [t.auction_id]);
         return true;
       });

@@ -17,7 +17,7 @@ const WorkflowBody = z
             capability: Capability,
             input: z.unknown().refine((v) => JSON.stringify(v ?? null).length <= 64 * 1024, "must serialise to at most 64 KiB").openapi({ description: 'Any JSON; `{ "$from": "<parent key>", "path": "a.b" }` is replaced by the parent\'s output' }),
             complexity: z.number().int().min(1).max(10),
-            urgency: z.enum(URGENCIES as [string, ...string[]]).default("normal"),
+            urgency: z.enum(URGENCIES).default("normal"),
             budget: Amount(1n),
             dependsOn: z.array(NodeKey).max(100).default([]),
             auction: z.object({ rule: z.enum(AUCTION_RULES.filter((r) => r !== "uniform-price") as [string, ...string[]]), windowMs: z.number().int().min(0).max(3_600_000) }).strict().optional(),
