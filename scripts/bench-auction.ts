@@ -33,7 +33,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { loadConfig } from "../src/config.js";
 import { dropSchema } from "../src/db/index.js";
-import { startCoordinator as startInProcess } from "../src/server.js";
+import { startCoordinator as startInProcess } from "../src/app/coordinator.js";
 import { Client, ZERO, call, counters, http, sleep } from "./lib/bench-http.js";
 import { bucketQuantile, diff, dist, f, histogram, machineCpu, processCpu, sample, intFlag } from "./lib/bench-stats.js";
 import { cleanRedis, countRoundTrips, groupWarnings, roundTrips, startChildCoordinator } from "./lib/bench-coordinator.js";

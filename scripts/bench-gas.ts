@@ -11,7 +11,8 @@ import { writeFileSync } from "node:fs";
 import { network } from "hardhat";
 import { Wallet, type ContractTransactionResponse } from "ethers";
 import { deployAll } from "./lib/deploy.js";
-import { encodeSettleBatch, voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/chain/vouchers.js";
+import { encodeSettleBatch } from "../src/chain/evm/vouchers.js";
+import { voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/protocol/eip712.js";
 
 const { ethers, networkHelpers } = await network.create();
 const [admin, coordinator, arb1, arb2, treasury, buyer, agent] = await ethers.getSigners();

@@ -27,11 +27,12 @@ import { loadConfig } from "../src/config.js";
 import { createDb, dropSchema, ensureDatabase, migrate } from "../src/db/index.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
-import { connectEvm } from "../src/chain/evm.js";
-import { encodeSettleBatch, voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/chain/vouchers.js";
+import { connectEvm } from "../src/chain/evm/chain.js";
+import { encodeSettleBatch } from "../src/chain/evm/vouchers.js";
+import { voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/protocol/eip712.js";
 import { createIndexer, type Indexer } from "../src/indexer/indexer.js";
-import { createEventRegistry } from "../src/indexer/types.js";
-import { checkChainInvariants } from "../src/settlement/invariants.js";
+import { createEventRegistry } from "../src/settlement/events.js";
+import { checkChainInvariants } from "../src/chain/evm/invariants.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "../test/service/chain-harness.js";
 
 const { values: flags } = parseArgs({

@@ -57,7 +57,7 @@ import { Client, ZERO, call, counters, http, openEvents, sleep, type SseEvent } 
 import { dist, f, machineCpu, machineLine, processCpu, routeTotals, sample, intFlag } from "./lib/bench-stats.js";
 import { cleanRedis, countRoundTrips, groupWarnings, roundTrips, startChildCoordinator } from "./lib/bench-coordinator.js";
 import { loadConfig } from "../src/config.js";
-import { startCoordinator } from "../src/server.js";
+import { startCoordinator } from "../src/app/coordinator.js";
 import { measureBaseline, type Baseline } from "./lib/bench-baseline.js";
 import { benchChain, fundedPayers, voucherSigner, type BenchChain, type SignedVoucher } from "./lib/bench-chain.js";
 

@@ -31,7 +31,7 @@ import { Contract, JsonRpcProvider, Wallet, parseEther, type InterfaceAbi } from
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { loadConfig } from "../src/config.js";
 import { dropSchema } from "../src/db/index.js";
-import { startCoordinator, type Coordinator } from "../src/server.js";
+import { startCoordinator, type Coordinator } from "../src/app/coordinator.js";
 import { domainSeparator, voucherDigest } from "../src/channels/verify.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "../test/service/chain-harness.js";
 

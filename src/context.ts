@@ -1,12 +1,11 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Config } from "./config.js";
-import { createDb, ensureDatabase, migrate, type Db } from "./db/index.js";
-import { createLogger, type Logger } from "./logger.js";
-import { createMetrics, type Metrics } from "./metrics.js";
-import { createEventBus, type EventBus } from "./events/bus.js";
-import { createQueues, type Queues } from "./queue/index.js";
-import { createChainReader, type ChainReader } from "./chain/reader.js";
-import { unavailable } from "./errors.js";
+import type { Db } from "./db/index.js";
+import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+import type { EventBus } from "./events/bus.js";
+import type { Queues } from "./queue/index.js";
+import type { ChainReader } from "./settlement/backend.js";
 
 /**
  * Everything a service needs, built once at start-up and passed down (no module singletons,
@@ -26,50 +25,3 @@ export type AppContext = {
   close(): Promise<void>;
 };
 
-/**
- * Connects to Postgres (creating and migrating the database), Redis and the chain RPC.
- * @throws AppError POSTGRES_UNREACHABLE / REDIS_UNREACHABLE with how to fix it.
- */
-export async function createContext(config: Config, opts: { role?: string; migrate?: boolean } = {}): Promise<AppContext> {
-  const log = createLogger(config.LOG_LEVEL, opts.role ? `aicp-${opts.role}` : "aicp");
-  await ensureDatabase(config.DATABASE_URL, config.DATABASE_SCHEMA);
-  if (opts.migrate !== false) await migrate(config.DATABASE_URL, config.DATABASE_SCHEMA, log);
-  const db = createDb({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, poolSize: config.DATABASE_POOL_SIZE, log });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
-  redis.on("error", (err) => log.warn({ err: err.message }, "Redis connection error"));
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (err) {
-    await db.close();
-    redis.disconnect();
-    throw unavailable(
-      "REDIS_UNREACHABLE",
-      `Cannot reach Redis at ${config.REDIS_URL} (${(err as Error).message}). Start it (e.g. ` +
-        "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`) or set REDIS_URL.",
-      err,
-    );
-  }
-  const bus = createEventBus(redis, config.QUEUE_PREFIX, log);
-  const queues = createQueues(redis, config.QUEUE_PREFIX);
-  const chain = createChainReader(config.CHAIN_RPC_URL, config.CHAIN_ID, config.DEPLOYMENTS_FILE, log);
-  const metrics = createMetrics();
-  return {
-    config,
-    log,
-    db,
-    redis,
-    bus,
-    queues,
-    metrics,
-    chain,
-    now: () => Date.now(),
-    async close() {
-      await queues.close();
-      await bus.close();
-      chain.close();
-      redis.disconnect();
-      await db.close();
-    },
-  };
-}

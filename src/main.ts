@@ -24,7 +24,7 @@ import type { ChildProcess } from "node:child_process";
 import { loadConfig, type Config } from "./config.js";
 import { AppError } from "./errors.js";
 import { createLogger } from "./logger.js";
-import { startCoordinator, type Coordinator } from "./server.js";
+import { startCoordinator, type Coordinator } from "./app/coordinator.js";
 import { ensureChain, ensureDeployment, LOCAL_ROLES, localAccount, startReferenceAgents, stopChildren } from "./stack/local.js";
 
 const ROLES = ["api", "worker", "indexer", "agents", "all"] as const;

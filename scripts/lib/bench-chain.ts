@@ -11,7 +11,7 @@ import { Contract, JsonRpcProvider, Wallet, type InterfaceAbi } from "ethers";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { ensureDeployment } from "../../src/stack/local.js";
-import type { Deployment } from "../../src/chain/reader.js";
+import type { Deployment } from "../../src/protocol/deployment.js";
 import { domainSeparator, voucherDigest } from "../../src/channels/verify.js";
 import { HARDHAT_KEYS, startChain } from "../../test/service/chain-harness.js";
 

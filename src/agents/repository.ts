@@ -85,6 +85,12 @@ export const agentRepository = {
     return r.rows[0];
   },
 
+  /** The agent's webhook endpoint and its signing secret. */
+  async endpoint(q: Queryable, address: string): Promise<{ endpoint_url: string | null; webhook_secret: string } | undefined> {
+    const r = await q.query<{ endpoint_url: string | null; webhook_secret: string }>("SELECT endpoint_url, webhook_secret FROM agents WHERE address = $1", [address]);
+    return r.rows[0];
+  },
+
   async exists(q: Queryable, address: string): Promise<boolean> {
     const r = await q.query("SELECT 1 FROM agents WHERE address = $1", [address]);
     return r.rowCount === 1;

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { requireSelf, walletOf, type Api } from "../api/http.js";
-import { Address, Amount, Capability, Pagination } from "../api/schemas.js";
+import { requireSelf, walletOf, type Api } from "../http/api.js";
+import { Address, Amount, Capability, Pagination } from "../http/schemas.js";
 import type { AgentService } from "./service.js";
 
 const Offer = z.object({ capability: Capability, minPrice: Amount() });

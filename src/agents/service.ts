@@ -117,11 +117,7 @@ export function createAgentService(ctx: AppContext): AgentService {
       return ok;
     },
     async endpointOf(address) {
-      const r = await db.query<{ endpoint_url: string | null; webhook_secret: string }>(
-        "SELECT endpoint_url, webhook_secret FROM agents WHERE address = $1",
-        [address],
-      );
-      const row = r.rows[0];
+      const row = await repo.endpoint(db, address);
       return row ? { url: row.endpoint_url, secret: row.webhook_secret } : undefined;
     },
   };

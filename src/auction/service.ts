@@ -2,30 +2,16 @@ import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound } from "../errors.js";
 import { agentRepository } from "../agents/repository.js";
-import type { MarketEvent } from "../events/bus.js";
+import type { Outgoing } from "../events/bus.js";
+import type { CallForProposals } from "../protocol/tasks.js";
 import { multiplierFor } from "../reputation/tiers.js";
 import { decideAuction, type AuctionRule, type Bid } from "./rules.js";
-import type { TaskTxHooks } from "../scheduling/hooks.js";
+import type { TaskTxHooks } from "../tasks/hooks.js";
 import { taskTransitions as transitions } from "../tasks/transitions.js";
+import { auctionRepository as repo } from "./repository.js";
 
-/** One participant-facing message produced by a state change, sent after the commit. */
-export type Outgoing = { address: string; event: MarketEvent; webhook?: boolean };
-
-export type CallForProposals = {
-  auctionId: string;
-  taskIds: string[];
-  capability: string;
-  input: unknown;
-  complexity: number;
-  urgency: string;
-  budget: string;
-  token: string;
-  deadline: string;
-  rule: string;
-  quantity: number;
-  closesAt: string;
-  myProposal: { price: string; etaMs: number } | null;
-};
+export type { Outgoing };
+export type { CallForProposals };
 
 export type ProposalResult = {
   auctionId: string;
@@ -74,6 +60,10 @@ export type AuctionService = {
    * sure the others have a close job. Returns how many it closed.
    */
   sweep(): Promise<number>;
+  /** Cancels an auction still open or funding, inside `t`, rejecting its proposals. @returns false when it was not */
+  cancel(t: Queryable, auctionId: string): Promise<boolean>;
+  /** After a cancel committed: tells the invited agents (`cfp-cancelled`) and drops the close job. */
+  cancelled(auctionId: string): Promise<void>;
 };
 
 type AuctionRow = {
@@ -386,6 +376,16 @@ export function createAuctionService(
       } finally {
         unsub?.();
       }
+    },
+
+    async cancel(t, auctionId) {
+      return repo.cancel(t, auctionId);
+    },
+
+    async cancelled(auctionId) {
+      const invited = await repo.invited(db, auctionId);
+      await dispatch(invited.map((agent) => ({ address: agent, event: { type: "cfp-cancelled", data: { auctionId } } })));
+      await queues.auctionClose.remove(`close-${auctionId}`).catch(() => undefined);
     },
 
     async sweep() {

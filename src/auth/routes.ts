@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Api } from "../api/http.js";
+import type { Api } from "../http/api.js";
 import type { AuthService } from "./service.js";
 
 export function registerAuthRoutes(api: Api, auth: AuthService) {

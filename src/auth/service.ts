@@ -3,6 +3,7 @@ import { SignJWT } from "jose";
 import { randomBytes } from "node:crypto";
 import { getAddress } from "ethers";
 import type { AppContext } from "../context.js";
+import { authRepository as repo } from "./repository.js";
 import { badRequest, unauthorized } from "../errors.js";
 
 export type Session = { token: string; address: string; roles: string[]; expiresAt: string };
@@ -29,9 +30,9 @@ export function createAuthService(ctx: AppContext, deps: { rolesOf(address: stri
       const bytes = randomBytes(24);
       const nonce = Array.from(bytes, (b) => ALNUM[b % ALNUM.length]).join("");
       const expiresAt = new Date(ctx.now() + ctx.config.AUTH_NONCE_TTL_MS);
-      await ctx.db.query("INSERT INTO auth_nonces (nonce, expires_at) VALUES ($1, $2)", [nonce, expiresAt]);
+      await repo.insertNonce(ctx.db, nonce, expiresAt);
       // Opportunistic clean-up of long-expired nonces keeps the table small.
-      if (bytes[0]! < 8) await ctx.db.query("DELETE FROM auth_nonces WHERE expires_at < now() - interval '1 day'");
+      if (bytes[0]! < 8) await repo.purgeNonces(ctx.db);
       return { nonce, expiresAt: expiresAt.toISOString() };
     },
 
@@ -56,11 +57,7 @@ export function createAuthService(ctx: AppContext, deps: { rolesOf(address: stri
       } catch {
         throw unauthorized("SIWE_BAD_SIGNATURE", "The signature does not match the message's address.");
       }
-      const used = await ctx.db.query(
-        "UPDATE auth_nonces SET used_at = now() WHERE nonce = $1 AND used_at IS NULL AND expires_at > $2 RETURNING nonce",
-        [msg.nonce, now],
-      );
-      if (used.rowCount !== 1) throw unauthorized("SIWE_NONCE_INVALID", "The nonce is unknown, used or expired; get a new one.");
+      if (!(await repo.useNonce(ctx.db, msg.nonce, now))) throw unauthorized("SIWE_NONCE_INVALID", "The nonce is unknown, used or expired; get a new one.");
       const address = getAddress(msg.address).toLowerCase();
       const roles = await deps.rolesOf(address);
       const exp = ctx.now() + ctx.config.AUTH_TOKEN_TTL_MS;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { getAddress } from "ethers";
-import { requireSelf, type Api } from "../api/http.js";
-import { Address, Amount } from "../api/schemas.js";
+import { requireSelf, type Api } from "../http/api.js";
+import { Address, Amount } from "../http/schemas.js";
 import type { ChannelService } from "./service.js";
 
 const Signature = z

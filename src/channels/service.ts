@@ -2,7 +2,7 @@ import { Counter, Histogram } from "prom-client";
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { AppError, unavailable } from "../errors.js";
-import type { TaskTxHookBus, TaskTxHooks } from "../scheduling/hooks.js";
+import type { TaskTxHookBus, TaskTxHooks } from "../tasks/hooks.js";
 import { accountKey, channelRepository as repo, pairKey, type AcceptedVoucher, type DueTask } from "./repository.js";
 import { createSignatureVerifier, type SignatureVerifier } from "./verifier.js";
 import type { RawVoucher } from "./verify.js";

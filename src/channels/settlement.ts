@@ -2,10 +2,9 @@ import { Queue, Worker, type Job } from "bullmq";
 import { Counter, Histogram } from "prom-client";
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
-import { enqueue } from "../chain/sender.js";
-import type { TxSender } from "../chain/sender.js";
-import type { OutboxRow } from "../chain/outbox.js";
-import type { ChainEvent, EventRegistry } from "../indexer/types.js";
+import { enqueue, type OutboxHooks } from "../settlement/outbox-store.js";
+import type { OutboxRow } from "../settlement/outbox-store.js";
+import type { ChainEvent, EventRegistry } from "../settlement/events.js";
 import { postMovements, totalOf } from "../ledger/ledger.js";
 import { accountKey } from "./repository.js";
 import { taskTransitions } from "../tasks/transitions.js";
@@ -71,7 +70,7 @@ type Candidate = { payer: string; payee: string; token: string; cumulative: stri
  *   WithdrawalRequested handlers and a reorg roll-back handler are registered on it
  * @param deps.sender the outbox sender: its revert/confirm hooks of `channels.settleBatch`
  */
-export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: TxSender }): ChannelSettlement {
+export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: OutboxHooks }): ChannelSettlement {
   const { db, log, config } = ctx;
   const registry = ctx.metrics.registry;
   const settledTotal = new Counter({ name: "aicp_channel_vouchers_settled_total", help: "Vouchers confirmed settled on-chain", registers: [registry] });

@@ -5,15 +5,14 @@
  * final state, the dispute's split as ruled, every anchored proof verified.
  */
 import type { JsonRpcProvider, Log } from "ethers";
-import type { EvmChain } from "../chain/evm.js";
-import { taskKey } from "../chain/evm.js";
+import type { EvmChain } from "../chain/evm/chain.js";
+import { taskKey } from "../protocol/keys.js";
 import type { Db } from "../db/index.js";
 import { balances } from "../ledger/ledger.js";
-import { checkChainInvariants } from "../settlement/invariants.js";
+import { checkChainInvariants } from "../chain/evm/invariants.js";
 import type { AgentKind } from "../agents-ref/kinds.js";
 import { FINAL_TASK_STATUSES, type Workflow } from "../sdk/buyer.js";
-import { percentile, type Check, type Conservation, type DemoReport } from "./report.js";
-import type { Tracked } from "./run.js";
+import { percentile, type Check, type Conservation, type DemoReport, type Tracked } from "./report.js";
 
 /** What the run recorded for its report. */
 export type DemoRecord = {

@@ -4,6 +4,7 @@
  * latencies in ms. {@link formatReport} renders it as the text `npm run demo` prints.
  */
 import { formatUnits } from "../sdk/buyer-amounts.js";
+import type { PlannedTask } from "./plan.js";
 
 /** One check of the report. `invariant` checks make the demo fail (exit 1) when they do not hold. */
 export type Check = { name: string; ok: boolean; detail: string; invariant: boolean };
@@ -196,3 +197,17 @@ export function formatReport(r: DemoReport): string {
   out.push("", r.ok ? "Every invariant holds." : `INVARIANTS FAILED: ${r.checks.filter((c) => c.invariant && !c.ok).map((c) => c.name).join("; ")}`);
   return out.join("\n");
 }
+
+/** One task the demo follows, by the buyer (account index) that posted it. */
+export type Tracked = {
+  id: string;
+  buyer: number;
+  purpose: PlannedTask["purpose"] | "workflow";
+  capability: string;
+  settlement: string;
+  status: string;
+  workflowId: string | null;
+  /** Holds a slot of the in-flight limit until it is delivered or over. */
+  slot: boolean;
+  action?: "accept" | "silence" | "dispute";
+};

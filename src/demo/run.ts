@@ -22,7 +22,8 @@
  */
 import { JsonRpcProvider, MaxUint256, NonceManager, Wallet, type TransactionReceipt } from "ethers";
 import type { Config } from "../config.js";
-import { connectEvm, taskKey, type EvmChain } from "../chain/evm.js";
+import { connectEvm, type EvmChain } from "../chain/evm/chain.js";
+import { taskKey } from "../protocol/keys.js";
 import { createDb, type Db } from "../db/index.js";
 import { escrowThreshold } from "../settlement/route.js";
 import { LOCAL_ROLES, localAccount } from "../stack/local.js";
@@ -32,7 +33,7 @@ import { createSession, type Agent } from "../sdk/agent.js";
 import { channelBudget, FLAKY_WAVE, flakyTask, mixTask, planTasks, planWorkflows, type PlannedTask, type PlannedWorkflow } from "./plan.js";
 import { createDemoProgress, type DemoProgress } from "./progress.js";
 import { collectReport, type DemoRecord } from "./figures.js";
-import type { DemoReport } from "./report.js";
+import type { DemoReport, Tracked } from "./report.js";
 import { createMutex, createSemaphore, DemoError, sleep, until } from "./util.js";
 
 export { DemoError } from "./util.js";
@@ -99,18 +100,6 @@ type BuyerCtx = {
 type AgentCtx = { kind: AgentKind; account: number; address: string; key: string; inProcess: boolean; agent?: Agent };
 
 /** A demo task as the demo follows it. */
-export type Tracked = {
-  id: string;
-  buyer: number;
-  purpose: PlannedTask["purpose"] | "workflow";
-  capability: string;
-  settlement: string;
-  status: string;
-  workflowId: string | null;
-  /** Holds a slot of the in-flight limit until it is delivered or over. */
-  slot: boolean;
-  action?: "accept" | "silence" | "dispute";
-};
 
 const PRE_DELIVERY = new Set(["funding", "open", "awarded", "running"]);
 const FINAL = new Set<string>(FINAL_TASK_STATUSES);

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { walletOf, type Api, type Principal } from "../api/http.js";
-import { IdParams, Pagination } from "../api/schemas.js";
+import { walletOf, type Api, type Principal } from "../http/api.js";
+import { IdParams, Pagination } from "../http/schemas.js";
 import type { AppContext } from "../context.js";
 import { forbidden, notFound } from "../errors.js";
 import type { EscrowService } from "./service.js";

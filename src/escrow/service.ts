@@ -1,11 +1,11 @@
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound } from "../errors.js";
-import type { Intent } from "../chain/outbox.js";
-import { taskIdFromKey } from "../chain/evm.js";
+import type { Intent } from "../settlement/outbox-store.js";
+import { taskIdFromKey } from "../protocol/keys.js";
 import type { AuctionService, Outgoing } from "../auction/service.js";
-import type { ChainEvent, EventRegistry } from "../indexer/types.js";
-import type { TaskTxHookBus } from "../scheduling/hooks.js";
+import type { ChainEvent, EventRegistry } from "../settlement/events.js";
+import type { TaskTxHookBus } from "../tasks/hooks.js";
 import { taskTransitions } from "../tasks/transitions.js";
 
 /** An unsigned call for the user's own wallet to send (EIP-1193 `eth_sendTransaction` shape). */

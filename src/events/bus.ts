@@ -9,6 +9,9 @@ import type { Logger } from "../logger.js";
  */
 export type MarketEvent = { type: string; data: Record<string, unknown> };
 
+/** One participant-facing message produced by a state change, sent after the commit (`webhook`: also as a signed webhook when the agent has an endpoint). */
+export type Outgoing = { address: string; event: MarketEvent; webhook?: boolean };
+
 export type EventBus = {
   /** Publishes to one address (lower-case hex). Fire-and-forget: delivery is at most once. */
   publish(address: string, event: MarketEvent): Promise<void>;

@@ -1,4 +1,4 @@
-import { walletOf, type Api } from "../api/http.js";
+import { walletOf, type Api } from "../http/api.js";
 import type { EventBus } from "./bus.js";
 
 /** Server-sent events (text/event-stream) of everything addressed to the signed-in wallet. */

@@ -1,12 +1,12 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context.js";
-import { connectEvm, type EvmChain } from "../chain/evm.js";
+import { connectEvm, type EvmChain } from "../chain/evm/chain.js";
 import { rollbackFrom } from "../ledger/ledger.js";
 import { createProjector, forgetAnchorsFrom, rebuildProjections } from "../settlement/projections.js";
-import { createLogDecoder } from "./decoder.js";
-import { createRpc, RpcError, type Rpc, type RpcHeader, type RpcLog } from "./rpc.js";
+import { createLogDecoder } from "../chain/evm/decoder.js";
+import { createRpc, RpcError, type Rpc, type RpcHeader, type RpcLog } from "../chain/evm/rpc.js";
 import { indexerRepository as repo, type BlockRow, type Cursor } from "./repository.js";
-import { createEventRegistry, type ChainEvent, type EventRegistry } from "./types.js";
+import { createEventRegistry, type ChainEvent, type EventRegistry } from "../settlement/events.js";
 
 /**
  * The reorg-safe indexer of the EVM settlement contracts (TaskEscrow, DisputeResolver,

@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/index.js";
-import type { ChainEvent } from "./types.js";
+import type { ChainEvent } from "../settlement/events.js";
 
 /**
  * SQL of the indexer (tables of migrations 003 and 004): `indexer_cursors` (the last applied

@@ -1,7 +1,8 @@
 import { z } from "zod";
-import type { Api } from "../api/http.js";
-import { Address, Capability } from "../api/schemas.js";
+import type { Api } from "../http/api.js";
+import { Address, Capability } from "../http/schemas.js";
 import type { AppContext } from "../context.js";
+import { reputationRepository } from "../reputation/repository.js";
 import { quote, URGENCIES, type Urgency } from "./quote.js";
 
 export function registerPricingRoutes(api: Api, ctx: AppContext) {
@@ -26,11 +27,7 @@ export function registerPricingRoutes(api: Api, ctx: AppContext) {
     handler: async ({ query }) => {
       let record: { successes: number; failures: number } | undefined;
       if (query.agent) {
-        const r = await ctx.db.query<{ successes: number; failures: number }>(
-          "SELECT successes, failures FROM reputation_stats WHERE agent = $1 AND capability = $2",
-          [query.agent, query.capability],
-        );
-        record = r.rows[0] ?? { successes: 0, failures: 0 };
+        record = await reputationRepository.record(ctx.db, query.agent, query.capability);
       }
       return { capability: query.capability, ...quote(BigInt(ctx.config.PRICING_BASE_RATE), query.complexity, query.urgency as Urgency, record) };
     },

@@ -35,6 +35,27 @@ export const FINAL_WORKFLOW_STATUSES = ["completed", "failed", "cancelled"] as c
 export type AuctionRule = "first-price" | "second-price" | "reputation-weighted" | "uniform-price";
 export const AUCTION_RULES: readonly AuctionRule[] = ["first-price", "second-price", "reputation-weighted", "uniform-price"];
 
+/**
+ * A call for proposals (FIPA Contract Net `cfp`) as an invited agent receives it: amounts in
+ * token base units (decimal strings), times ISO 8601; `myProposal` is the agent's own sealed
+ * proposal when it has made one.
+ */
+export type CallForProposals = {
+  auctionId: string;
+  taskIds: string[];
+  capability: string;
+  input: unknown;
+  complexity: number;
+  urgency: string;
+  budget: string;
+  token: string;
+  deadline: string;
+  rule: string;
+  quantity: number;
+  closesAt: string;
+  myProposal: { price: string; etaMs: number } | null;
+};
+
 /** How the buyer asks to settle: `auto` takes the channel below the escrow threshold. */
 export const ROUTES = ["auto", "channel", "escrow"] as const;
 export type Route = (typeof ROUTES)[number];

@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.js";
 import type { Logger } from "../logger.js";
-import { enqueue, type TxSender } from "../chain/sender.js";
+import { enqueue, type OutboxHooks } from "../settlement/outbox-store.js";
 
 /**
  * Anchoring of reputation epochs: each epoch's Merkle root (OpenZeppelin StandardMerkleTree of
@@ -48,7 +48,7 @@ export async function markEpochAnchored(t: Queryable, a: { epoch: number | bigin
  * reverted one (e.g. `ReputationAnchorEpochNotIncreasing`: the contract already holds a later
  * epoch) is logged and leaves the epoch unanchored.
  */
-export function registerAnchoring(sender: Pick<TxSender, "onConfirmed" | "onReverted">, log?: Logger): void {
+export function registerAnchoring(sender: OutboxHooks, log?: Logger): void {
   sender.onConfirmed("anchor.anchor", async (t, row) => {
     const p = row.payload as { epoch: number | string; root: string };
     await markEpochAnchored(t, { epoch: BigInt(p.epoch), root: p.root, txHash: row.tx_hash! });

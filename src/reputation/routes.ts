@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { Api } from "../api/http.js";
-import { Address } from "../api/schemas.js";
+import type { Api } from "../http/api.js";
+import { Address } from "../http/schemas.js";
 import type { ReputationService } from "./service.js";
 
 export function registerReputationRoutes(api: Api, reputation: ReputationService) {

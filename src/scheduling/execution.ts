@@ -2,12 +2,12 @@ import { keccak256, toUtf8Bytes } from "ethers";
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound } from "../errors.js";
-import type { Outgoing } from "../auction/service.js";
+import type { Outgoing } from "../events/bus.js";
 import type { ReputationService } from "../reputation/service.js";
 import type { BreakerStore } from "./breakers.js";
 import { postJson } from "./post.js";
 import { signWebhookBody } from "./webhook.js";
-import type { TaskTxHooks } from "./hooks.js";
+import type { TaskTxHooks } from "../tasks/hooks.js";
 import { taskTransitions as transitions } from "../tasks/transitions.js";
 
 /** A task that reached a final execution state (delivered or failed), for the workflow engine. */

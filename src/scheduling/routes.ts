@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { walletOf, type Api } from "../api/http.js";
-import { IdParams } from "../api/schemas.js";
+import { walletOf, type Api } from "../http/api.js";
+import { IdParams } from "../http/schemas.js";
 import type { ExecutionService } from "./execution.js";
 
 export function registerExecutionRoutes(api: Api, execution: ExecutionService) {

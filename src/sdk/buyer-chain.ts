@@ -5,7 +5,7 @@
  */
 import { Contract, Interface, JsonRpcProvider, getAddress, type ContractRunner, type InterfaceAbi, type Signer, type TransactionReceipt } from "ethers";
 import type { PaymentChannels, TaskEscrow } from "../../types/ethers-contracts/index.js";
-import { readDeployment, type Deployment } from "../chain/reader.js";
+import { readDeployment, type Deployment } from "../protocol/deployment.js";
 import { NATIVE_TOKEN, type TokenInfo } from "./buyer-amounts.js";
 import { BuyerError } from "./buyer-errors.js";
 

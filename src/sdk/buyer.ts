@@ -36,9 +36,9 @@
  * ```
  */
 import { Interface, Signature, type Signer } from "ethers";
-import { taskKey } from "../chain/evm.js";
-import { VOUCHER_TYPES, voucherDomain } from "../chain/vouchers.js";
-import type { FundingPlan } from "../settlement/backend.js";
+import { taskKey } from "../protocol/keys.js";
+import { PERMIT_TYPES, VOUCHER_TYPES, voucherDomain } from "../protocol/eip712.js";
+import type { FundingPlan } from "../protocol/settlement.js";
 import { NATIVE_TOKEN, type TokenInfo } from "./buyer-amounts.js";
 import { connectBuyerChain, type BuyerChain, type BuyerChainOptions, type WalletCall } from "./buyer-chain.js";
 import { BuyerError, PolicyError } from "./buyer-errors.js";
@@ -653,7 +653,7 @@ export function createBuyer(options: BuyerOptions): Buyer {
         const sig = Signature.from(
           await wallet.signTypedData(
             { name, version: "1", chainId: c.chainId, verifyingContract: t },
-            { Permit: [{ name: "owner", type: "address" }, { name: "spender", type: "address" }, { name: "value", type: "uint256" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" }] },
+            PERMIT_TYPES,
             { owner: address, spender: channels, value: amount, nonce, deadline },
           ),
         );

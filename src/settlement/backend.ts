@@ -1,4 +1,19 @@
-import type { IntentKind } from "../chain/outbox.js";
+import type { Deployment } from "../protocol/deployment.js";
+import type { FundingPlan, PermitTypedData, UnsignedCall } from "../protocol/settlement.js";
+
+export type { FundingPlan, PermitTypedData, UnsignedCall };
+import type { IntentKind } from "./outbox-store.js";
+
+/** Read-only chain access the coordinator API needs: health and on-chain roles. */
+export type ChainReader = {
+  /** Resolves with the head block number; rejects when the RPC is unreachable. */
+  ping(): Promise<number>;
+  /** Whether `address` holds the arbitrator role on-chain (cached 30 s). */
+  isArbitrator(address: string): Promise<boolean>;
+  /** The contracts of the configured chain; undefined when nothing is deployed. */
+  readonly deployment: Deployment | undefined;
+  close(): void;
+};
 
 /**
  * The chain-neutral settlement interface. Auctions, scheduling, the ledger and the API speak to a
@@ -20,12 +35,6 @@ import type { IntentKind } from "../chain/outbox.js";
  */
 export type TxRequest = { to: string; data: string; value: bigint };
 
-/**
- * A call the user sends from their own wallet, ready to hand to `eth_sendTransaction` (or a
- * wallet library): JSON-ready, `value` in wei as a decimal string.
- */
-export type UnsignedCall = { to: string; data: string; value: string; description: string };
-
 /** What an escrow funding plan needs to know about a task. */
 export type FundingTask = {
   /** The task's UUID. */
@@ -38,52 +47,6 @@ export type FundingTask = {
   amount: bigint;
   /** After this instant the buyer may reclaim an undelivered escrow. */
   deadline: Date;
-};
-
-/**
- * EIP-712 typed data of an ERC-2612 `Permit(owner, spender, value, nonce, deadline)`, in the
- * shape `eth_signTypedData_v4` and ethers' `signTypedData(domain, types, message)` take.
- */
-export type PermitTypedData = {
-  domain: { name: string; version: string; chainId: number; verifyingContract: string };
-  types: { Permit: { name: string; type: string }[] };
-  primaryType: "Permit";
-  message: { owner: string; spender: string; value: string; nonce: string; deadline: string };
-};
-
-/**
- * How a buyer funds a task's escrow from their own wallet.
- * - native currency: `calls` = one `fund` call carrying `value`;
- * - ERC-20: `calls` = `approve(escrow, amount)` on the token, then `fund`;
- * - ERC-20 with ERC-2612: also `permit`, the one-transaction alternative — sign
- *   `permit.typedData`, then send the `fundWithPermit` call that
- *   `SettlementBackend.permitCall(task, signature)` builds (v, r, s filled in).
- */
-export type FundingPlan = {
-  /** The outbox/indexer chain name of the backend, e.g. `evm`. */
-  chain: string;
-  chainId: number;
-  /** The escrow contract the buyer funds (lower-case). */
-  escrow: string;
-  /** The task's id on-chain (bytes32 hex: the UUID's 16 bytes, right-padded). */
-  taskKey: string;
-  token: string;
-  /** The budget, token base units, decimal string. */
-  amount: string;
-  /** The task's deadline, unix seconds. */
-  deadline: number;
-  /** Send these in order from the buyer's wallet. */
-  calls: UnsignedCall[];
-  /** Present when the token implements ERC-2612 (and the chain answered the nonce lookup). */
-  permit?: {
-    typedData: PermitTypedData;
-    /** What `permitCall` encodes once the typed data is signed. */
-    fundWithPermit: {
-      to: string;
-      signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32)";
-      args: { taskId: string; token: string; amount: string; deadline: number; permitDeadline: number };
-    };
-  };
 };
 
 /** Calls a buyer (or, for `dispute`, the agent) sends from their own wallet. */

@@ -1,7 +1,7 @@
 import type { Queryable } from "../db/index.js";
-import { taskIdFromKey } from "../chain/evm.js";
+import { taskIdFromKey } from "../protocol/keys.js";
 import { postMovements, totalOf, type Movement, type Posting } from "../ledger/ledger.js";
-import type { ChainEvent } from "../indexer/types.js";
+import type { ChainEvent } from "./events.js";
 
 /**
  * Projections of the contracts' state into Postgres, maintained by the indexer from confirmed

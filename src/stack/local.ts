@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { JsonRpcProvider, HDNodeWallet, Mnemonic } from "ethers";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import type { Deployment } from "../chain/reader.js";
+import type { Deployment } from "../protocol/deployment.js";
 
 const run = promisify(execFile);
 const root = new URL("../../", import.meta.url).pathname;

@@ -1,9 +1,7 @@
 import { z } from "zod";
-import { walletOf, type Api } from "../api/http.js";
-import { Address, Amount, Capability, IdParams, Pagination } from "../api/schemas.js";
-import { AUCTION_RULES } from "../auction/rules.js";
-import type { AuctionService } from "../auction/service.js";
-import { URGENCIES } from "../pricing/quote.js";
+import { walletOf, type Api } from "../http/api.js";
+import { Address, Amount, Capability, IdParams, Pagination } from "../http/schemas.js";
+import { AUCTION_RULES, ROUTES, URGENCIES } from "../protocol/tasks.js";
 import type { TaskService } from "./service.js";
 
 const MAX_INPUT_BYTES = 64 * 1024;
@@ -22,7 +20,7 @@ export const TaskSpecBody = z
     token: Address.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
     deadline: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).openapi({ type: "string", format: "date-time" }),
     auction: z.object({ rule: z.enum(AUCTION_RULES as [string, ...string[]]), windowMs: z.number().int().min(0) }).strict(),
-    route: z.enum(["auto", "channel", "escrow"]).default("auto"),
+    route: z.enum(ROUTES).default("auto"),
     quantity: z.number().int().min(1).default(1),
   })
   .strict()
@@ -44,7 +42,7 @@ const TaskView = z
   .passthrough()
   .openapi("Task");
 
-export function registerTaskRoutes(api: Api, tasks: TaskService, auction: AuctionService) {
+export function registerTaskRoutes(api: Api, tasks: TaskService) {
   api.route({
     method: "post",
     path: "/v1/tasks",
@@ -90,37 +88,6 @@ export function registerTaskRoutes(api: Api, tasks: TaskService, auction: Auctio
     params: IdParams,
     response: TaskView,
     handler: ({ params, principal }) => tasks.cancel(params.id, walletOf(principal)),
-  });
-  api.route({
-    method: "post",
-    path: "/v1/tasks/:id/proposals",
-    summary: "Submit or replace your sealed proposal (FIPA propose) before the close",
-    tags: ["auctions"],
-    access: "agent",
-    status: 201,
-    params: IdParams,
-    body: z.object({ price: Amount(), etaMs: z.number().int().min(1).max(20 * 24 * 3600 * 1000) }).strict().openapi("Proposal"),
-    response: z.object({
-      auctionId: z.string(), taskId: z.string(), agent: z.string(), price: z.string(), etaMs: z.number(), replaced: z.boolean(), auctionClosed: z.boolean(),
-    }),
-    handler: ({ params, body, principal }) => auction.propose(params.id, walletOf(principal), body.price, body.etaMs),
-  });
-  api.route({
-    method: "get",
-    path: "/v1/cfps",
-    summary: "Open calls for proposals addressed to you; long-polls up to waitMs when there are none",
-    tags: ["auctions"],
-    access: "agent",
-    query: z.object({
-      waitMs: z.coerce.number().int().min(0).max(60_000).default(0),
-      status: z.enum(["unanswered", "all"]).default("unanswered").openapi({ description: "`unanswered`: only calls you have not proposed on yet" }),
-    }),
-    response: z.object({ items: z.array(z.object({ auctionId: z.string(), taskIds: z.array(z.string()) }).passthrough()) }),
-    handler: async ({ query, principal, req }) => {
-      const ac = new AbortController();
-      req.on("close", () => ac.abort());
-      return { items: await auction.cfpsFor(walletOf(principal), query.waitMs, ac.signal, query.status === "unanswered") };
-    },
   });
 }
 

@@ -2,11 +2,10 @@ import type { AppContext } from "../context.js";
 import { badRequest, conflict, forbidden, notFound, unavailable } from "../errors.js";
 import type { Queryable } from "../db/index.js";
 import { resolveRoute } from "../settlement/route.js";
-import type { TaskTxHooks } from "../scheduling/hooks.js";
-import type { Principal } from "../api/http.js";
-import type { AuctionRule } from "../auction/rules.js";
-import type { AuctionService, Outgoing } from "../auction/service.js";
-import type { Urgency } from "../pricing/quote.js";
+import type { TaskTxHooks } from "./hooks.js";
+import type { Principal } from "../http/api.js";
+import type { Outgoing } from "../events/bus.js";
+import type { AuctionRule, CallForProposals, Urgency } from "../protocol/tasks.js";
 import { taskRepository as repo, type TaskFilter, type TaskRow } from "./repository.js";
 import { taskTransitions as transitions } from "./transitions.js";
 
@@ -114,9 +113,27 @@ export type SettlementHooks = {
   fundingPlan?(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): Promise<unknown>;
 };
 
+/**
+ * What posting and cancelling need from the auction domain (src/auction implements it; the
+ * composition root passes it in, so tasks never import auctions).
+ */
+export type TaskAuctions = {
+  /** Opens the auction inside `t`: invites the eligible agents; returns the calls for proposals to send after the commit. */
+  open(t: Queryable, auction: { id: string; buyer: string; capability: string }, cfp: Omit<CallForProposals, "myProposal">): Promise<Outgoing[]>;
+  close(auctionId: string, reason: "window" | "all-proposed"): Promise<boolean>;
+  /** Schedules the close at `closesAt` (ms since epoch). */
+  scheduleClose(auctionId: string, closesAt: number): Promise<void>;
+  /** Sends post-commit messages. */
+  dispatch(out: Outgoing[]): Promise<void>;
+  /** Cancels an auction still open or funding, inside `t`, rejecting its proposals. @returns false when it was not */
+  cancel(t: Queryable, auctionId: string): Promise<boolean>;
+  /** After a cancel committed: tells the invited agents and drops the close job. */
+  cancelled(auctionId: string): Promise<void>;
+};
+
 export function createTaskService(
   ctx: AppContext,
-  auction: AuctionService,
+  auction: TaskAuctions,
   settlement: SettlementHooks = { chainConfigured: () => false },
   tx?: TaskTxHooks,
 ): TaskService {
@@ -207,8 +224,7 @@ export function createTaskService(
     },
 
     async acceptOffchain(id, buyer) {
-      const r = await db.query<{ buyer: string; status: string; settlement: string }>("SELECT buyer, status, settlement FROM tasks WHERE id = $1", [id]);
-      const t = r.rows[0];
+      const t = await repo.get(db, id);
       if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
       if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer may accept the result.");
       if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; only a delivered result can be accepted.`);
@@ -224,18 +240,12 @@ export function createTaskService(
       if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
       if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer who posted the task may cancel it.");
       const ok = await db.tx(async (q) => {
-        const r = await q.query("UPDATE auctions SET status = 'cancelled', closed_at = now(), close_reason = 'cancelled' WHERE id = $1 AND status IN ('open', 'funding')", [t.auction_id]);
-        if (r.rowCount !== 1) return false;
+        if (!(await auction.cancel(q, t.auction_id))) return false;
         for (const id of await transitions.cancelAuction(q, t.auction_id)) await tx?.ended?.(q, { id, status: "cancelled" });
-        await q.query("UPDATE proposals SET outcome = 'rejected' WHERE auction_id = $1", [t.auction_id]);
         return true;
       });
       if (!ok) throw conflict("NOT_CANCELLABLE", `The task is ${t.status}; only a task whose auction is still open can be cancelled.`);
-      const invited = await db.query<{ agent: string }>("SELECT agent FROM cfps WHERE auction_id = $1", [t.auction_id]);
-      await auction.dispatch(
-        invited.rows.map((r) => ({ address: r.agent, event: { type: "cfp-cancelled", data: { auctionId: t.auction_id } } })),
-      );
-      await ctx.queues.auctionClose.remove(`close-${t.auction_id}`).catch(() => undefined);
+      await auction.cancelled(t.auction_id);
       return toView((await repo.get(db, id))!);
     },
   };

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { walletOf, type Api } from "../api/http.js";
-import { Address, Amount, Capability, IdParams } from "../api/schemas.js";
+import { walletOf, type Api } from "../http/api.js";
+import { Address, Amount, Capability, IdParams } from "../http/schemas.js";
 import { AUCTION_RULES } from "../auction/rules.js";
 import { URGENCIES } from "../pricing/quote.js";
 import type { WorkflowService } from "./service.js";

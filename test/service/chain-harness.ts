@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { JsonRpcProvider, Wallet } from "ethers";
-import type { Deployment } from "../../src/chain/reader.js";
+import type { Deployment } from "../../src/protocol/deployment.js";
 
 const run = promisify(execFile);
 const root = new URL("../../", import.meta.url).pathname;

@@ -9,9 +9,10 @@ import { expect } from "chai";
 import { Contract, JsonRpcProvider, TypedDataEncoder, Wallet, getAddress, parseEther, type InterfaceAbi } from "ethers";
 import { Client, newAgent, newUser, startHarness, taskBody, until, ZERO, type Harness } from "./harness.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "./chain-harness.js";
-import { VOUCHER_TYPES, encodeSettleBatch, voucherDomain } from "../../src/chain/vouchers.js";
-import { connectEvm, type EvmChain } from "../../src/chain/evm.js";
-import { checkChainInvariants } from "../../src/settlement/invariants.js";
+import { encodeSettleBatch } from "../../src/chain/evm/vouchers.js";
+import { VOUCHER_TYPES, voucherDomain } from "../../src/protocol/eip712.js";
+import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
+import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
 import { balances, unbalancedGroups } from "../../src/ledger/ledger.js";
 import { checkSignatures, domainSeparator, voucherDigest, wrongDomains, type RawVoucher } from "../../src/channels/verify.js";
 

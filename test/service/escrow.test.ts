@@ -3,8 +3,9 @@ import type { Wallet } from "ethers";
 import { Client, newUser, startHarness, taskBody, until, type Harness } from "./harness.js";
 import { startChain, type TestChain } from "./chain-harness.js";
 import { spawnAgent, type AgentProc } from "./agents-harness.js";
-import { checkChainInvariants } from "../../src/settlement/invariants.js";
-import { connectEvm, taskKey } from "../../src/chain/evm.js";
+import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
+import { connectEvm } from "../../src/chain/evm/chain.js";
+import { taskKey } from "../../src/protocol/keys.js";
 
 /**
  * The escrow route end to end: the buyer funds TaskEscrow from the wallet, the indexer opens the

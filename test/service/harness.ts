@@ -7,7 +7,7 @@ import { Wallet } from "ethers";
 import { SiweMessage } from "siwe";
 import { loadConfig, type Config } from "../../src/config.js";
 import { dropSchema } from "../../src/db/index.js";
-import { startCoordinator, type Coordinator, type Role } from "../../src/server.js";
+import { startCoordinator, type Coordinator, type Role } from "../../src/app/coordinator.js";
 
 export const ZERO = "0x0000000000000000000000000000000000000000";
 

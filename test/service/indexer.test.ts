@@ -6,9 +6,11 @@ import { JsonRpcProvider, Wallet, ZeroAddress, id as keccakId, toBeHex } from "e
 import { startHarness, until, type Harness } from "./harness.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "./chain-harness.js";
 import { loadConfig } from "../../src/config.js";
-import { connectEvm, taskKey, type EvmChain } from "../../src/chain/evm.js";
-import { encodeSettleBatch, voucherDomain, VOUCHER_TYPES } from "../../src/chain/vouchers.js";
-import { checkChainInvariants } from "../../src/settlement/invariants.js";
+import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
+import { taskKey } from "../../src/protocol/keys.js";
+import { encodeSettleBatch } from "../../src/chain/evm/vouchers.js";
+import { voucherDomain, VOUCHER_TYPES } from "../../src/protocol/eip712.js";
+import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
 import { rebuildProjections } from "../../src/settlement/projections.js";
 import { unbalancedGroups } from "../../src/ledger/ledger.js";
 import type { Indexer } from "../../src/indexer/indexer.js";

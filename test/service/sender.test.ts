@@ -11,11 +11,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { Contract, NonceManager, Transaction, ZeroAddress, hexlify, type InterfaceAbi, type Wallet } from "ethers";
 import { startChain, type TestChain } from "./chain-harness.js";
 import { Client, startHarness, until, type Harness } from "./harness.js";
-import type { Intent } from "../../src/chain/outbox.js";
-import type { OutboxRow } from "../../src/chain/outbox.js";
-import { taskKey } from "../../src/chain/evm.js";
-import type { TxSender } from "../../src/chain/sender.js";
-import type { EvmSettlementBackend } from "../../src/settlement/evm-backend.js";
+import type { Intent } from "../../src/settlement/outbox-store.js";
+import type { OutboxRow } from "../../src/settlement/outbox-store.js";
+import { taskKey } from "../../src/protocol/keys.js";
+import type { TxSender } from "../../src/chain/evm/sender.js";
+import type { EvmSettlementBackend } from "../../src/chain/evm/backend.js";
 
 const State = { None: 0n, Funded: 1n, Awarded: 2n, Delivered: 3n, Released: 5n, Refunded: 6n } as const;
 

@@ -1,12 +1,12 @@
 import { DelayedError, UnrecoverableError, type Job, type Queue } from "bullmq";
 import { Transaction, type FeeData, type TransactionRequest } from "ethers";
-import type { AppContext } from "../context.js";
-import type { Db, Queryable } from "../db/index.js";
-import { AppError } from "../errors.js";
-import type { SettlementBackend, TxRequest } from "../settlement/backend.js";
-import type { EvmChain } from "./evm.js";
-import { enqueueIntent, type Intent, type IntentKind, type OutboxRow } from "./outbox.js";
-import { QUEUE_NAMES, type ChainTxJob } from "../queue/index.js";
+import type { AppContext } from "../../context.js";
+import type { Db, Queryable } from "../../db/index.js";
+import { AppError } from "../../errors.js";
+import type { SettlementBackend, TxRequest } from "../../settlement/backend.js";
+import type { EvmChain } from "./chain.js";
+import { enqueue, type Intent, type OutboxHooks, type OutboxRow, type SenderHook } from "../../settlement/outbox-store.js";
+import { QUEUE_NAMES, type ChainTxJob } from "../../queue/index.js";
 
 /**
  * The one transaction sender of the coordinator: it executes the transactional outbox
@@ -33,7 +33,7 @@ import { QUEUE_NAMES, type ChainTxJob } from "../queue/index.js";
  * of every open row (so nothing depends on a Redis job surviving) and `LISTEN`s for intents
  * committed by {@link enqueue}, which queue at once.
  */
-export type TxSender = {
+export type TxSender = OutboxHooks & {
   readonly backend: SettlementBackend<TxRequest>;
   /**
    * Records an intent in the caller's transaction (see `enqueueIntent`); the sender is told when
@@ -43,14 +43,6 @@ export type TxSender = {
   enqueue(t: Queryable, intent: Intent): Promise<{ id: string; created: boolean }>;
   /** Queues the job of an outbox row (idempotent). */
   nudge(outboxId: string): Promise<void>;
-  /**
-   * Runs `handler` inside the transaction that marks a row of `kind` confirmed; a throw rolls the
-   * confirmation back and it is retried, so handlers must be idempotent only across crashes of the
-   * database transaction (they run once per committed confirmation).
-   */
-  onConfirmed(kind: IntentKind, handler: SenderHook): void;
-  /** Like `onConfirmed`, for rows that end `reverted` (on-chain or at estimation) or `failed`. */
-  onReverted(kind: IntentKind, handler: SenderHook): void;
   /** The outbox backlog and the chain's health, for `/ready`. */
   status(): Promise<SenderStatus>;
   /**
@@ -60,8 +52,6 @@ export type TxSender = {
   start(): () => Promise<void>;
 };
 
-/** A reaction to a row's end, run in the database transaction that records it. */
-export type SenderHook = (t: Queryable, row: OutboxRow) => Promise<void>;
 
 export type SenderStatus = {
   chain: string;
@@ -92,22 +82,6 @@ export type SenderOptions = {
 
 const OPEN = ["pending", "signed", "sent"] as const;
 const FINAL = new Set(["confirmed", "reverted", "failed"]);
-
-/** The NOTIFY channel of the outbox of the schema in `search_path` (tests share one database). */
-const CHANNEL_SQL = "'aicp_outbox_' || current_schema()";
-
-/**
- * Records an intent in the caller's transaction and, when that transaction commits, tells the
- * sender (a Postgres NOTIFY, delivered only on commit) so it queues the transaction at once.
- * Usable without a sender instance (e.g. from a domain service); without a running sender the
- * row waits in the outbox.
- * @returns the outbox id; `created` false when the intent was already recorded (nothing happens)
- */
-export async function enqueue(t: Queryable, intent: Intent): Promise<{ id: string; created: boolean }> {
-  const r = await enqueueIntent(t, intent);
-  if (r.created) await t.query(`SELECT pg_notify(${CHANNEL_SQL}, $1)`, [r.id]);
-  return r;
-}
 
 type Client = Awaited<ReturnType<Db["connect"]>>;
 

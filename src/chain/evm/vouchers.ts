@@ -1,25 +1,5 @@
-import { concat, solidityPacked, type TypedDataDomain, type TypedDataField } from "ethers";
-
-/**
- * EIP-712 vouchers of PaymentChannels: `Voucher(address payer,address payee,address token,
- * uint256 cumulativeAmount)` under the domain ("AICP PaymentChannels", "1", chainId,
- * contract). A voucher promises the payee a cumulative total (token base units); settling it
- * pays the increase over what the pair already settled.
- */
-export const VOUCHER_TYPES: Record<string, TypedDataField[]> = {
-  Voucher: [
-    { name: "payer", type: "address" },
-    { name: "payee", type: "address" },
-    { name: "token", type: "address" },
-    { name: "cumulativeAmount", type: "uint256" },
-  ],
-};
-
-export function voucherDomain(chainId: number | bigint, verifyingContract: string): TypedDataDomain {
-  return { name: "AICP PaymentChannels", version: "1", chainId, verifyingContract };
-}
-
-export type SignedVoucher = { payer: string; payee: string; token: string; cumulativeAmount: bigint; signature: string };
+import { concat, solidityPacked } from "ethers";
+import type { SignedVoucher } from "../../protocol/eip712.js";
 
 /** Size of one packed entry of `settleBatch`: uint16 ×3, uint128, 65-byte signature. */
 export const BATCH_ENTRY_SIZE = 87;

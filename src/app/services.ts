@@ -1,23 +1,23 @@
-import type { AppContext } from "./context.js";
-import { createAgentService, type AgentService } from "./agents/service.js";
-import { createAuctionService, type AuctionService } from "./auction/service.js";
-import { createAuthService, type AuthService } from "./auth/service.js";
-import { createTaskService, type TaskService } from "./tasks/service.js";
-import { createBreakerStore, type BreakerStore } from "./scheduling/breakers.js";
-import { createExecutionService, type ExecutionService } from "./scheduling/execution.js";
-import { createReputationService, type ReputationService } from "./reputation/service.js";
-import { createWorkflowService, type WorkflowService } from "./workflows/service.js";
-import { createTaskTxHooks, type TaskTxHookBus } from "./scheduling/hooks.js";
-import type { SettlementHooks } from "./tasks/service.js";
-import { connectEvm } from "./chain/evm.js";
-import { createTxSender, type TxSender } from "./chain/sender.js";
-import { createEvmBackend } from "./settlement/evm-backend.js";
-import type { SettlementBackend } from "./settlement/backend.js";
-import { registerAnchoring } from "./reputation/anchoring.js";
-import { createChannelService, type ChannelService } from "./channels/service.js";
-import { createChannelSettlement, type ChannelSettlement } from "./channels/settlement.js";
-import { createEscrowService, type EscrowService } from "./escrow/service.js";
-import { createEventRegistry, type EventRegistry } from "./indexer/types.js";
+import type { AppContext } from "../context.js";
+import { createAgentService, type AgentService } from "../agents/service.js";
+import { createAuctionService, type AuctionService } from "../auction/service.js";
+import { createAuthService, type AuthService } from "../auth/service.js";
+import { createTaskService, type TaskService } from "../tasks/service.js";
+import { createBreakerStore, type BreakerStore } from "../scheduling/breakers.js";
+import { createExecutionService, type ExecutionService } from "../scheduling/execution.js";
+import { createReputationService, type ReputationService } from "../reputation/service.js";
+import { createWorkflowService, type WorkflowService } from "../workflows/service.js";
+import { createTaskTxHooks, type TaskTxHookBus } from "../tasks/hooks.js";
+import type { SettlementHooks } from "../tasks/service.js";
+import { connectEvm } from "../chain/evm/chain.js";
+import { createTxSender, type TxSender } from "../chain/evm/sender.js";
+import { createEvmBackend } from "../chain/evm/backend.js";
+import type { SettlementBackend } from "../settlement/backend.js";
+import { registerAnchoring } from "../reputation/anchoring.js";
+import { createChannelService, type ChannelService } from "../channels/service.js";
+import { createChannelSettlement, type ChannelSettlement } from "../channels/settlement.js";
+import { createEscrowService, type EscrowService } from "../escrow/service.js";
+import { createEventRegistry, type EventRegistry } from "../settlement/events.js";
 
 /** The domain services, wired once per process from the context. */
 export type Services = {

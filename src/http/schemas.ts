@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { getAddress, isAddress } from "ethers";
-import "./http.js"; // extends zod with .openapi()
+import "./api.js"; // extends zod with .openapi()
 
 /** An EVM address, any case; normalised to lower-case hex for storage and comparison. */
 export const Address = z

@@ -1,7 +1,7 @@
 import { Contract } from "ethers";
-import type { Queryable } from "../db/index.js";
-import type { EvmChain } from "../chain/evm.js";
-import { unbalancedGroups } from "../ledger/ledger.js";
+import type { Queryable } from "../../db/index.js";
+import type { EvmChain } from "./chain.js";
+import { unbalancedGroups } from "../../ledger/ledger.js";
 
 const NATIVE = "0x0000000000000000000000000000000000000000";
 const ERC20 = ["function balanceOf(address) view returns (uint256)"];

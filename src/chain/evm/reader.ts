@@ -1,29 +1,7 @@
 import { Contract, JsonRpcProvider, id as keccakId } from "ethers";
-import { existsSync, readFileSync } from "node:fs";
-import type { Logger } from "../logger.js";
-
-/** What scripts/deploy.ts writes to `deployments/<network>.json`. */
-export type Deployment = {
-  network: string;
-  chainId: number;
-  contracts: Record<string, { address: string; blockNumber: number; abi: unknown[] }>;
-};
-
-/** Reads a deployments file; undefined when it does not exist yet. */
-export function readDeployment(file: string): Deployment | undefined {
-  if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, "utf8")) as Deployment;
-}
-
-/** Read-only chain access the coordinator API needs: health and on-chain roles. */
-export type ChainReader = {
-  /** Resolves with the head block number; rejects when the RPC is unreachable. */
-  ping(): Promise<number>;
-  /** Whether `address` holds ARBITRATOR_ROLE on the deployed DisputeResolver (cached 30 s). */
-  isArbitrator(address: string): Promise<boolean>;
-  readonly deployment: Deployment | undefined;
-  close(): void;
-};
+import type { Logger } from "../../logger.js";
+import { readDeployment } from "../../protocol/deployment.js";
+import type { ChainReader } from "../../settlement/backend.js";
 
 const ARBITRATOR_ROLE = keccakId("ARBITRATOR_ROLE");
 

@@ -1,6 +1,6 @@
 import { Interface, type EventFragment, type InterfaceAbi, type ParamType } from "ethers";
-import type { Deployment } from "../chain/reader.js";
-import type { ChainEvent, ContractName } from "./types.js";
+import type { Deployment } from "../../protocol/deployment.js";
+import type { ChainEvent, ContractName } from "../../settlement/events.js";
 import type { RpcLog } from "./rpc.js";
 
 /** The contracts the indexer follows, in the order of the deployments file. */

@@ -1,11 +1,12 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Config } from "./config.js";
-import { createContext, type AppContext } from "./context.js";
+import type { Config } from "../config.js";
+import type { AppContext } from "../context.js";
+import { createContext } from "./context.js";
 import { createServices, type Services } from "./services.js";
-import { createApp } from "./api/app.js";
+import { createApp } from "./http-app.js";
 import { startWorkers } from "./workers.js";
-import { startIndexer, type Indexer } from "./indexer/indexer.js";
+import { startIndexer, type Indexer } from "../indexer/indexer.js";
 
 /**
  * What one process runs: `api` (HTTP), `worker` (BullMQ workers, sweeper, transaction sender),

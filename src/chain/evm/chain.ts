@@ -1,8 +1,8 @@
 import { Contract, JsonRpcProvider, NonceManager, Wallet, type InterfaceAbi } from "ethers";
-import type { AICPTestToken, DisputeResolver, PaymentChannels, ReputationAnchor, TaskEscrow } from "../../types/ethers-contracts/index.js";
-import type { Config } from "../config.js";
-import { unavailable } from "../errors.js";
-import { readDeployment, type Deployment } from "./reader.js";
+import type { AICPTestToken, DisputeResolver, PaymentChannels, ReputationAnchor, TaskEscrow } from "../../../types/ethers-contracts/index.js";
+import type { Config } from "../../config.js";
+import { unavailable } from "../../errors.js";
+import { readDeployment, type Deployment } from "../../protocol/deployment.js";
 
 /**
  * The EVM side of AICP on ethers v6: a provider, the coordinator's operator wallet (which holds
@@ -56,16 +56,6 @@ export function connectEvm(config: Config): EvmChain {
     },
     close: () => provider.destroy(),
   };
-}
-
-/** Task UUID ↔ the bytes32 key TaskEscrow uses: the 16 UUID bytes, right-padded with zeros. */
-export function taskKey(taskId: string): string {
-  return `0x${taskId.replace(/-/g, "").toLowerCase().padEnd(64, "0")}`;
-}
-
-export function taskIdFromKey(key: string): string {
-  const h = key.replace(/^0x/, "").slice(0, 32);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 export { NonceManager };

@@ -1,10 +1,13 @@
 import { Contract, Interface, Signature, TypedDataEncoder, ZeroAddress, getAddress, type InterfaceAbi } from "ethers";
 import { z } from "zod";
-import type { IntentKind } from "../chain/outbox.js";
-import { taskKey, type EvmChain } from "../chain/evm.js";
-import { encodeSettleBatch } from "../chain/vouchers.js";
-import { AppError, badRequest, unavailable } from "../errors.js";
-import type { FundingPlan, PartyCallKind, PermitTypedData, SettlementBackend, TxRequest, UnsignedCall } from "./backend.js";
+import type { IntentKind } from "../../settlement/outbox-store.js";
+import { type EvmChain } from "./chain.js";
+import { taskKey } from "../../protocol/keys.js";
+import { encodeSettleBatch } from "./vouchers.js";
+import { PERMIT_TYPES } from "../../protocol/eip712.js";
+import { AppError, badRequest, unavailable } from "../../errors.js";
+import type { PartyCallKind, PermitTypedData, SettlementBackend, TxRequest, UnsignedCall } from "../../settlement/backend.js";
+import type { FundingPlan } from "../../protocol/settlement.js";
 
 const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an 0x address");
 const Uuid = z.string().uuid();
@@ -32,15 +35,6 @@ const TOKEN_ABI = [
 ];
 const tokenIface = new Interface(TOKEN_ABI);
 
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
 
 const unix = (d: Date) => Math.floor(d.getTime() / 1000);
 

@@ -5,11 +5,12 @@ import { pinoHttp } from "pino-http";
 import swaggerUi from "swagger-ui-express";
 import { OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import type { AppContext } from "../context.js";
-import type { Services } from "../services.js";
+import type { Services } from "./services.js";
 import { AppError } from "../errors.js";
-import { createApi } from "./http.js";
+import { createApi } from "../http/api.js";
 import { registerAuthRoutes } from "../auth/routes.js";
 import { registerAgentRoutes } from "../agents/routes.js";
+import { registerAuctionRoutes } from "../auction/routes.js";
 import { registerOffchainAcceptRoute, registerTaskRoutes } from "../tasks/routes.js";
 import { registerEventRoutes } from "../events/routes.js";
 import { registerPricingRoutes } from "../pricing/routes.js";
@@ -27,10 +28,16 @@ export function createApp(ctx: AppContext, services: Services) {
   app.set("trust proxy", "loopback");
   app.set("query parser", "simple");
 
-  const api = createApi(ctx, { isAgent: (a) => services.agents.isAgent(a) });
+  const api = createApi({
+    authSecret: config.AUTH_SECRET,
+    adminKey: config.ADMIN_API_KEY,
+    isAgent: (a) => services.agents.isAgent(a),
+    isArbitrator: (a) => ctx.chain.isArbitrator(a),
+  });
   registerAuthRoutes(api, services.auth);
   registerAgentRoutes(api, services.agents);
-  registerTaskRoutes(api, services.tasks, services.auction);
+  registerTaskRoutes(api, services.tasks);
+  registerAuctionRoutes(api, services.auction);
   registerEventRoutes(api, ctx.bus);
   registerPricingRoutes(api, ctx);
   registerExecutionRoutes(api, services.execution);

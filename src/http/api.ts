@@ -4,7 +4,6 @@ import { OpenAPIRegistry, extendZodWithOpenApi } from "@asteasolutions/zod-to-op
 import { jwtVerify } from "jose";
 import { timingSafeEqual } from "node:crypto";
 import { AppError, forbidden, unauthorized } from "../errors.js";
-import type { AppContext } from "../context.js";
 
 extendZodWithOpenApi(z);
 
@@ -55,19 +54,32 @@ export type Api = {
   ): void;
 };
 
-export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Promise<boolean> }): Api {
+/**
+ * What the kit needs to authenticate and authorize callers (built by the composition root).
+ * - `authSecret`: HMAC key of the HS256 session tokens (AUTH_SECRET);
+ * - `adminKey`: the operator's `X-Admin-Key`;
+ * - `isAgent` / `isArbitrator`: role lookups for `agent` and `arbitrator` routes.
+ */
+export type ApiAuth = {
+  authSecret: string;
+  adminKey: string;
+  isAgent(address: string): Promise<boolean>;
+  isArbitrator(address: string): Promise<boolean>;
+};
+
+export function createApi(hooks: ApiAuth): Api {
   const router = express.Router();
   const registry = new OpenAPIRegistry();
   const bearerAuth = registry.registerComponent("securitySchemes", "bearerAuth", bearer);
   const adminKey = registry.registerComponent("securitySchemes", "adminKey", { type: "apiKey", in: "header", name: "X-Admin-Key" });
-  const secret = new TextEncoder().encode(ctx.config.AUTH_SECRET);
+  const secret = new TextEncoder().encode(hooks.authSecret);
   // Session tokens that verified already, so that an agent's every long-poll and proposal does
   // not pay for another HMAC check through WebCrypto. A hit still honours the token's expiry
   // (an expired one goes through jwtVerify again, which refuses it). Only verified tokens
   // enter; the oldest entry goes when the map is full.
   const verified = new Map<string, { sub: string; exp: number }>();
   const VERIFIED_MAX = 10_000;
-  const adminBuf = Buffer.from(ctx.config.ADMIN_API_KEY);
+  const adminBuf = Buffer.from(hooks.adminKey);
 
   async function principalOf(req: Request): Promise<Principal> {
     const key = req.header("x-admin-key");
@@ -113,7 +125,7 @@ export function createApi(ctx: AppContext, hooks: { isAgent(address: string): Pr
     if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in with Ethereum and send `Authorization: Bearer <token>`.");
     if (access === "agent" && !(await hooks.isAgent(p.address)))
       throw forbidden("AGENT_ONLY", "Only a registered agent may do this; register with POST /v1/agents.");
-    if (access === "arbitrator" && !(await ctx.chain.isArbitrator(p.address)))
+    if (access === "arbitrator" && !(await hooks.isArbitrator(p.address)))
       throw forbidden("ARBITRATOR_ONLY", "Only a holder of the on-chain arbitrator role may do this.");
   }
 

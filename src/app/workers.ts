@@ -1,9 +1,9 @@
 import { UnrecoverableError, type Job } from "bullmq";
-import type { AppContext } from "./context.js";
+import type { AppContext } from "../context.js";
 import type { Services } from "./services.js";
-import { QUEUE_NAMES, type AuctionCloseJob, type ExecutionJob, type WebhookJob } from "./queue/index.js";
-import { postJson } from "./scheduling/post.js";
-import { signWebhookBody } from "./scheduling/webhook.js";
+import { QUEUE_NAMES, type AuctionCloseJob, type ExecutionJob, type WebhookJob } from "../queue/index.js";
+import { postJson } from "../scheduling/post.js";
+import { signWebhookBody } from "../scheduling/webhook.js";
 
 export { signWebhookBody as signWebhook };
 

@@ -35,3 +35,38 @@ export type OutboxRow = {
   nonce: string | null; tx_hash: string | null; raw_tx: string | null; attempts: number; last_error: string | null;
   block_number: string | null; gas_used: string | null; created_at: Date; sent_at: Date | null; confirmed_at: Date | null;
 };
+
+/** A reaction to a row's end, run in the database transaction that records it. */
+export type SenderHook = (t: Queryable, row: OutboxRow) => Promise<void>;
+
+/**
+ * Where domains subscribe to the end of their intents (the chain's transaction sender calls
+ * them; src/chain/evm/sender.ts).
+ */
+export type OutboxHooks = {
+  /**
+   * Runs `handler` inside the transaction that marks a row of `kind` confirmed; a throw rolls the
+   * confirmation back and it is retried, so handlers must be idempotent only across crashes of the
+   * database transaction (they run once per committed confirmation).
+   */
+  onConfirmed(kind: IntentKind, handler: SenderHook): void;
+  /** Like `onConfirmed`, for rows that end `reverted` (on-chain or at estimation) or `failed`. */
+  onReverted(kind: IntentKind, handler: SenderHook): void;
+};
+
+/** The NOTIFY channel of the outbox of the schema in `search_path` (tests share one database). */
+const CHANNEL_SQL = "'aicp_outbox_' || current_schema()";
+
+/**
+ * Records an intent in the caller's transaction and, when that transaction commits, tells the
+ * sender (a Postgres NOTIFY, delivered only on commit) so it queues the transaction at once.
+ * Usable without a sender instance (e.g. from a domain service); without a running sender the
+ * row waits in the outbox.
+ * @returns the outbox id; `created` false when the intent was already recorded (nothing happens)
+ */
+export async function enqueue(t: Queryable, intent: Intent): Promise<{ id: string; created: boolean }> {
+  const r = await enqueueIntent(t, intent);
+  if (r.created) await t.query(`SELECT pg_notify(${CHANNEL_SQL}, $1)`, [r.id]);
+  return r;
+}
+

@@ -1,0 +1,37 @@
+import type { TypedDataDomain, TypedDataField } from "ethers";
+
+/**
+ * EIP-712 type data shared by the coordinator, the SDKs, the CLI and the web app.
+ *
+ * Vouchers of PaymentChannels: `Voucher(address payer,address payee,address token,
+ * uint256 cumulativeAmount)` under the domain ("AICP PaymentChannels", "1", chainId, contract).
+ * A voucher promises the payee a cumulative total (token base units); settling it pays the
+ * increase over what the pair already settled.
+ */
+export const VOUCHER_TYPES: Record<string, TypedDataField[]> = {
+  Voucher: [
+    { name: "payer", type: "address" },
+    { name: "payee", type: "address" },
+    { name: "token", type: "address" },
+    { name: "cumulativeAmount", type: "uint256" },
+  ],
+};
+
+/** The EIP-712 domain of PaymentChannels vouchers on `chainId` at `verifyingContract`. */
+export function voucherDomain(chainId: number | bigint, verifyingContract: string): TypedDataDomain {
+  return { name: "AICP PaymentChannels", version: "1", chainId, verifyingContract };
+}
+
+/** A voucher with its 65-byte signature (0x hex); `cumulativeAmount` in token base units. */
+export type SignedVoucher = { payer: string; payee: string; token: string; cumulativeAmount: bigint; signature: string };
+
+/** ERC-2612 `Permit(owner, spender, value, nonce, deadline)` (EIP-712 types). */
+export const PERMIT_TYPES = {
+  Permit: [
+    { name: "owner", type: "address" },
+    { name: "spender", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+};

@@ -1,0 +1,54 @@
+/** Wire types of settlement that wallets, SDKs and the CLI receive from the coordinator. */
+
+/**
+ * A call the user sends from their own wallet, ready to hand to `eth_sendTransaction` (or a
+ * wallet library): JSON-ready, `value` in wei as a decimal string.
+ */
+export type UnsignedCall = { to: string; data: string; value: string; description: string };
+
+/**
+ * EIP-712 typed data of an ERC-2612 `Permit(owner, spender, value, nonce, deadline)`, in the
+ * shape `eth_signTypedData_v4` and ethers' `signTypedData(domain, types, message)` take.
+ */
+export type PermitTypedData = {
+  domain: { name: string; version: string; chainId: number; verifyingContract: string };
+  types: { Permit: { name: string; type: string }[] };
+  primaryType: "Permit";
+  message: { owner: string; spender: string; value: string; nonce: string; deadline: string };
+};
+
+/**
+ * How a buyer funds a task's escrow from their own wallet.
+ * - native currency: `calls` = one `fund` call carrying `value`;
+ * - ERC-20: `calls` = `approve(escrow, amount)` on the token, then `fund`;
+ * - ERC-20 with ERC-2612: also `permit`, the one-transaction alternative — sign
+ *   `permit.typedData`, then send the `fundWithPermit` call that
+ *   `SettlementBackend.permitCall(task, signature)` builds (v, r, s filled in).
+ */
+export type FundingPlan = {
+  /** The outbox/indexer chain name of the backend, e.g. `evm`. */
+  chain: string;
+  chainId: number;
+  /** The escrow contract the buyer funds (lower-case). */
+  escrow: string;
+  /** The task's id on-chain (bytes32 hex: the UUID's 16 bytes, right-padded). */
+  taskKey: string;
+  token: string;
+  /** The budget, token base units, decimal string. */
+  amount: string;
+  /** The task's deadline, unix seconds. */
+  deadline: number;
+  /** Send these in order from the buyer's wallet. */
+  calls: UnsignedCall[];
+  /** Present when the token implements ERC-2612 (and the chain answered the nonce lookup). */
+  permit?: {
+    typedData: PermitTypedData;
+    /** What `permitCall` encodes once the typed data is signed. */
+    fundWithPermit: {
+      to: string;
+      signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32)";
+      args: { taskId: string; token: string; amount: string; deadline: number; permitDeadline: number };
+    };
+  };
+};
+
