@@ -19,6 +19,7 @@
  * Flags: --events 20000 --voucher-share 0.1 --samples 40 --poll-ms 500,50 --batch-blocks 2000 --keep (schema)
  * Env: DATABASE_URL (default postgres://127.0.0.1:5432/aicp), LOG_LEVEL.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -57,7 +58,6 @@ if (!Number.isInteger(N) || N < 1 || !(VOUCHER_SHARE >= 0 && VOUCHER_SHARE < 1) 
 const BURST = 50; // transactions per block: EDR's mempool gets slow beyond a few dozen pending
 const VOUCHERS_PER_BATCH = 250; // ~13 M gas, under the 16.7 M transaction gas cap
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function rpcBatch(url: string, calls: { method: string; params: unknown[] }[]): Promise<unknown[]> {

@@ -24,6 +24,7 @@
  *        --latency-pairs 50 --keep (keep the schema)
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -69,7 +70,6 @@ const PAYEES_PER_PAYER = 10;
 /** The agents paid: every payer pays the same ten (as buyers of a marketplace share its agents). */
 const PAYEES = Array.from({ length: PAYEES_PER_PAYER }, () => `0x${randomBytes(20).toString("hex")}`);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : "–");
 const q = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -24,6 +24,7 @@
  *        --procs 1 --keep (keep the schema) --cpu-prof DIR (V8 CPU profiles of the API processes)
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { spawn, type ChildProcess } from "node:child_process";
 import { Agent, request } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
@@ -67,7 +68,6 @@ const QUEUE_PREFIX = `aicp-bench-v-${process.pid}-${Date.now().toString(36)}`;
 const ZERO = "0x0000000000000000000000000000000000000000";
 const PRICE = 1_000n;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const addressOf = (priv: Uint8Array) => {
   const pub = secp256k1.getPublicKey(priv, false);

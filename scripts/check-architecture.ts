@@ -41,12 +41,13 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   scheduling: { owns: "dispatch, deadlines, retries, failover, circuit breakers", imports: ["context.ts", "db", "errors.ts", "events", "http", "reputation", "tasks"] },
   workflows: { owns: "DAG workflows", imports: ["auction", "context.ts", "db", "errors.ts", "http", "pricing", "protocol", "scheduling", "tasks"] },
   channels: { owns: "the channel route: deposits, promises, vouchers, batch settlement", imports: ["context.ts", "db", "errors.ts", "http", "ledger", "logger.ts", "settlement", "tasks"] },
-  escrow: { owns: "the escrow route: funding, attestations, disputes' API", imports: ["auction", "context.ts", "db", "errors.ts", "http", "protocol", "settlement", "tasks"] },
+  disputes: { owns: "disputes and their ERC-1497 evidence as arbitrators and parties read them", imports: ["db", "errors.ts", "http"] },
+  escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "http", "protocol", "settlement", "tasks"] },
   chain: { owns: "chain backends (chain/evm: ethers connection, sender, calldata, RPC, log decoding)", imports: ["config.ts", "context.ts", "db", "errors.ts", "ledger", "logger.ts", "protocol", "queue", "settlement"] },
   indexer: { owns: "the chain indexer: cursor, confirmation depth, reorgs", imports: ["chain", "context.ts", "db", "ledger", "settlement"] },
   app: {
     owns: "the composition root: context → services → routes → roles",
-    imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
+    imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
   },
   stack: { owns: "npm start's local chain, deployment and reference agents", imports: ["config.ts", "logger.ts", "protocol"] },
   "main.ts": { owns: "the entry point (--role)", imports: ["app", "config.ts", "errors.ts", "logger.ts", "stack"] },
@@ -65,7 +66,6 @@ const OUTSIDE_ALLOWED = join(ROOT, "types");
  * listed file that no longer does (the list only shrinks).
  */
 const SQL_NOT_YET_MOVED = new Set([
-  "app/workers.ts",
   "auction/service.ts",
   "chain/evm/invariants.ts",
   "chain/evm/sender.ts",
@@ -73,13 +73,10 @@ const SQL_NOT_YET_MOVED = new Set([
   "channels/settlement.ts",
   "demo/figures.ts",
   "demo/run.ts",
-  "escrow/routes.ts",
-  "escrow/service.ts",
   "ledger/ledger.ts",
   "reputation/anchoring.ts",
   "reputation/service.ts",
   "scheduling/breakers.ts",
-  "scheduling/execution.ts",
   "settlement/projections.ts",
   "workflows/service.ts",
 ]);

@@ -10,7 +10,7 @@ import { SiweMessage } from "siwe";
 
 export const ZERO = "0x0000000000000000000000000000000000000000";
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from "node:timers/promises";
 
 /** A free TCP port on the loopback interface. */
 export async function freePort(): Promise<number> {

@@ -18,6 +18,7 @@ import { registerExecutionRoutes } from "../scheduling/routes.js";
 import { registerReputationRoutes } from "../reputation/routes.js";
 import { registerWorkflowRoutes } from "../workflows/routes.js";
 import { registerEscrowRoutes } from "../escrow/routes.js";
+import { registerDisputeRoutes } from "../disputes/routes.js";
 import { registerChannelRoutes } from "../channels/routes.js";
 
 /** Builds the Express 5 application: `/v1` routes, OpenAPI, Swagger UI, health and metrics. */
@@ -43,7 +44,10 @@ export function createApp(ctx: AppContext, services: Services) {
   registerExecutionRoutes(api, services.execution);
   registerReputationRoutes(api, services.reputation);
   registerWorkflowRoutes(api, services.workflows);
-  if (services.escrow) registerEscrowRoutes(api, services.escrow, ctx);
+  if (services.escrow) {
+    registerEscrowRoutes(api, services.escrow);
+    registerDisputeRoutes(api, ctx.db);
+  }
   else registerOffchainAcceptRoute(api, services.tasks);
   registerChannelRoutes(api, services.channels);
   const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({

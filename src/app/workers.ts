@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { UnrecoverableError, type Job } from "bullmq";
 import type { AppContext } from "../context.js";
 import type { Services } from "./services.js";
 import { QUEUE_NAMES, type AuctionCloseJob, type ExecutionJob, type WebhookJob } from "../queue/index.js";
 import { postJson } from "../scheduling/post.js";
 import { signWebhookBody } from "../scheduling/webhook.js";
+import { schedulingRepository } from "../scheduling/repository.js";
+import { auctionRepository } from "../auction/repository.js";
 
 export { signWebhookBody as signWebhook };
 
@@ -21,10 +24,9 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
       const { auctionId } = job.data;
       if (await services.auction.close(auctionId, "window")) return "closed";
       // Ran early (timer skew between processes)? Wait for the scheduled time, then once more.
-      const r = await ctx.db.query<{ status: string; closes_at: Date }>("SELECT status, closes_at FROM auctions WHERE id = $1", [auctionId]);
-      const a = r.rows[0];
+      const a = await auctionRepository.status(ctx.db, auctionId);
       if (!a || a.status !== "open") return "not-open";
-      await new Promise((res) => setTimeout(res, Math.max(0, a.closes_at.getTime() - ctx.now()) + 5));
+      await sleep(Math.max(0, a.closes_at.getTime() - ctx.now()) + 5);
       return (await services.auction.close(auctionId, "window")) ? "closed" : "not-open";
     },
     8,
@@ -81,14 +83,8 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
       if (closed) log.info({ closed }, "sweeper closed overdue auctions");
       // Awarded but not dispatched for a while (its job lost, or deduplicated by its id):
       // dispatch the next attempt here. The claim inside makes this safe against a late job.
-      const stuck = await ctx.db.query<{ id: string; agent: string; attempts: number }>(
-        `SELECT id, agent, attempts FROM tasks WHERE status = 'awarded' AND updated_at < now() - interval '10 seconds' LIMIT 100`,
-      );
-      for (const t of stuck.rows) await services.execution.runJob({ kind: "dispatch", taskId: t.id, agent: t.agent, attempt: t.attempts + 1 });
-      const late = await ctx.db.query<{ id: string; agent: string; attempts: number }>(
-        `SELECT id, agent, attempts FROM tasks WHERE status = 'running' AND run_deadline < now() - interval '5 seconds' LIMIT 500`,
-      );
-      for (const t of late.rows) await services.execution.runJob({ kind: "deadline", taskId: t.id, agent: t.agent, attempt: t.attempts });
+      for (const t of await schedulingRepository.undispatched(ctx.db)) await services.execution.runJob({ kind: "dispatch", taskId: t.id, agent: t.agent, attempt: t.attempts + 1 });
+      for (const t of await schedulingRepository.overdue(ctx.db)) await services.execution.runJob({ kind: "deadline", taskId: t.id, agent: t.agent, attempt: t.attempts });
       // Escrow route: release delivered escrows whose acceptance window has passed on-chain.
       if (services.escrow) await services.escrow.releaseDue();
       const epoch = await services.reputation.snapshotIfDue();

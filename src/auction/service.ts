@@ -62,6 +62,8 @@ export type AuctionService = {
   sweep(): Promise<number>;
   /** Cancels an auction still open or funding, inside `t`, rejecting its proposals. @returns false when it was not */
   cancel(t: Queryable, auctionId: string): Promise<boolean>;
+  /** Opens a funded escrow task's auction (funding → open) inside `t`, closing at `closesAt` (ms since epoch). */
+  reopen(t: Queryable, auctionId: string, closesAt: number): Promise<void>;
   /** After a cancel committed: tells the invited agents (`cfp-cancelled`) and drops the close job. */
   cancelled(auctionId: string): Promise<void>;
 };
@@ -380,6 +382,10 @@ export function createAuctionService(
 
     async cancel(t, auctionId) {
       return repo.cancel(t, auctionId);
+    },
+
+    async reopen(t, auctionId, closesAt) {
+      await repo.openFunded(t, auctionId, new Date(closesAt));
     },
 
     async cancelled(auctionId) {

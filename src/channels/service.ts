@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Counter, Histogram } from "prom-client";
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
@@ -416,7 +417,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       listeners.push(l);
     },
     async close() {
-      while (!idle()) await new Promise((r) => setTimeout(r, 10));
+      while (!idle()) await sleep(10);
       await verifier?.close();
     },
   };

@@ -11,6 +11,7 @@
  * `--base-units`. Results go to stdout (`--json` for machine-readable output), progress and
  * errors to stderr; any failure exits non-zero with `error: CODE: message`.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import type { Buyer, Task, Workflow } from "../sdk/buyer.js";
@@ -267,7 +268,7 @@ export function buildProgram(): Command {
         if (payer) {
           // The last results are paid for once delivered; give the signer a round for them.
           const due = async () => (await buyer.channel(spec.token)).pairs.some((p) => p.due > 0n);
-          for (let i = 0; i < 20 && (await due()); i++) await new Promise((r) => setTimeout(r, 250));
+          for (let i = 0; i < 20 && (await due()); i++) await sleep(250);
           await payer.stop();
           ctx.note(`paid ${await ctx.describe(payer.spent()[spec.token] ?? 0n, spec.token)} in ${payer.stats().payments} voucher(s)`);
         }

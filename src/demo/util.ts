@@ -11,7 +11,9 @@ export class DemoError extends Error {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { setTimeout as sleep } from "node:timers/promises";
+
+export { sleep };
 
 /**
  * Polls `f` until it returns something truthy.

@@ -7,6 +7,8 @@ import type { AuctionService, Outgoing } from "../auction/service.js";
 import type { ChainEvent, EventRegistry } from "../settlement/events.js";
 import type { TaskTxHookBus } from "../tasks/hooks.js";
 import { taskTransitions } from "../tasks/transitions.js";
+import { disputeRepository } from "../disputes/repository.js";
+import { escrowRepository as repo } from "./repository.js";
 
 /** An unsigned call for the user's own wallet to send (EIP-1193 `eth_sendTransaction` shape). */
 export type WalletCall = { to: string; data: string; value: string; description: string };
@@ -41,7 +43,6 @@ export type EscrowService = {
   releaseDue(): Promise<number>;
 };
 
-type TaskRow = { id: string; buyer: string; agent: string | null; status: string; settlement: string; auction_id: string; price: string | null };
 
 /**
  * The escrow route (DESIGN.md "Task lifecycle" steps 2 and 5): the task waits in `funding`
@@ -62,7 +63,7 @@ export function createEscrowService(
 ): EscrowService {
   const { db, log } = ctx;
   const isEscrow = async (t: Queryable, id: string, settlement?: string) =>
-    (settlement ?? (await t.query<{ settlement: string }>("SELECT settlement FROM tasks WHERE id = $1", [id])).rows[0]?.settlement) === "escrow";
+    (settlement ?? (await repo.settlementOf(t, id))) === "escrow";
 
   // --- coordinator attestations, recorded with the task transitions ---
   deps.txHooks.subscribe({
@@ -77,13 +78,12 @@ export function createEscrowService(
     async ended(t, task) {
       if (!(await isEscrow(t, task.id))) return;
       // Refund only what was funded: a task cancelled while still `funding` holds nothing yet.
-      const funded = await t.query("SELECT 1 FROM escrows WHERE task_id = $1 AND state IN ('funded', 'awarded')", [task.id]);
-      if (funded.rowCount) await deps.enqueue(t, { intent: `refund:${task.id}`, kind: "escrow.refund", payload: { taskId: task.id } });
+      if (await repo.holdsFunds(t, task.id)) await deps.enqueue(t, { intent: `refund:${task.id}`, kind: "escrow.refund", payload: { taskId: task.id } });
     },
   });
 
   const lockTask = async (t: Queryable, id: string) =>
-    (await t.query<TaskRow>("SELECT id, buyer, agent, status, settlement, auction_id, price::text FROM tasks WHERE id = $1 FOR UPDATE", [id])).rows[0];
+    repo.task(t, id, { lock: true });
 
   // --- chain events (applied by the indexer after the confirmation depth) ---
   const taskOf = (ev: ChainEvent) => taskIdFromKey(String(ev.args["taskId"]));
@@ -92,11 +92,7 @@ export function createEscrowService(
     const id = taskOf(ev);
     const task = await lockTask(t, id);
     if (!task) return; // an escrow for a task this coordinator does not know: nothing to open
-    const spec = await t.query<{ budget: string; token: string; capability: string; input: unknown; complexity: number; urgency: string; deadline: Date; rule: string; window_ms: number }>(
-      "SELECT t.budget::text, t.token, t.capability, t.input, t.complexity, t.urgency, t.deadline, a.rule, a.window_ms FROM tasks t JOIN auctions a ON a.id = t.auction_id WHERE t.id = $1",
-      [id],
-    );
-    const s = spec.rows[0]!;
+    const s = await repo.spec(t, id);
     const ok =
       task.status === "funding" &&
       task.settlement === "escrow" &&
@@ -109,7 +105,7 @@ export function createEscrowService(
       return;
     }
     const closesAt = Date.now() + s.window_ms;
-    await t.query("UPDATE auctions SET status = 'open', opened_at = now(), closes_at = $2 WHERE id = $1 AND status = 'funding'", [task.auction_id, new Date(closesAt)]);
+    await deps.auction.reopen(t, task.auction_id, closesAt);
     await taskTransitions.open(t, id);
     const out: Outgoing[] = await deps.auction.open(t, { id: task.auction_id, buyer: task.buyer, capability: s.capability }, {
       auctionId: task.auction_id,
@@ -145,8 +141,7 @@ export function createEscrowService(
   deps.events.on("TaskEscrow", "RulingExecuted", finalState("resolved"));
 
   async function party(taskId: string) {
-    const r = await db.query<TaskRow>("SELECT id, buyer, agent, status, settlement, auction_id, price::text FROM tasks WHERE id = $1", [taskId]);
-    const t = r.rows[0];
+    const t = await repo.task(db, taskId);
     if (!t) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
     return t;
   }
@@ -169,7 +164,7 @@ export function createEscrowService(
       if (t.settlement !== "escrow") throw conflict("NOT_ESCROW", "Only escrow-route tasks can be disputed; channel results are paid per voucher.");
       if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; a dispute needs a delivered result.`);
       if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(evidence.uri)) throw badRequest("BAD_EVIDENCE_URI", "evidenceUri must be a URI (ipfs://…, https://…).");
-      await db.query("INSERT INTO dispute_evidence (task_id, party, uri, text, source) VALUES ($1, $2, $3, $4, 'api')", [taskId, caller, evidence.uri, evidence.text ?? null]);
+      await disputeRepository.addEvidence(db, { taskId, party: caller, uri: evidence.uri, text: evidence.text ?? null });
       return { taskId, call: await deps.backend.callFor("dispute", taskId, { evidenceURI: evidence.uri }) };
     },
 
@@ -182,15 +177,10 @@ export function createEscrowService(
 
     async releaseDue() {
       const now = await deps.backend.chainTime();
-      const due = await db.query<{ task_id: string }>(
-        `SELECT e.task_id FROM escrows e WHERE e.state = 'delivered' AND e.acceptance_ends_at < $1
-            AND NOT EXISTS (SELECT 1 FROM chain_outbox o WHERE o.intent = 'release:' || e.task_id)
-          LIMIT 200`,
-        [new Date(now)],
-      );
-      for (const r of due.rows)
+      const due = await repo.releasable(db, new Date(now));
+      for (const r of due)
         await db.tx((t) => deps.enqueue(t, { intent: `release:${r.task_id}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
-      return due.rows.length;
+      return due.length;
     },
   };
 }

@@ -36,24 +36,29 @@ export type AuctionRule = "first-price" | "second-price" | "reputation-weighted"
 export const AUCTION_RULES: readonly AuctionRule[] = ["first-price", "second-price", "reputation-weighted", "uniform-price"];
 
 /**
- * A call for proposals (FIPA Contract Net `cfp`) as an invited agent receives it: amounts in
- * token base units (decimal strings), times ISO 8601; `myProposal` is the agent's own sealed
- * proposal when it has made one.
+ * A call for proposals (FIPA Contract Net `cfp`) as an invited agent receives it from
+ * `GET /v1/cfps`, SSE or a webhook; `myProposal` is the agent's own sealed proposal when it has
+ * made one (absent in pushed calls).
  */
 export type CallForProposals = {
   auctionId: string;
+  /** The tasks of the lot (one unless the buyer posted k identical tasks). */
   taskIds: string[];
   capability: string;
   input: unknown;
   complexity: number;
   urgency: string;
+  /** Reserve price, token base units, decimal string. */
   budget: string;
+  /** ERC-20 address, or the zero address for the native currency. */
   token: string;
+  /** ISO 8601. */
   deadline: string;
   rule: string;
   quantity: number;
+  /** ISO 8601: when the sealed-bid window closes. */
   closesAt: string;
-  myProposal: { price: string; etaMs: number } | null;
+  myProposal?: { price: string; etaMs: number } | null;
 };
 
 /** How the buyer asks to settle: `auto` takes the channel below the escrow threshold. */

@@ -9,6 +9,7 @@ import { postJson } from "./post.js";
 import { signWebhookBody } from "./webhook.js";
 import type { TaskTxHooks } from "../tasks/hooks.js";
 import { taskTransitions as transitions } from "../tasks/transitions.js";
+import { schedulingRepository as repo } from "./repository.js";
 
 /** A task that reached a final execution state (delivered or failed), for the workflow engine. */
 export type FinishedTask = { id: string; status: "delivered" | "failed" | "expired" | "cancelled"; workflowId: string | null; nodeKey: string | null; output: unknown; price: string | null };
@@ -52,11 +53,6 @@ export function canonicalJson(v: unknown): string {
 /** Delay of the backstop job queued with each direct first-attempt dispatch, ms. */
 const DISPATCH_BACKSTOP_MS = 1_000;
 
-type TaskRow = {
-  id: string; buyer: string; capability: string; status: string; agent: string | null; price: string | null; attempts: number;
-  runner_ups: { agent: string; price: string }[]; auction_id: string; input: unknown; deadline: Date; awarded_at: Date | null;
-  started_at: Date | null; workflow_id: string | null; node_key: string | null; failovers: number; token: string; budget: string; settlement: string;
-};
 
 export function createExecutionService(
   ctx: AppContext,
@@ -72,7 +68,7 @@ export function createExecutionService(
   }
 
   const lock = async (t: Queryable, id: string) =>
-    (await t.query<TaskRow>("SELECT * FROM tasks WHERE id = $1 FOR UPDATE", [id])).rows[0];
+    repo.lockTask(t, id);
 
   async function enqueueDispatch(taskId: string, agent: string, attempt: number, delay = 0) {
     await queues.execution.add("dispatch", { kind: "dispatch", taskId, agent, attempt }, { jobId: `dispatch-${taskId}-${agent}-${attempt}`, delay });
@@ -102,11 +98,10 @@ export function createExecutionService(
       const queue = [...task.runner_ups];
       while (queue.length) {
         const cand = queue.shift()!;
-        const ok = await t.query<{ suspended: boolean }>("SELECT suspended FROM agents WHERE address = $1", [cand.agent]);
-        if (!ok.rows[0] || ok.rows[0].suspended) continue;
+        if ((await repo.suspended(t, cand.agent)) !== false) continue;
         if ((await breakers.get(cand.agent)).state === "open") continue;
         await transitions.failover(t, taskId, { agent: cand.agent, price: cand.price, runnerUps: queue, reason });
-        await t.query("UPDATE proposals SET outcome = 'accepted' WHERE auction_id = $1 AND agent = $2", [task.auction_id, cand.agent]);
+        await repo.acceptProposal(t, task.auction_id, cand.agent);
         await deps.tx?.awarded?.(t, { id: taskId, agent: cand.agent, price: BigInt(cand.price), failover: true, settlement: task.settlement });
         out.push({ address: cand.agent, webhook: true, event: { type: "accept-proposal", data: { auctionId: task.auction_id, taskId, price: cand.price, failover: true } } });
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "awarded", agent: cand.agent, price: cand.price, failoverFrom: agent } } });
@@ -132,27 +127,12 @@ export function createExecutionService(
     // only while the task is awarded to this agent with attempt − 1 attempts made; it records
     // the attempt with the agent's estimate from its proposal, and reads the agent's endpoint
     // and whether its breaker is plainly closed (then no further read is needed to permit).
-    const r = await db.query<{
-      auction_id: string; capability: string; input: unknown; price: string | null; deadline: Date; eta_ms: number;
-      endpoint_url: string | null; webhook_secret: string | null; breaker_closed: boolean;
-    }>(
-      `WITH c AS (
-         UPDATE tasks t SET attempts = $3,
-                eta_ms = COALESCE((SELECT p.eta_ms FROM proposals p WHERE p.auction_id = t.auction_id AND p.agent = $2), 60000),
-                dispatched_at = now(), updated_at = now()
-          WHERE t.id = $1 AND t.status = 'awarded' AND t.agent = $2 AND t.attempts = $3 - 1
-         RETURNING t.auction_id, t.capability, t.input, t.price::text AS price, t.deadline, t.eta_ms)
-       SELECT c.auction_id, c.capability, c.input, c.price, c.deadline, c.eta_ms, a.endpoint_url, a.webhook_secret,
-              (b.agent IS NULL OR b.state = 'closed') AS breaker_closed
-         FROM c LEFT JOIN agents a ON a.address = $2 LEFT JOIN agent_breakers b ON b.agent = $2`,
-      [taskId, agent, attempt],
-    );
-    const row = r.rows[0];
+    const row = await repo.claim(db, taskId, agent, attempt);
     if (!row) return "stale";
     const claim = { task: row, etaMs: row.eta_ms, endpoint: row.endpoint_url, secret: row.webhook_secret ?? "" };
     // An open breaker rejects at once: no network call, straight to failover.
     if (!row.breaker_closed && !(await breakers.permit(agent))) {
-      await db.query("UPDATE tasks SET attempts = $2 WHERE id = $1", [taskId, config.EXEC_MAX_ATTEMPTS]);
+      await repo.exhaustAttempts(db, taskId, config.EXEC_MAX_ATTEMPTS);
       return fail(taskId, agent, config.EXEC_MAX_ATTEMPTS, "circuit breaker open");
     }
     const { task, etaMs, endpoint, secret } = claim;
@@ -213,11 +193,7 @@ export function createExecutionService(
 
     async runJob(job) {
       if (job.kind === "dispatch") return dispatch(job.taskId, job.agent, job.attempt);
-      const r = await db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM tasks WHERE id = $1 AND agent = $2 AND attempts = $3 AND status = 'running'",
-        [job.taskId, job.agent, job.attempt],
-      );
-      if (r.rows[0]!.n === 0) return "done";
+      if (!(await repo.isRunning(db, job.taskId, job.agent, job.attempt))) return "done";
       return fail(job.taskId, job.agent, job.attempt, "deadline missed");
     },
 
@@ -233,7 +209,7 @@ export function createExecutionService(
         // the row lock; when it matches nothing, a read names the reason.
         const task = await transitions.deliver(t, taskId, agent, output, hash);
         if (!task) {
-          const cur = (await t.query<{ agent: string | null; status: string }>("SELECT agent, status FROM tasks WHERE id = $1", [taskId])).rows[0];
+          const cur = await repo.state(t, taskId);
           if (!cur) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
           if (cur.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may deliver it.");
           throw conflict("NOT_RUNNING", `The task is ${cur.status}; only an awarded or running task can be delivered.`);
@@ -255,14 +231,12 @@ export function createExecutionService(
     },
 
     async reportFailure(taskId, agent, reason) {
-      const r = await db.query<{ agent: string | null; status: string; attempts: number }>("SELECT agent, status, attempts FROM tasks WHERE id = $1", [taskId]);
-      const task = r.rows[0];
+      const task = await repo.state(db, taskId);
       if (!task) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
       if (task.agent !== agent) throw forbidden("NOT_AWARDED_AGENT", "Only the agent the task is awarded to may report on it.");
       if (!["awarded", "running"].includes(task.status)) throw conflict("NOT_RUNNING", `The task is ${task.status}.`);
       await fail(taskId, agent, task.attempts, `agent reported: ${reason}`);
-      const after = await db.query<{ status: string }>("SELECT status FROM tasks WHERE id = $1", [taskId]);
-      return { id: taskId, status: after.rows[0]!.status };
+      return { id: taskId, status: (await repo.state(db, taskId))!.status };
     },
 
     onFinished(l) {

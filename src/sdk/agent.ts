@@ -32,6 +32,7 @@
  * await agent.start();
  * ```
  */
+import type { CallForProposals } from "../protocol/tasks.js";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createServer, type IncomingMessage, type Server } from "node:http";
@@ -56,27 +57,8 @@ export type CapabilityOffer = {
   etaMs?: number;
 };
 
-/** A call for proposals as `GET /v1/cfps` returns it (amounts as decimal strings). */
-export type CallForProposals = {
-  auctionId: string;
-  /** The tasks of the lot (one unless the buyer posted k identical tasks). */
-  taskIds: string[];
-  capability: string;
-  input: unknown;
-  complexity: number;
-  urgency: string;
-  /** Reserve price, base units, decimal string. */
-  budget: string;
-  /** ERC-20 address, or the zero address for the native currency. */
-  token: string;
-  /** ISO 8601. */
-  deadline: string;
-  rule: string;
-  quantity: number;
-  /** ISO 8601: when the sealed-bid window closes. */
-  closesAt: string;
-  myProposal?: { price: string; etaMs: number } | null;
-};
+/** A call for proposals as `GET /v1/cfps` returns it (src/protocol/tasks.ts). */
+export type { CallForProposals };
 
 /** A task awarded to this agent, as the handler receives it. */
 export type Task = {

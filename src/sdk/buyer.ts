@@ -35,6 +35,7 @@
  * console.log((await buyer.getTask(task.id)).output);
  * ```
  */
+import { FINAL_TASK_STATUSES, FINAL_WORKFLOW_STATUSES } from "../protocol/tasks.js";
 import { Interface, Signature, type Signer } from "ethers";
 import { taskKey } from "../protocol/keys.js";
 import { PERMIT_TYPES, VOUCHER_TYPES, voucherDomain } from "../protocol/eip712.js";
@@ -226,9 +227,9 @@ export type AutoPayer = {
 };
 
 /** Task statuses after which nothing changes any more. */
-export const FINAL_TASK_STATUSES = ["settled", "refunded", "resolved", "expired", "failed", "cancelled"] as const;
+export { FINAL_TASK_STATUSES };
 /** Workflow statuses after which nothing changes any more. */
-export const FINAL_WORKFLOW_STATUSES = ["completed", "failed", "cancelled"] as const;
+export { FINAL_WORKFLOW_STATUSES };
 
 /** A signed-in buyer. */
 export type Buyer = {

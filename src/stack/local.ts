@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -138,7 +139,7 @@ export async function startReferenceAgents(
       return await startAgentProcess(kind, i);
     } catch (err) {
       log.warn({ kind, err: (err as Error).message }, "reference agent failed to start; retrying once");
-      await new Promise((r) => setTimeout(r, 2_000));
+      await sleep(2_000);
       return startAgentProcess(kind, i);
     }
   };

@@ -1,0 +1,44 @@
+import type { Queryable } from "../db/index.js";
+
+/** SQL of the disputes domain: the DisputeResolver projection (disputes) and dispute_evidence. */
+export const disputeRepository = {
+  /** Disputes assigned to `arbitrator`, newest first, optionally of one status. */
+  async assignedTo(q: Queryable, arbitrator: string, f: { status?: string; limit: number; offset: number }) {
+    const r = await q.query(
+      `SELECT d.dispute_id::text AS id, d.task_id AS "taskId", d.buyer, d.agent, d.arbitrator, d.opened_by AS "openedBy", d.status,
+              d.agent_share_bps AS "agentShareBps", d.appealed, d.rule_deadline AS "ruleDeadline", d.appeal_deadline AS "appealDeadline",
+              e.token, e.price::text AS price
+         FROM disputes d LEFT JOIN escrows e ON e.task_id = d.task_id
+        WHERE d.arbitrator = $1 AND ($2::text IS NULL OR d.status = $2)
+        ORDER BY d.dispute_id DESC LIMIT $3 OFFSET $4`,
+      [arbitrator, f.status ?? null, f.limit, f.offset],
+    );
+    return r.rows;
+  },
+
+  /** One dispute with its escrow's token, price (token base units) and result hash. */
+  async get(q: Queryable, disputeId: number) {
+    const r = await q.query<{ task_id: string; arbitrator: string; buyer: string; agent: string }>(
+      "SELECT d.*, d.dispute_id::text AS dispute_id, e.token, e.price::text AS price, e.result_hash FROM disputes d LEFT JOIN escrows e ON e.task_id = d.task_id WHERE d.dispute_id = $1",
+      [disputeId],
+    );
+    return r.rows[0];
+  },
+
+  /** The evidence of a task's dispute, in the order it was given. */
+  async evidence(q: Queryable, taskId: string) {
+    const r = await q.query('SELECT party, uri, text, source, tx_hash AS "txHash", at FROM dispute_evidence WHERE task_id = $1 ORDER BY id', [taskId]);
+    return r.rows;
+  },
+
+  /** What the arbitrator needs of the disputed task: its input, output and result hash. */
+  async task(q: Queryable, taskId: string) {
+    const r = await q.query('SELECT id, capability, input, output, result_hash AS "resultHash", status FROM tasks WHERE id = $1', [taskId]);
+    return r.rows[0];
+  },
+
+  /** Stores evidence given over the API (ERC-1497 style: a URI and an optional text). */
+  async addEvidence(q: Queryable, e: { taskId: string; party: string; uri: string; text: string | null }): Promise<void> {
+    await q.query("INSERT INTO dispute_evidence (task_id, party, uri, text, source) VALUES ($1, $2, $3, $4, 'api')", [e.taskId, e.party, e.uri, e.text]);
+  },
+};

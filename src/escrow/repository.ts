@@ -1,0 +1,44 @@
+import type { Queryable } from "../db/index.js";
+
+/** An escrow-route task as the escrow service reads it (price in token base units). */
+export type EscrowTaskRow = { id: string; buyer: string; agent: string | null; status: string; settlement: string; auction_id: string; price: string | null };
+
+/** SQL of the escrow route: its reads of tasks and of the TaskEscrow projection (escrows). */
+export const escrowRepository = {
+  /** The task's settlement route (`escrow`, `channel` or `offchain`). */
+  async settlementOf(q: Queryable, taskId: string): Promise<string | undefined> {
+    return (await q.query<{ settlement: string }>("SELECT settlement FROM tasks WHERE id = $1", [taskId])).rows[0]?.settlement;
+  },
+
+  /** Whether the escrow holds the budget (funded or awarded, not yet delivered or ended). */
+  async holdsFunds(q: Queryable, taskId: string): Promise<boolean> {
+    const r = await q.query("SELECT 1 FROM escrows WHERE task_id = $1 AND state IN ('funded', 'awarded')", [taskId]);
+    return (r.rowCount ?? 0) > 0;
+  },
+
+  /** The task, optionally locked FOR UPDATE in `q`'s transaction. */
+  async task(q: Queryable, taskId: string, opts: { lock?: boolean } = {}): Promise<EscrowTaskRow | undefined> {
+    const r = await q.query<EscrowTaskRow>(`SELECT id, buyer, agent, status, settlement, auction_id, price::text FROM tasks WHERE id = $1${opts.lock ? " FOR UPDATE" : ""}`, [taskId]);
+    return r.rows[0];
+  },
+
+  /** What the call for proposals of a funded task carries (budget in token base units). */
+  async spec(q: Queryable, taskId: string) {
+    const r = await q.query<{ budget: string; token: string; capability: string; input: unknown; complexity: number; urgency: string; deadline: Date; rule: string; window_ms: number }>(
+      "SELECT t.budget::text, t.token, t.capability, t.input, t.complexity, t.urgency, t.deadline, a.rule, a.window_ms FROM tasks t JOIN auctions a ON a.id = t.auction_id WHERE t.id = $1",
+      [taskId],
+    );
+    return r.rows[0]!;
+  },
+
+  /** Delivered escrows whose acceptance window ended before `now` (chain time) and that have no release intent yet. */
+  async releasable(q: Queryable, now: Date): Promise<{ task_id: string }[]> {
+    const r = await q.query<{ task_id: string }>(
+      `SELECT e.task_id FROM escrows e WHERE e.state = 'delivered' AND e.acceptance_ends_at < $1
+          AND NOT EXISTS (SELECT 1 FROM chain_outbox o WHERE o.intent = 'release:' || e.task_id)
+        LIMIT 200`,
+      [now],
+    );
+    return r.rows;
+  },
+};
