@@ -74,8 +74,6 @@ const SQL_NOT_YET_MOVED = new Set([
   "demo/figures.ts",
   "demo/run.ts",
   "ledger/ledger.ts",
-  "reputation/anchoring.ts",
-  "reputation/service.ts",
   "scheduling/breakers.ts",
   "settlement/projections.ts",
   "workflows/service.ts",

@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/index.js";
 import type { Logger } from "../logger.js";
 import { enqueue, type OutboxHooks } from "../settlement/outbox-store.js";
+import { reputationRepository as repo } from "./repository.js";
 
 /**
  * Anchoring of reputation epochs: each epoch's Merkle root (OpenZeppelin StandardMerkleTree of
@@ -23,7 +24,7 @@ export const epochUri = (epoch: number | bigint) => `aicp://reputation/epoch/${e
  */
 export async function recordEpochAnchor(t: Queryable, s: { epoch: number; root: string }): Promise<string> {
   const { id } = await enqueue(t, { intent: `anchor:${s.epoch}`, kind: "anchor.anchor", payload: { epoch: s.epoch, root: s.root, uri: epochUri(s.epoch) } });
-  await t.query("UPDATE reputation_epochs SET anchor_outbox_id = $2 WHERE epoch = $1", [s.epoch, id]);
+  await repo.linkAnchor(t, s.epoch, id);
   return id;
 }
 
@@ -35,12 +36,7 @@ export async function recordEpochAnchor(t: Queryable, s: { epoch: number; root: 
  * @returns whether this call marked it
  */
 export async function markEpochAnchored(t: Queryable, a: { epoch: number | bigint; root: string; txHash: string; at?: Date }): Promise<boolean> {
-  const r = await t.query(
-    `UPDATE reputation_epochs SET anchored_tx = $3, anchored_at = COALESCE($4, now())
-      WHERE epoch = $1 AND lower(root) = lower($2) AND anchored_tx IS NULL`,
-    [String(a.epoch), a.root, a.txHash.toLowerCase(), a.at ?? null],
-  );
-  return (r.rowCount ?? 0) > 0;
+  return repo.markAnchored(t, a);
 }
 
 /**

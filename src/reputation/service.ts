@@ -3,6 +3,7 @@ import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { notFound } from "../errors.js";
 import { multiplierFor } from "./tiers.js";
+import { reputationRepository as repo, type StatRow } from "./repository.js";
 import { recordEpochAnchor } from "./anchoring.js";
 import { decayed, scoreToUint, updated, NEUTRAL_SCORE } from "./score.js";
 
@@ -28,9 +29,8 @@ export type ReputationService = {
   }>;
 };
 
-type StatRow = { capability: string; successes: number; failures: number; response_ms_total: string; score: number; scored_at: Date };
 
-function view(rows: StatRow[], now: number, capability?: string) {
+function view(rows: Omit<StatRow, "agent">[], now: number, capability?: string) {
   const successes = rows.reduce((a, r) => a + r.successes, 0);
   const failures = rows.reduce((a, r) => a + r.failures, 0);
   const total = successes + failures;
@@ -58,12 +58,10 @@ export function createReputationService(ctx: AppContext): ReputationService {
   async function snapshot() {
     return db.tx(async (t) => {
       // One snapshot at a time across replicas.
-      await t.query("SELECT pg_advisory_xact_lock(hashtext('aicp.reputation.snapshot'))");
-      const last = await t.query<{ epoch: string }>("SELECT max(epoch)::text AS epoch FROM reputation_epochs");
-      const epoch = Number(last.rows[0]?.epoch ?? 0) + 1;
-      const stats = await t.query<StatRow & { agent: string }>("SELECT * FROM reputation_stats ORDER BY agent, capability");
+      await repo.lockSnapshot(t);
+      const epoch = (await repo.lastEpoch(t)) + 1;
       const byAgent = new Map<string, StatRow[]>();
-      for (const r of stats.rows) byAgent.set(r.agent, [...(byAgent.get(r.agent) ?? []), r]);
+      for (const r of await repo.allStats(t)) byAgent.set(r.agent, [...(byAgent.get(r.agent) ?? []), r]);
       const now = ctx.now();
       const values: [string, string, string, string][] = [...byAgent.entries()].map(([agent, rows]) => {
         const v = view(rows, now);
@@ -72,7 +70,7 @@ export function createReputationService(ctx: AppContext): ReputationService {
       // A tree needs at least one leaf; an empty epoch commits to the zero address' neutral leaf.
       if (values.length === 0) values.push(["0x0000000000000000000000000000000000000000", scoreToUint(NEUTRAL_SCORE).toString(), "0", String(epoch)]);
       const tree = StandardMerkleTree.of(values, [...LEAF_ENCODING]);
-      await t.query("INSERT INTO reputation_epochs (epoch, root, tree, leaves) VALUES ($1, $2, $3, $4)", [epoch, tree.root, JSON.stringify(tree.dump()), values.length]);
+      await repo.insertEpoch(t, { epoch, root: tree.root, tree: tree.dump(), leaves: values.length });
       // Anchored on-chain by the transaction sender once this commits (transactional outbox).
       await recordEpochAnchor(t, { epoch, root: tree.root });
       return { epoch, root: tree.root, leaves: values.length };
@@ -82,35 +80,18 @@ export function createReputationService(ctx: AppContext): ReputationService {
   return {
     async record(t, e) {
       const now = ctx.now();
-      const r = await t.query<{ score: number; scored_at: Date }>(
-        `INSERT INTO reputation_stats (agent, capability) VALUES ($1, $2) ON CONFLICT (agent, capability) DO UPDATE SET agent = EXCLUDED.agent
-         RETURNING score, scored_at`,
-        [e.agent, e.capability],
-      );
-      const prev = r.rows[0]!;
+      const prev = await repo.lockStats(t, e.agent, e.capability);
       const score = updated(prev.score, now - prev.scored_at.getTime(), e.ok);
-      // The counters and the history in one statement.
-      await t.query(
-        `WITH s AS (
-           UPDATE reputation_stats SET successes = successes + $3, failures = failures + $4,
-                  response_ms_total = response_ms_total + $5, score = $6, scored_at = $7, updated_at = now()
-            WHERE agent = $1 AND capability = $2)
-         INSERT INTO reputation_events (agent, capability, task_id, outcome, response_ms, score_after) VALUES ($1, $2, $8, $9, $10, $6)`,
-        [e.agent, e.capability, e.ok ? 1 : 0, e.ok ? 0 : 1, e.ok ? (e.responseMs ?? 0) : 0, score, new Date(now), e.taskId, e.ok ? "success" : "failure", e.responseMs],
-      );
+      await repo.addOutcome(t, { agent: e.agent, capability: e.capability, taskId: e.taskId, ok: e.ok, responseMs: e.responseMs, score, at: new Date(now) });
     },
 
     async get(agent) {
-      const r = await db.query<StatRow>("SELECT * FROM reputation_stats WHERE agent = $1 ORDER BY capability", [agent]);
-      const h = await db.query<{ capability: string; task_id: string | null; outcome: string; response_ms: number | null; score_after: number; at: Date }>(
-        "SELECT capability, task_id, outcome, response_ms, score_after, at FROM reputation_events WHERE agent = $1 ORDER BY id DESC LIMIT 50",
-        [agent],
-      );
+      const [rows, history] = await Promise.all([repo.stats(db, agent), repo.history(db, agent)]);
       const now = ctx.now();
       return {
-        ...view(r.rows, now),
-        byCapability: r.rows.map((row) => view([row], now, row.capability)),
-        history: h.rows.map((x) => ({ capability: x.capability, taskId: x.task_id, outcome: x.outcome, responseMs: x.response_ms, scoreAfter: Math.round(x.score_after * 100) / 100, at: x.at.toISOString() })),
+        ...view(rows, now),
+        byCapability: rows.map((row) => view([row], now, row.capability)),
+        history: history.map((x) => ({ capability: x.capability, taskId: x.task_id, outcome: x.outcome, responseMs: x.response_ms, scoreAfter: Math.round(x.score_after * 100) / 100, at: x.at.toISOString() })),
       };
     },
 
@@ -118,22 +99,13 @@ export function createReputationService(ctx: AppContext): ReputationService {
 
     async snapshotIfDue() {
       // The first epoch starts with the first recorded outcome.
-      const r = await db.query<{ since: Date | null }>(
-        "SELECT COALESCE((SELECT max(created_at) FROM reputation_epochs), (SELECT min(at) FROM reputation_events)) AS since",
-      );
-      const since = r.rows[0]?.since;
+      const since = await repo.epochStart(db);
       if (!since || ctx.now() - since.getTime() < ctx.config.REPUTATION_EPOCH_MS) return undefined;
       return snapshot();
     },
 
     async proof(agent, epoch) {
-      const r = await db.query<{ epoch: string; root: string; tree: unknown; anchored_tx: string | null }>(
-        epoch === undefined
-          ? "SELECT epoch::text, root, tree, anchored_tx FROM reputation_epochs ORDER BY epoch DESC LIMIT 1"
-          : "SELECT epoch::text, root, tree, anchored_tx FROM reputation_epochs WHERE epoch = $1",
-        epoch === undefined ? [] : [epoch],
-      );
-      const row = r.rows[0];
+      const row = await repo.epoch(db, epoch);
       if (!row) throw notFound("EPOCH_NOT_FOUND", epoch === undefined ? "No reputation epoch has been snapshotted yet." : `No reputation epoch ${epoch}.`);
       const tree = StandardMerkleTree.load(row.tree as never) as StandardMerkleTree<[string, string, string, string]>;
       for (const [i, v] of tree.entries()) {
