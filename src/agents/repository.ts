@@ -91,6 +91,12 @@ export const agentRepository = {
     return r.rows[0];
   },
 
+  /** The webhook URL of each of `addresses` that has one. */
+  async webhookEndpoints(q: Queryable, addresses: string[]): Promise<Map<string, string>> {
+    const r = await q.query<{ address: string; endpoint_url: string }>("SELECT address, endpoint_url FROM agents WHERE address = ANY($1) AND endpoint_url IS NOT NULL", [addresses]);
+    return new Map(r.rows.map((x) => [x.address, x.endpoint_url]));
+  },
+
   async exists(q: Queryable, address: string): Promise<boolean> {
     const r = await q.query("SELECT 1 FROM agents WHERE address = $1", [address]);
     return r.rowCount === 1;

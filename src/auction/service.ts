@@ -5,13 +5,10 @@ import { agentRepository } from "../agents/repository.js";
 import type { Outgoing } from "../events/bus.js";
 import type { CallForProposals } from "../protocol/tasks.js";
 import { multiplierFor } from "../reputation/tiers.js";
-import { decideAuction, type AuctionRule, type Bid } from "./rules.js";
+import { decideAuction, type Bid } from "./rules.js";
 import type { TaskTxHooks } from "../tasks/hooks.js";
 import { taskTransitions as transitions } from "../tasks/transitions.js";
 import { auctionRepository as repo } from "./repository.js";
-
-export type { Outgoing };
-export type { CallForProposals };
 
 export type ProposalResult = {
   auctionId: string;
@@ -68,17 +65,6 @@ export type AuctionService = {
   cancelled(auctionId: string): Promise<void>;
 };
 
-type AuctionRow = {
-  id: string;
-  buyer: string;
-  capability: string;
-  rule: AuctionRule;
-  quantity: number;
-  budget: string;
-  status: string;
-  eligible: number;
-  closes_at: Date;
-};
 
 /** What a close decided, for the execution service (dispatch) and the workflow engine. */
 export type CloseResult = {
@@ -97,11 +83,7 @@ export function createAuctionService(
     await bus.publishMany(out);
     const hooks = out.filter((o) => o.webhook);
     if (hooks.length === 0) return;
-    const endpoints = await db.query<{ address: string; endpoint_url: string }>(
-      "SELECT address, endpoint_url FROM agents WHERE address = ANY($1) AND endpoint_url IS NOT NULL",
-      [hooks.map((h) => h.address)],
-    );
-    const url = new Map(endpoints.rows.map((r) => [r.address, r.endpoint_url]));
+    const url = await agentRepository.webhookEndpoints(db, hooks.map((h) => h.address));
     const jobs = hooks
       .filter((h) => url.has(h.address))
       .map((h) => ({
@@ -151,14 +133,7 @@ export function createAuctionService(
       // The auction row, locked (proposals hold it shared until they commit), with its tasks
       // (fixed at posting); the proposals are read in the next statement, whose snapshot then
       // includes every proposal committed before the lock was granted.
-      const a = (
-        await t.query<AuctionRow & { tasks: { id: string; lot_index: number; workflow_id: string | null; node_key: string | null; settlement: string }[] }>(
-          `SELECT a.*, (SELECT json_agg(json_build_object('id', x.id, 'lot_index', x.lot_index, 'workflow_id', x.workflow_id, 'node_key', x.node_key, 'settlement', x.settlement)
-                                        ORDER BY x.lot_index) FROM tasks x WHERE x.auction_id = a.id) AS tasks
-             FROM auctions a WHERE a.id = $1 FOR UPDATE OF a`,
-          [auctionId],
-        )
-      ).rows[0];
+      const a = await repo.lockWithTasks(t, auctionId);
       if (!a || a.status !== "open") return false;
       const timer = timers.get(auctionId);
       if (timer && reason !== "window") {
@@ -167,16 +142,8 @@ export function createAuctionService(
       }
       if (reason === "window" && a.closes_at.getTime() > ctx.now() + 50) return false; // early: the job retries
       scheduledAt = a.closes_at.getTime();
-      const props = await t.query<{ agent: string; price: string; updated_at: Date; load: number; successes: number | null; failures: number | null; webhook: boolean }>(
-        `SELECT p.agent, p.price::text, p.updated_at,
-                (SELECT count(*)::int FROM tasks x WHERE x.agent = p.agent AND x.status IN ('awarded', 'running')) AS load,
-                r.successes, r.failures, (ag.endpoint_url IS NOT NULL) AS webhook
-           FROM proposals p LEFT JOIN reputation_stats r ON r.agent = p.agent AND r.capability = $2
-                LEFT JOIN agents ag ON ag.address = p.agent
-          WHERE p.auction_id = $1`,
-        [auctionId, a.capability],
-      );
-      const bids: Bid[] = props.rows.map((p) => ({
+      const props = await repo.closingProposals(t, auctionId, a.capability);
+      const bids: Bid[] = props.map((p) => ({
         agent: p.agent,
         price: BigInt(p.price),
         multiplierBps: multiplierFor(p.successes ?? 0, p.failures ?? 0).multiplierBps,
@@ -203,19 +170,14 @@ export function createAuctionService(
       });
       const winnerSet = new Set(winners.map((w) => w.agent));
       // The auction and its proposals in one statement, then its tasks (src/tasks/transitions.ts).
-      await t.query(
-        `WITH a AS (
-           UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $2, clearing_price = $3::numeric WHERE id = $1)
-         UPDATE proposals SET outcome = CASE WHEN agent = ANY($4::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $1`,
-        [auctionId, reason, clearing?.toString() ?? null, [...winnerSet]],
-      );
+      await repo.markClosed(t, auctionId, reason, clearing, [...winnerSet]);
       await transitions.close(t, ids.map((id, i) => ({ id, status: statuses[i] as "awarded" | "expired", agent: agents[i]!, price: prices[i]! })), runnerUps);
       for (const [i, task] of tasks.entries()) {
         const w = winners[i];
         if (w) await hooks.tx?.awarded?.(t, { id: task.id, agent: w.agent, price: w.pays, failover: false, settlement: task.settlement });
         else await hooks.tx?.ended?.(t, { id: task.id, status: "expired" });
       }
-      const webhook = new Map(props.rows.map((p) => [p.agent, p.webhook]));
+      const webhook = new Map(props.map((p) => [p.agent, p.webhook]));
       winners.forEach((w, i) =>
         out.push({
           address: w.agent,
@@ -223,7 +185,7 @@ export function createAuctionService(
           event: { type: "accept-proposal", data: { auctionId, taskId: tasks[i]!.id, price: w.pays.toString(), bid: w.bid.toString() } },
         }),
       );
-      for (const p of props.rows)
+      for (const p of props)
         if (!winnerSet.has(p.agent))
           out.push({ address: p.agent, webhook: p.webhook, event: { type: "reject-proposal", data: { auctionId, taskIds: ids } } });
       out.push({
@@ -251,25 +213,8 @@ export function createAuctionService(
   }
 
   async function openCfps(agent: string, unanswered: boolean): Promise<CallForProposals[]> {
-    const r = await db.query<{
-      id: string; capability: string; budget: string; rule: string; quantity: number; closes_at: Date;
-      task_ids: string[]; input: unknown; complexity: number; urgency: string; token: string; deadline: Date;
-      my_price: string | null; my_eta: number | null;
-    }>(
-      `SELECT a.id, a.capability, a.budget::text, a.rule, a.quantity, a.closes_at,
-              (SELECT array_agg(t.id ORDER BY t.lot_index) FROM tasks t WHERE t.auction_id = a.id) AS task_ids,
-              t0.input, t0.complexity, t0.urgency, t0.token, t0.deadline,
-              p.price::text AS my_price, p.eta_ms AS my_eta
-         FROM cfps c
-         JOIN auctions a ON a.id = c.auction_id AND a.status = 'open'
-         JOIN tasks t0 ON t0.auction_id = a.id AND t0.lot_index = 0
-         LEFT JOIN proposals p ON p.auction_id = a.id AND p.agent = c.agent
-        WHERE c.agent = $1 AND ($2::boolean IS FALSE OR p.agent IS NULL)
-        ORDER BY a.closes_at
-        LIMIT 500`,
-      [agent, unanswered],
-    );
-    return r.rows.map((x) => ({
+    const r = await repo.openCfps(db, agent, unanswered);
+    return r.map((x) => ({
       auctionId: x.id,
       taskIds: x.task_ids,
       capability: x.capability,
@@ -303,36 +248,7 @@ export function createAuctionService(
       // returned row, with the same clock reading, to name the error. Under the lock the count
       // is exact: the proposal that completes the set of invited agents sees it and closes.
       const now = ctx.now();
-      const r = await db.query<{
-        auction_id: string; status: string; closes_at: Date; budget: string; eligible: number; invited: boolean; min_price: string | null;
-        inserted: boolean | null; n: number;
-      }>(
-        `WITH a AS (
-           SELECT a.id AS auction_id, a.status, a.closes_at, a.budget, a.eligible, a.proposed,
-                  EXISTS (SELECT 1 FROM cfps c WHERE c.auction_id = a.id AND c.agent = $2) AS invited,
-                  (SELECT ac.min_price FROM agent_capabilities ac WHERE ac.agent = $2 AND ac.capability = a.capability) AS min_price
-             FROM tasks t JOIN auctions a ON a.id = t.auction_id
-            WHERE t.id = $1
-            FOR NO KEY UPDATE OF a),
-         up AS (
-           INSERT INTO proposals (auction_id, agent, price, eta_ms)
-           -- eta_ms is an INTEGER column: the CASE keeps the planner from folding the cast of
-           -- the parameter, so it is cast (and may overflow) only when a row is inserted.
-           SELECT a.auction_id, $2::text, $3::numeric, CASE WHEN a.invited THEN $4::bigint END FROM a
-            WHERE a.invited AND a.status = 'open' AND a.closes_at > $5 AND $3::numeric < a.budget
-              AND (a.min_price IS NULL OR $3::numeric >= a.min_price)
-           ON CONFLICT (auction_id, agent) DO UPDATE SET price = EXCLUDED.price, eta_ms = EXCLUDED.eta_ms, updated_at = clock_timestamp()
-           RETURNING (xmax = 0) AS inserted),
-         n AS (
-           UPDATE auctions SET proposed = proposed + 1
-            WHERE id = (SELECT auction_id FROM a) AND EXISTS (SELECT 1 FROM up WHERE up.inserted)
-           RETURNING proposed)
-         SELECT a.auction_id, a.status, a.closes_at, a.budget::text, a.eligible, a.invited, a.min_price::text,
-                (SELECT inserted FROM up) AS inserted, COALESCE((SELECT proposed FROM n), a.proposed) AS n
-           FROM a`,
-        [taskId, agent, price.toString(), etaMs, new Date(now)],
-      );
-      const a = r.rows[0];
+      const a = await repo.propose(db, { taskId, agent, price, etaMs, now: new Date(now) });
       if (!a) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
       if (!a.invited) throw forbidden("NOT_INVITED", "This agent did not receive the call for proposals for this task.");
       if (a.status !== "open" || a.closes_at.getTime() <= now)
@@ -395,16 +311,16 @@ export function createAuctionService(
     },
 
     async sweep() {
-      const r = await db.query<{ id: string; closes_at: Date }>("SELECT id, closes_at FROM auctions WHERE status = 'open'");
+      const open = await repo.openAuctions(db);
       let overdue = 0;
-      for (const a of r.rows) {
+      for (const a of open) {
         // Overdue by more than the job's normal latency: its job was lost (crash between commit
         // and enqueue) or already spent, so close here; otherwise make sure a job is waiting.
         if (a.closes_at.getTime() < ctx.now() - 2_000) {
           if (await close(a.id, "window")) overdue++;
         } else await scheduleClose(a.id, a.closes_at.getTime());
       }
-      metrics.openAuctions.set(r.rows.length - overdue);
+      metrics.openAuctions.set(open.length - overdue);
       return overdue;
     },
   };
