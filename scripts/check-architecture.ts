@@ -42,7 +42,7 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   workflows: { owns: "DAG workflows", imports: ["auction", "context.ts", "db", "errors.ts", "http", "pricing", "protocol", "scheduling", "tasks"] },
   channels: { owns: "the channel route: deposits, promises, vouchers, batch settlement", imports: ["context.ts", "db", "errors.ts", "http", "ledger", "logger.ts", "settlement", "tasks"] },
   disputes: { owns: "disputes and their ERC-1497 evidence as arbitrators and parties read them", imports: ["db", "errors.ts", "http"] },
-  escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "http", "protocol", "settlement", "tasks"] },
+  escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "events", "http", "protocol", "settlement", "tasks"] },
   chain: { owns: "chain backends (chain/evm: ethers connection, sender, calldata, RPC, log decoding)", imports: ["config.ts", "context.ts", "db", "errors.ts", "ledger", "logger.ts", "protocol", "queue", "settlement"] },
   indexer: { owns: "the chain indexer: cursor, confirmation depth, reorgs", imports: ["chain", "context.ts", "db", "ledger", "settlement"] },
   app: {
@@ -66,13 +66,11 @@ const OUTSIDE_ALLOWED = join(ROOT, "types");
  * listed file that no longer does (the list only shrinks).
  */
 const SQL_NOT_YET_MOVED = new Set([
-  "chain/evm/invariants.ts",
   "chain/evm/sender.ts",
   "channels/service.ts",
   "channels/settlement.ts",
   "demo/figures.ts",
   "demo/run.ts",
-  "ledger/ledger.ts",
   "scheduling/breakers.ts",
   "settlement/projections.ts",
   "workflows/service.ts",

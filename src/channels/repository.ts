@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/index.js";
-import type { Posting } from "../ledger/ledger.js";
+import type { Posting } from "../ledger/store.js";
 import { taskTransitions } from "../tasks/transitions.js";
 
 /**
@@ -32,11 +32,11 @@ export type AcceptedVoucher = {
   tasks: DueTask[];
 };
 
-/** A balanced group of ledger entries (see src/ledger/ledger.ts) posted in bulk. */
+/** A balanced group of ledger entries (see src/ledger/store.ts) posted in bulk. */
 export type LedgerGroup = { group: string; token: string; kind: string; entries: (Posting & { taskId?: string })[] };
 
 /**
- * The rows of balanced ledger groups, with `postMovement`'s rules (src/ledger/ledger.ts): each
+ * The rows of balanced ledger groups, with `postMovement`'s rules (src/ledger/store.ts): each
  * group sums to zero, zero entries are dropped.
  * @throws Error on an unbalanced group (a bug, never user input)
  */

@@ -5,7 +5,7 @@ import type { Queryable } from "../db/index.js";
 import { enqueue, type OutboxHooks } from "../settlement/outbox-store.js";
 import type { OutboxRow } from "../settlement/outbox-store.js";
 import type { ChainEvent, EventRegistry } from "../settlement/events.js";
-import { postMovements, totalOf } from "../ledger/ledger.js";
+import { postMovements, totalOf } from "../ledger/store.js";
 import { accountKey } from "./repository.js";
 import { taskTransitions } from "../tasks/transitions.js";
 import type { ChannelService } from "./service.js";

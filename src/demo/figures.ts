@@ -8,7 +8,7 @@ import type { JsonRpcProvider, Log } from "ethers";
 import type { EvmChain } from "../chain/evm/chain.js";
 import { taskKey } from "../protocol/keys.js";
 import type { Db } from "../db/index.js";
-import { balances } from "../ledger/ledger.js";
+import { balances } from "../ledger/store.js";
 import { checkChainInvariants } from "../chain/evm/invariants.js";
 import type { AgentKind } from "../agents-ref/kinds.js";
 import { FINAL_TASK_STATUSES, type Workflow } from "../sdk/buyer.js";

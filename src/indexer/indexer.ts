@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context.js";
 import { connectEvm, type EvmChain } from "../chain/evm/chain.js";
-import { rollbackFrom } from "../ledger/ledger.js";
+import { rollbackFrom } from "../ledger/store.js";
 import { createProjector, forgetAnchorsFrom, rebuildProjections } from "../settlement/projections.js";
 import { createLogDecoder } from "../chain/evm/decoder.js";
 import { createRpc, RpcError, type Rpc, type RpcHeader, type RpcLog } from "../chain/evm/rpc.js";

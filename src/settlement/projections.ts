@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.js";
 import { taskIdFromKey } from "../protocol/keys.js";
-import { postMovements, totalOf, type Movement, type Posting } from "../ledger/ledger.js";
+import { postMovements, totalOf, type Movement, type Posting } from "../ledger/store.js";
 import type { ChainEvent } from "./events.js";
 
 /**
@@ -16,7 +16,7 @@ import type { ChainEvent } from "./events.js";
  *   `channel_pairs.settled` (the on-chain settled amount per pair; `accepted` is the
  *   coordinator's and only raised to stay ≥ settled);
  * - `reputation_epochs.anchored_at/anchored_tx` (RootAnchored whose epoch and root match);
- * - the double-entry ledger (src/ledger/ledger.ts) of every on-chain movement of money, one
+ * - the double-entry ledger (src/ledger/store.ts) of every on-chain movement of money, one
  *   group per event, `<chain>:<txHash>:<logIndex>`, tagged with the block number so a reorg
  *   rolls it back:
  *

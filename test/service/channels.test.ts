@@ -13,7 +13,7 @@ import { encodeSettleBatch } from "../../src/chain/evm/vouchers.js";
 import { VOUCHER_TYPES, voucherDomain } from "../../src/protocol/eip712.js";
 import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
 import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
-import { balances, unbalancedGroups } from "../../src/ledger/ledger.js";
+import { balances, unbalancedGroups } from "../../src/ledger/store.js";
 import { checkSignatures, domainSeparator, voucherDigest, wrongDomains, type RawVoucher } from "../../src/channels/verify.js";
 
 const CONTRACT = "0x5fbdb2315678afecb367f032d93f642f64180aa3";

@@ -12,7 +12,7 @@ import { encodeSettleBatch } from "../../src/chain/evm/vouchers.js";
 import { voucherDomain, VOUCHER_TYPES } from "../../src/protocol/eip712.js";
 import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
 import { rebuildProjections } from "../../src/settlement/projections.js";
-import { unbalancedGroups } from "../../src/ledger/ledger.js";
+import { unbalancedGroups } from "../../src/ledger/store.js";
 import type { Indexer } from "../../src/indexer/indexer.js";
 
 /**

@@ -1,7 +1,7 @@
 import { Contract } from "ethers";
 import type { Queryable } from "../../db/index.js";
 import type { EvmChain } from "./chain.js";
-import { unbalancedGroups } from "../../ledger/ledger.js";
+import { contractSums, unbalancedGroups } from "../../ledger/store.js";
 
 const NATIVE = "0x0000000000000000000000000000000000000000";
 const ERC20 = ["function balanceOf(address) view returns (uint256)"];
@@ -34,16 +34,11 @@ export async function checkChainInvariants(db: Queryable, chain: EvmChain, opts:
     out.push({ kind: "unbalanced-group", token: g.token, group: g.group, sum: g.sum.toString(), message: `ledger group ${g.group} sums to ${g.sum} in ${g.token}` });
 
   // One statement, one snapshot: the cursor and the sums agree even while the indexer applies.
-  const snap = await db.query<{ block: string | null; token: string | null; escrow: string | null; channels: string | null }>(
-    `SELECT (SELECT block_number::text FROM indexer_cursors WHERE chain = $1) AS block, l.token,
-            (sum(l.amount) FILTER (WHERE l.account LIKE 'escrow:%' OR l.account LIKE 'escrow-credit:%' OR l.account = 'treasury'))::text AS escrow,
-            (sum(l.amount) FILTER (WHERE l.account LIKE 'channel-%'))::text AS channels
-       FROM (SELECT 1) one LEFT JOIN ledger_entries l ON TRUE GROUP BY l.token`,
-    [opts.name ?? "evm"],
-  );
-  const cursorBlock = snap.rows[0]?.block;
+  const snap = await contractSums(db, opts.name ?? "evm");
+
+  const cursorBlock = snap.block;
   const block: number | "latest" = opts.block ?? (cursorBlock ? Number(cursorBlock) : "latest");
-  const sums = new Map(snap.rows.filter((r) => r.token !== null).map((r) => [r.token!.toLowerCase(), { escrow: BigInt(r.escrow ?? "0"), channels: BigInt(r.channels ?? "0") }]));
+  const sums = snap.sums;
   const tokens = new Set([NATIVE, ...sums.keys()]);
   if (chain.deployment.contracts["AICPTestToken"]) tokens.add(chain.address("AICPTestToken"));
 

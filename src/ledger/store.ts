@@ -121,3 +121,23 @@ export async function postMovements(t: Queryable, ms: readonly Movement[]): Prom
   );
   return r.rowCount ?? 0;
 }
+
+/**
+ * Per token, what the ledger says each contract holds — TaskEscrow: escrow:*, escrow-credit:*
+ * and treasury; PaymentChannels: channel-* — with the indexer cursor's block of `chain`, in one
+ * statement (one snapshot: the cursor and the sums agree even while the indexer applies).
+ * Amounts in token base units; tokens in lower case.
+ */
+export async function contractSums(q: Queryable, chain: string): Promise<{ block: string | null; sums: Map<string, { escrow: bigint; channels: bigint }> }> {
+  const r = await q.query<{ block: string | null; token: string | null; escrow: string | null; channels: string | null }>(
+    `SELECT (SELECT block_number::text FROM indexer_cursors WHERE chain = $1) AS block, l.token,
+            (sum(l.amount) FILTER (WHERE l.account LIKE 'escrow:%' OR l.account LIKE 'escrow-credit:%' OR l.account = 'treasury'))::text AS escrow,
+            (sum(l.amount) FILTER (WHERE l.account LIKE 'channel-%'))::text AS channels
+       FROM (SELECT 1) one LEFT JOIN ledger_entries l ON TRUE GROUP BY l.token`,
+    [chain],
+  );
+  return {
+    block: r.rows[0]?.block ?? null,
+    sums: new Map(r.rows.filter((x) => x.token !== null).map((x) => [x.token!.toLowerCase(), { escrow: BigInt(x.escrow ?? "0"), channels: BigInt(x.channels ?? "0") }])),
+  };
+}
