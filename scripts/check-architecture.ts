@@ -4,7 +4,8 @@
  * 2. a top-level folder (or file) of src/ imports one that the map below does not allow; the
  *    map itself must be acyclic, so no cycle between top-level folders can appear either;
  * 3. SQL stands outside a repository/store module (`repository.ts`, `*-repository.ts`,
- *    `store.ts`, `*-store.ts`), the task transitions (`src/tasks/transitions.ts`) and `src/db/`;
+ *    `store.ts`, `*-store.ts`, and a contract's `projection.ts`, the store of the tables derived
+ *    from its events), the task transitions (`src/tasks/transitions.ts`) and `src/db/`;
  * 4. any file but src/tasks/transitions.ts writes `tasks.status` (one owner of task state).
  *
  * Imports are read with the TypeScript compiler's own pre-processor (static, type-only and
@@ -41,10 +42,10 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   scheduling: { owns: "dispatch, deadlines, retries, failover, circuit breakers", imports: ["context.ts", "db", "errors.ts", "events", "http", "reputation", "tasks"] },
   workflows: { owns: "DAG workflows", imports: ["auction", "context.ts", "db", "errors.ts", "http", "pricing", "protocol", "scheduling", "tasks"] },
   channels: { owns: "the channel route: deposits, promises, vouchers, batch settlement", imports: ["context.ts", "db", "errors.ts", "http", "ledger", "logger.ts", "settlement", "tasks"] },
-  disputes: { owns: "disputes and their ERC-1497 evidence as arbitrators and parties read them", imports: ["db", "errors.ts", "http"] },
-  escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "events", "http", "protocol", "settlement", "tasks"] },
+  disputes: { owns: "disputes and their ERC-1497 evidence: API, repository, DisputeResolver projection", imports: ["db", "errors.ts", "http", "protocol", "settlement"] },
+  escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "events", "http", "ledger", "protocol", "settlement", "tasks"] },
   chain: { owns: "chain backends (chain/evm: ethers connection, sender, calldata, RPC, log decoding)", imports: ["config.ts", "context.ts", "db", "errors.ts", "ledger", "logger.ts", "protocol", "queue", "settlement"] },
-  indexer: { owns: "the chain indexer: cursor, confirmation depth, reorgs", imports: ["chain", "context.ts", "db", "ledger", "settlement"] },
+  indexer: { owns: "the chain indexer: cursor, stored events, confirmation depth, reorgs, replay of the projections", imports: ["chain", "channels", "context.ts", "db", "disputes", "escrow", "ledger", "reputation", "settlement"] },
   app: {
     owns: "the composition root: context → services → routes → roles",
     imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
@@ -72,11 +73,10 @@ const SQL_NOT_YET_MOVED = new Set([
   "demo/figures.ts",
   "demo/run.ts",
   "scheduling/breakers.ts",
-  "settlement/projections.ts",
   "workflows/service.ts",
 ]);
 
-const SQL_HOME = /(^|\/)(repository|[\w-]+-repository|store|[\w-]+-store|transitions)\.ts$/;
+const SQL_HOME = /(^|\/)(repository|[\w-]+-repository|store|[\w-]+-store|projection|transitions)\.ts$/;
 const SQL = /\b(SELECT\s[\s\S]{0,400}?\bFROM\b|INSERT\s+INTO\b|UPDATE\s+\w+(\s+\w+)?\s+SET\b|DELETE\s+FROM\b)/;
 const WRITES_TASK_STATUS = /(\bUPDATE\s+tasks\b(\s+\w+)?\s+SET\b(?:(?!\bWHERE\b)[^`"'])*?\bstatus\s*=|\bINSERT\s+INTO\s+tasks\b)/i;
 const STATUS_OWNER = "tasks/transitions.ts";

@@ -217,7 +217,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     );
     await taskTransitions.settledByVouchers(t, { payer, payee, token, cumulative });
     // Ledger: the indexer posts channel-deposit:<payer> → channel-claimable:<payee> for every
-    // VoucherSettled (src/settlement/projections.ts); what this coordinator had moved out of the
+    // VoucherSettled (src/channels/projection.ts); what this coordinator had moved out of the
     // deposit as owed for the pair goes back to the deposit, so the payee is credited once. A
     // settlement above what was owed here (a voucher this coordinator never accepted, settled by
     // someone else) draws only on the deposit. Tagged with the block: a reorg rolls it back.

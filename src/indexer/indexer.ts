@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context.js";
 import { connectEvm, type EvmChain } from "../chain/evm/chain.js";
 import { rollbackFrom } from "../ledger/store.js";
-import { createProjector, forgetAnchorsFrom, rebuildProjections } from "../settlement/projections.js";
+import { beforeRollback, projectorFor, rebuildProjections } from "./projections.js";
 import { createLogDecoder } from "../chain/evm/decoder.js";
 import { createRpc, RpcError, type Rpc, type RpcHeader, type RpcLog } from "../chain/evm/rpc.js";
 import { indexerRepository as repo, type BlockRow, type Cursor } from "./repository.js";
@@ -17,7 +17,7 @@ import { createEventRegistry, type ChainEvent, type EventRegistry } from "../set
  *   INDEXER_POLL_MS. Only blocks at or below head − CONFIRMATIONS are applied.
  * - **One transaction per range**: the raw events (chain_events, idempotent on chain, tx hash and
  *   log index), the applied blocks' hashes and parent hashes (indexed_blocks, the last
- *   INDEXER_KEEP_BLOCKS), the projections and ledger postings (src/settlement/projections.ts),
+ *   INDEXER_KEEP_BLOCKS), the projections and ledger postings (src/indexer/projections.ts: one module per contract),
  *   the registry's handlers of the new events in block/log order, and the cursor
  *   (indexer_cursors). Handlers' after-commit callbacks run after the commit.
  * - **Reorgs**: a range is applied only if its first block's parent hash is the cursor's hash.
@@ -214,7 +214,7 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
       lap("events", t1);
       await repo.storeBlocks(t, name, r.blocks, r.to, keep);
       t1 = performance.now();
-      const p = createProjector(t, { chain: name });
+      const p = projectorFor(t, { chain: name });
       for (const ev of r.events) {
         if (!isNew.has(`${ev.txHash}:${ev.logIndex}`)) continue;
         fresh++;
@@ -274,7 +274,7 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
     const a = ancestor;
     let dropped = 0;
     await db.tx(async (t) => {
-      await forgetAnchorsFrom(t, name, a.number + 1);
+      await beforeRollback(t, name, a.number + 1);
       dropped = await repo.deleteAbove(t, name, a.number);
       await rollbackFrom(t, a.number + 1);
       await rebuildProjections(t, { chain: name });

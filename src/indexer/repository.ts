@@ -98,3 +98,28 @@ export const indexerRepository = {
     return r.rowCount ?? 0;
   },
 };
+
+type StoredEvent = {
+  chain: string; contract: ChainEvent["contract"]; name: string; args: ChainEvent["args"]; block_number: string;
+  block_hash: string; tx_hash: string; log_index: number; block_time: Date | null;
+};
+
+/** Reads a chain's stored events in block/log order, a page at a time (keyset pagination). */
+export async function* storedEvents(t: Queryable, chain: string, pageSize = 10_000): AsyncGenerator<ChainEvent[]> {
+  let after: [string, number] = ["-1", 0];
+  for (;;) {
+    const r = await t.query<StoredEvent>(
+      `SELECT chain, contract, name, args, block_number::text, block_hash, tx_hash, log_index, block_time FROM chain_events
+        WHERE chain = $1 AND (block_number, log_index) > ($2::bigint, $3::int) ORDER BY block_number, log_index LIMIT $4`,
+      [chain, after[0], after[1], pageSize],
+    );
+    if (r.rows.length === 0) return;
+    yield r.rows.map((x) => ({
+      chain: x.chain, contract: x.contract, name: x.name, args: x.args, blockNumber: Number(x.block_number), blockHash: x.block_hash,
+      txHash: x.tx_hash, logIndex: x.log_index, timestamp: x.block_time?.getTime() ?? 0,
+    }));
+    const last = r.rows[r.rows.length - 1]!;
+    after = [last.block_number, last.log_index];
+    if (r.rows.length < pageSize) return;
+  }
+}

@@ -53,6 +53,11 @@ export async function rollbackFrom(t: Queryable, fromBlock: bigint | number): Pr
   return r.rowCount ?? 0;
 }
 
+/** Deletes every ledger group of `chain` (`<chain>:%`), before its events are replayed with postings. */
+export async function deleteLedgerGroups(t: Queryable, chain: string): Promise<void> {
+  await t.query("DELETE FROM ledger_entries WHERE entry_group LIKE $1 || ':%'", [chain]);
+}
+
 /** Balance of every account (optionally those starting with `prefix`), per token. */
 export async function balances(t: Queryable, prefix = ""): Promise<{ account: string; token: string; balance: bigint }[]> {
   const r = await t.query<{ account: string; token: string; balance: string }>(

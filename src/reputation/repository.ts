@@ -96,4 +96,16 @@ export const reputationRepository = {
     );
     return (r.rowCount ?? 0) > 0;
   },
+
+  /** Un-marks the epochs anchored by RootAnchored events of blocks ≥ `fromBlock` of `chain` (a reorg orphaned them). @returns how many */
+  async forgetAnchorsFrom(t: Queryable, chain: string, fromBlock: number): Promise<number> {
+    const r = await t.query(
+      `UPDATE reputation_epochs e SET anchored_tx = NULL, anchored_at = NULL
+       FROM chain_events c
+      WHERE c.chain = $1 AND c.block_number >= $2 AND c.contract = 'ReputationAnchor' AND c.name = 'RootAnchored'
+        AND e.anchored_tx = c.tx_hash`,
+      [chain, fromBlock],
+    );
+    return r.rowCount ?? 0;
+  },
 };

@@ -11,7 +11,7 @@ import { taskKey } from "../../src/protocol/keys.js";
 import { encodeSettleBatch } from "../../src/chain/evm/vouchers.js";
 import { voucherDomain, VOUCHER_TYPES } from "../../src/protocol/eip712.js";
 import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
-import { rebuildProjections } from "../../src/settlement/projections.js";
+import { rebuildProjections } from "../../src/indexer/projections.js";
 import { unbalancedGroups } from "../../src/ledger/store.js";
 import type { Indexer } from "../../src/indexer/indexer.js";
 

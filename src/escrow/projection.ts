@@ -1,0 +1,144 @@
+import type { Queryable } from "../db/index.js";
+import { totalOf } from "../ledger/store.js";
+import { taskIdFromKey } from "../protocol/keys.js";
+import type { ChainEvent } from "../settlement/events.js";
+import { addr, amount, secondsToDate, type ContractProjection } from "../settlement/projection.js";
+
+/**
+ * TaskEscrow's projection: `escrows` (one row per task; `state` named after
+ * `ITaskEscrow.State`: funded, awarded, delivered, disputed, released, refunded, resolved) and
+ * the ledger movements of escrow money (src/settlement/projection.ts has the table).
+ */
+export const escrowProjection: ContractProjection = {
+  contract: "TaskEscrow",
+  bind(t, ledger) {
+    const escrowUpdate = (ev: ChainEvent, set: string, params: unknown[]) =>
+      t.query(`UPDATE escrows SET ${set}, updated_block = $2 WHERE task_id = $1`, [taskIdFromKey(String(ev.args["taskId"])), ev.blockNumber, ...params]);
+    return {
+      async apply(ev) {
+        const a = ev.args;
+        switch (ev.name) {
+          case "EscrowFunded": {
+            const task = taskIdFromKey(String(a["taskId"]));
+            await t.query(
+              `INSERT INTO escrows (task_id, escrow_key, buyer, token, amount, deadline, state, updated_block)
+             VALUES ($1, $2, $3, $4, $5, $6, 'funded', $7)
+             ON CONFLICT (task_id) DO UPDATE SET buyer = EXCLUDED.buyer, token = EXCLUDED.token, amount = EXCLUDED.amount,
+               deadline = EXCLUDED.deadline, state = 'funded', updated_block = EXCLUDED.updated_block`,
+              [task, String(a["taskId"]).toLowerCase(), addr(a["buyer"]), addr(a["token"]), String(a["amount"]), secondsToDate(a["deadline"]), ev.blockNumber],
+            );
+            ledger.post(
+              ev,
+              addr(a["token"]),
+              "escrow.fund",
+              [
+                { account: `wallet:${addr(a["buyer"])}`, amount: -amount(a["amount"]) },
+                { account: `escrow:${task}`, amount: amount(a["amount"]) },
+              ],
+              task,
+            );
+            return;
+          }
+          case "EscrowAwarded": {
+            const task = taskIdFromKey(String(a["taskId"]));
+            await escrowUpdate(ev, "state = 'awarded', agent = $3, price = $4", [addr(a["agent"]), String(a["price"])]);
+            const net = amount(a["refundedToBuyer"]) - amount(a["debitedFromBuyer"]);
+            ledger.post(
+              ev,
+              addr(a["token"]),
+              "escrow.award",
+              [
+                { account: `escrow:${task}`, amount: -net },
+                { account: `escrow-credit:${addr(a["buyer"])}`, amount: net },
+              ],
+              task,
+            );
+            return;
+          }
+          case "ResultDelivered":
+            await escrowUpdate(ev, "state = 'delivered', result_hash = $3, delivered_at = $4, acceptance_ends_at = $5", [
+              String(a["resultHash"]).toLowerCase(),
+              secondsToDate(a["deliveredAt"]),
+              secondsToDate(a["acceptanceEndsAt"]),
+            ]);
+            return;
+          case "EscrowReleased": {
+            const task = taskIdFromKey(String(a["taskId"]));
+            await escrowUpdate(ev, "state = 'released'", []);
+            ledger.post(
+              ev,
+              addr(a["token"]),
+              "escrow.release",
+              [
+                { account: `escrow:${task}`, amount: -(amount(a["agentAmount"]) + amount(a["fee"])) },
+                { account: `escrow-credit:${addr(a["agent"])}`, amount: amount(a["agentAmount"]) },
+                { account: "treasury", amount: amount(a["fee"]) },
+              ],
+              task,
+            );
+            return;
+          }
+          case "EscrowRefunded":
+          case "EscrowReclaimed": {
+            const task = taskIdFromKey(String(a["taskId"]));
+            await escrowUpdate(ev, "state = 'refunded'", []);
+            ledger.post(
+              ev,
+              addr(a["token"]),
+              ev.name === "EscrowRefunded" ? "escrow.refund" : "escrow.reclaim",
+              [
+                { account: `escrow:${task}`, amount: -amount(a["amount"]) },
+                { account: `escrow-credit:${addr(a["buyer"])}`, amount: amount(a["amount"]) },
+              ],
+              task,
+            );
+            return;
+          }
+          case "EscrowDisputed":
+            await escrowUpdate(ev, "state = 'disputed', dispute_id = $3", [String(a["disputeId"])]);
+            return;
+          case "RulingExecuted": {
+            const task = taskIdFromKey(String(a["taskId"]));
+            await escrowUpdate(ev, "state = 'resolved'", []);
+            const [toAgent, toBuyer, fee] = [amount(a["agentAmount"]), amount(a["buyerAmount"]), amount(a["fee"])];
+            ledger.post(
+              ev,
+              addr(a["token"]),
+              "escrow.ruling",
+              [
+                { account: `escrow:${task}`, amount: -(toAgent + toBuyer + fee) },
+                { account: `escrow-credit:${addr(a["agent"])}`, amount: toAgent },
+                { account: `escrow-credit:${addr(a["buyer"])}`, amount: toBuyer },
+                { account: "treasury", amount: fee },
+              ],
+              task,
+            );
+            return;
+          }
+          case "Withdrawn": {
+            if (!ledger.enabled) return;
+            // withdraw() pays the account's whole balance: its escrow credit plus, for a (former)
+            // treasury, the fees credited to it. The ledger pools fees in one `treasury` account.
+            const account = addr(a["account"]);
+            const token = addr(a["token"]);
+            const paid = amount(a["amount"]);
+            const key = `escrow-credit:${account}`;
+            const credit = (await totalOf(t, key, token)) + ledger.pending(key, token);
+            const fromCredit = credit <= 0n ? 0n : credit < paid ? credit : paid;
+            ledger.post(ev, token, "escrow.withdraw", [
+              { account: key, amount: -fromCredit },
+              { account: "treasury", amount: -(paid - fromCredit) },
+              { account: `wallet:${account}`, amount: paid },
+            ]);
+            return;
+          }
+          default:
+            return;
+        }
+      },
+    };
+  },
+  async reset(t: Queryable) {
+    await t.query("DELETE FROM escrows");
+  },
+};
