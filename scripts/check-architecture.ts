@@ -72,7 +72,6 @@ const SQL_NOT_YET_MOVED = new Set([
   "channels/settlement.ts",
   "demo/figures.ts",
   "demo/run.ts",
-  "scheduling/breakers.ts",
   "workflows/service.ts",
 ]);
 

@@ -3,7 +3,7 @@ import { createAgentService, type AgentService } from "../agents/service.js";
 import { createAuctionService, type AuctionService } from "../auction/service.js";
 import { createAuthService, type AuthService } from "../auth/service.js";
 import { createTaskService, type TaskService } from "../tasks/service.js";
-import { createBreakerStore, type BreakerStore } from "../scheduling/breakers.js";
+import { createBreakerStore, type BreakerStore } from "../scheduling/breaker-store.js";
 import { createExecutionService, type ExecutionService } from "../scheduling/execution.js";
 import { createReputationService, type ReputationService } from "../reputation/service.js";
 import { createWorkflowService, type WorkflowService } from "../workflows/service.js";

@@ -4,7 +4,7 @@ import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound } from "../errors.js";
 import type { Outgoing } from "../events/bus.js";
 import type { ReputationService } from "../reputation/service.js";
-import type { BreakerStore } from "./breakers.js";
+import type { BreakerStore } from "./breaker-store.js";
 import { postJson } from "./post.js";
 import { signWebhookBody } from "./webhook.js";
 import type { TaskTxHooks } from "../tasks/hooks.js";
