@@ -72,7 +72,6 @@ const SQL_NOT_YET_MOVED = new Set([
   "channels/settlement.ts",
   "demo/figures.ts",
   "demo/run.ts",
-  "workflows/service.ts",
 ]);
 
 const SQL_HOME = /(^|\/)(repository|[\w-]+-repository|store|[\w-]+-store|projection|transitions)\.ts$/;

@@ -1,11 +1,12 @@
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { badRequest, notFound, forbidden } from "../errors.js";
-import type { AuctionRule } from "../auction/rules.js";
+import type { AuctionRule } from "../protocol/tasks.js";
 import type { TaskService } from "../tasks/service.js";
 import type { FinishedTask } from "../scheduling/execution.js";
-import type { Urgency } from "../pricing/quote.js";
+import type { Urgency } from "../protocol/tasks.js";
 import { checkDag, criticalPath, descendants, referencedKeys, resolveInputs, type DagNode } from "./dag.js";
+import { workflowRepository as repo, type WorkflowRow } from "./repository.js";
 
 export type WorkflowNodeSpec = {
   key: string;
@@ -45,23 +46,11 @@ export type WorkflowService = {
 
 export type WorkflowView = Awaited<ReturnType<typeof loadView>>;
 
-type NodeRow = {
-  key: string; spec: { capability: string; input: unknown; complexity: number; urgency: Urgency; auction?: { rule: AuctionRule; windowMs: number } };
-  budget: string; depends_on: string[]; status: string; task_id: string | null; attempts: number; started_at: Date | null; finished_at: Date | null;
-};
-type WorkflowRow = { id: string; buyer: string; status: string; total_budget: string; reserve: string; reserve_used: string; token: string; route: string; deadline: Date; created_at: Date; finished_at: Date | null };
-
 async function loadView(q: Queryable, id: string) {
-  const w = (await q.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1", [id])).rows[0];
+  const w = await repo.get(q, id);
   if (!w) throw notFound("WORKFLOW_NOT_FOUND", `No workflow ${id}.`);
-  const nodes = (
-    await q.query<NodeRow & { agent: string | null; price: string | null; task_status: string | null; delivered_at: Date | null; eta_ms: number | null; failure_reason: string | null }>(
-      `SELECT n.*, t.agent, t.price::text AS price, t.status AS task_status, t.delivered_at, t.eta_ms, t.failure_reason
-         FROM workflow_nodes n LEFT JOIN tasks t ON t.id = n.task_id WHERE n.workflow_id = $1 ORDER BY n.key`,
-      [id],
-    )
-  ).rows;
-  const ledger = (await q.query<{ kind: string; total: string }>("SELECT kind, sum(amount)::text AS total FROM workflow_ledger WHERE workflow_id = $1 GROUP BY kind", [id])).rows;
+  const nodes = await repo.nodesWithTasks(q, id);
+  const ledger = await repo.ledgerTotals(q, id);
   const dur = (n: (typeof nodes)[number]) =>
     n.started_at && n.finished_at ? n.finished_at.getTime() - n.started_at.getTime() : n.started_at ? Date.now() - n.started_at.getTime() : (n.eta_ms ?? 0);
   const byKey = new Map(nodes.map((n) => [n.key, n]));
@@ -105,18 +94,17 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
   const { db, config, log } = ctx;
 
   async function ledger(t: Queryable, workflowId: string, nodeKey: string | null, kind: string, amount: bigint) {
-    if (amount > 0n) await t.query("INSERT INTO workflow_ledger (workflow_id, node_key, kind, amount) VALUES ($1, $2, $3, $4)", [workflowId, nodeKey, kind, amount.toString()]);
+    if (amount > 0n) await repo.addLedger(t, { workflowId, nodeKey, kind, amount });
   }
 
   /** Auctions nodes already marked `auctioning` (outside the workflow lock). */
   async function post(w: WorkflowRow, keys: string[], extraBudget: Map<string, bigint> = new Map()) {
     if (keys.length === 0) return;
-    const nodes = (await db.query<NodeRow>("SELECT * FROM workflow_nodes WHERE workflow_id = $1", [w.id])).rows;
+    const nodes = await repo.nodes(db, w.id);
     const outputs: Record<string, unknown> = {};
     const doneTasks = nodes.filter((n) => n.status === "done" && n.task_id);
     if (doneTasks.length) {
-      const r = await db.query<{ id: string; output: unknown }>("SELECT id, output FROM tasks WHERE id = ANY($1)", [doneTasks.map((n) => n.task_id)]);
-      const out = new Map(r.rows.map((x) => [x.id, x.output]));
+      const out = await repo.outputs(db, doneTasks.map((n) => n.task_id!));
       for (const n of doneTasks) outputs[n.key] = out.get(n.task_id!);
     }
     await Promise.all(
@@ -137,7 +125,7 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
             workflow: { id: w.id, nodeKey: key },
           });
           // The auction may already be over (no eligible agent): then the listener has run.
-          await db.query("UPDATE workflow_nodes SET task_id = COALESCE(task_id, $3) WHERE workflow_id = $1 AND key = $2", [w.id, key, task!.id]);
+          await repo.linkTask(db, w.id, key, task!.id);
         } catch (err) {
           log.error({ err, workflow: w.id, node: key }, "could not auction a workflow node");
           await settleNode(w.id, key, null, "failed", null);
@@ -155,22 +143,21 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
     const extra = new Map<string, bigint>();
     let wf: WorkflowRow | undefined;
     await db.tx(async (t) => {
-      const w = (await t.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1 FOR UPDATE", [workflowId])).rows[0];
+      const w = await repo.get(t, workflowId, { lock: true });
       if (!w) return;
       wf = w;
-      const nodes = (await t.query<NodeRow>("SELECT * FROM workflow_nodes WHERE workflow_id = $1", [workflowId])).rows;
+      const nodes = await repo.nodes(t, workflowId);
       const n = nodes.find((x) => x.key === key);
       if (!n || !["auctioning", "running"].includes(n.status)) return;
       if (taskId && n.task_id && n.task_id !== taskId) return; // a stale task of an earlier attempt
       const budget = BigInt(n.budget);
       if (status === "delivered") {
         const paid = BigInt(price ?? "0");
-        await t.query("UPDATE workflow_nodes SET status = 'done', finished_at = now() WHERE workflow_id = $1 AND key = $2", [workflowId, key]);
+        await repo.finishNodes(t, workflowId, [key], "done");
         n.status = "done";
         // The node's hold (its budget plus any reserve drawn) is spent up to the price; an
         // overrun beyond the budget was covered by the reserve draw.
-        const drawn = (await t.query<{ s: string | null }>("SELECT sum(amount)::text AS s FROM workflow_ledger WHERE workflow_id = $1 AND node_key = $2 AND kind = 'reserve_draw'", [workflowId, key])).rows[0]!.s;
-        const held = budget + BigInt(drawn ?? "0");
+        const held = budget + (await repo.reserveDrawn(t, workflowId, key));
         await ledger(t, workflowId, key, "spend", paid);
         await ledger(t, workflowId, key, "release", held - paid);
         for (const c of nodes)
@@ -183,23 +170,21 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
         if (status === "expired" && n.attempts < 2 && remaining > 0n) {
           // No proposal under the budget: raise it once from the reserve (an overrun).
           const draw = remaining < budget / 2n + 1n ? remaining : budget / 2n + 1n;
-          await t.query("UPDATE workflows SET reserve_used = reserve_used + $2 WHERE id = $1", [workflowId, draw.toString()]);
+          await repo.useReserve(t, workflowId, draw);
           await ledger(t, workflowId, key, "reserve_draw", draw);
-          await t.query("UPDATE workflow_nodes SET status = 'auctioning', task_id = NULL, attempts = attempts + 1 WHERE workflow_id = $1 AND key = $2", [workflowId, key]);
-          const drawnTotal = (await t.query<{ s: string }>("SELECT sum(amount)::text AS s FROM workflow_ledger WHERE workflow_id = $1 AND node_key = $2 AND kind = 'reserve_draw'", [workflowId, key])).rows[0]!.s;
-          extra.set(key, BigInt(drawnTotal));
+          await repo.reauction(t, workflowId, key);
+          extra.set(key, await repo.reserveDrawn(t, workflowId, key));
           toPost.push(key);
         } else {
-          await t.query("UPDATE workflow_nodes SET status = 'failed', finished_at = now() WHERE workflow_id = $1 AND key = $2", [workflowId, key]);
+          await repo.finishNodes(t, workflowId, [key], "failed");
           n.status = "failed";
-          const drawn = (await t.query<{ s: string | null }>("SELECT sum(amount)::text AS s FROM workflow_ledger WHERE workflow_id = $1 AND node_key = $2 AND kind = 'reserve_draw'", [workflowId, key])).rows[0]!.s;
-          await ledger(t, workflowId, key, "release", budget + BigInt(drawn ?? "0"));
+          await ledger(t, workflowId, key, "release", budget + (await repo.reserveDrawn(t, workflowId, key)));
           // A failed node cancels its descendants and releases their budgets to the buyer.
           const dag: DagNode[] = nodes.map((x) => ({ key: x.key, dependsOn: x.depends_on }));
           for (const d of descendants(dag, key)) {
             const dn = nodes.find((x) => x.key === d)!;
             if (dn.status !== "pending") continue;
-            await t.query("UPDATE workflow_nodes SET status = 'cancelled', finished_at = now() WHERE workflow_id = $1 AND key = $2", [workflowId, d]);
+            await repo.finishNodes(t, workflowId, [d], "cancelled");
             dn.status = "cancelled";
             await ledger(t, workflowId, d, "release", BigInt(dn.budget));
           }
@@ -207,12 +192,12 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
       }
       if (nodes.every((x) => ["done", "failed", "cancelled"].includes(x.status))) {
         const ok = nodes.every((x) => x.status === "done");
-        await t.query("UPDATE workflows SET status = $2, finished_at = now() WHERE id = $1", [workflowId, ok ? "completed" : "failed"]);
+        await repo.finish(t, workflowId, ok ? "completed" : "failed");
         const unused = BigInt(w.reserve) - BigInt(w.reserve_used);
         await ledger(t, workflowId, null, "release", unused);
       }
       if (toPost.length)
-        await t.query("UPDATE workflow_nodes SET status = 'auctioning', started_at = now() WHERE workflow_id = $1 AND key = ANY($2)", [workflowId, toPost]);
+        await repo.startNodes(t, workflowId, toPost);
     });
     if (wf && toPost.length) await post(wf, toPost, extra);
   }
@@ -239,25 +224,13 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
       if (spec.deadline.getTime() <= ctx.now()) throw badRequest("DEADLINE_TOO_SOON", "The deadline must be in the future.");
       const ready = spec.nodes.filter((n) => n.dependsOn.length === 0).map((n) => n.key);
       const id = await db.tx(async (t) => {
-        const w = await t.query<{ id: string }>(
-          "INSERT INTO workflows (buyer, status, total_budget, reserve, token, route, deadline) VALUES ($1, 'running', $2, $3, $4, $5, $6) RETURNING id",
-          [buyer, spec.totalBudget.toString(), reserve.toString(), spec.token, spec.route, spec.deadline],
-        );
-        const id = w.rows[0]!.id;
-        await t.query(
-          `INSERT INTO workflow_nodes (workflow_id, key, spec, budget, depends_on, status, started_at)
-           SELECT $1, u.key, u.spec::jsonb, u.budget::numeric, ARRAY(SELECT jsonb_array_elements_text(u.deps::jsonb)),
-                  CASE WHEN u.key = ANY($6) THEN 'auctioning' ELSE 'pending' END, CASE WHEN u.key = ANY($6) THEN now() END
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(key, spec, budget, deps)`,
-          [
-            id,
-            spec.nodes.map((n) => n.key),
-            spec.nodes.map((n) => JSON.stringify({ capability: n.capability, input: n.input, complexity: n.complexity, urgency: n.urgency, ...(n.auction ? { auction: n.auction } : {}) })),
-            spec.nodes.map((n) => n.budget.toString()),
-            spec.nodes.map((n) => JSON.stringify(n.dependsOn)),
-            ready,
-          ],
-        );
+        const id = await repo.insert(t, {
+          buyer, totalBudget: spec.totalBudget, reserve, token: spec.token, route: spec.route, deadline: spec.deadline, ready,
+          nodes: spec.nodes.map((n) => ({
+            key: n.key, budget: n.budget, dependsOn: n.dependsOn,
+            spec: { capability: n.capability, input: n.input, complexity: n.complexity, urgency: n.urgency, ...(n.auction ? { auction: n.auction } : {}) },
+          })),
+        });
         for (const n of spec.nodes) await ledger(t, id, n.key, "hold", n.budget);
         // The whole total is held; whatever the nodes and the reserve do not claim goes back
         // to the buyer at once, so that in the end Σ hold = Σ spend + Σ release = total.
@@ -265,7 +238,7 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
         await ledger(t, id, null, "release", spec.totalBudget - sum - reserve);
         return id;
       });
-      const w = (await db.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1", [id])).rows[0]!;
+      const w = (await repo.get(db, id))!;
       await post(w, ready);
       return loadView(db, id);
     },
