@@ -68,8 +68,6 @@ const OUTSIDE_ALLOWED = join(ROOT, "types");
  */
 const SQL_NOT_YET_MOVED = new Set([
   "chain/evm/sender.ts",
-  "channels/service.ts",
-  "channels/settlement.ts",
   "demo/figures.ts",
   "demo/run.ts",
 ]);

@@ -294,36 +294,6 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
     return out as VoucherOutcome[];
   }
 
-  /**
-   * Shrinks a held promise (never grows it), releasing the difference to the deposit, in one
-   * statement (lock, update and the ledger movement, with `repo.post`'s rules: a balanced group,
-   * skipped when already posted): to `price`, or with `runnerUps` to the highest of `price` and
-   * the task's runner-up bids. The ledger group is `groupPrefix`, followed by the new amount
-   * when `withTarget`.
-   */
-  async function shrink(t: Queryable, taskId: string, price: bigint, opts: { runnerUps: boolean; groupPrefix: string; withTarget: boolean }) {
-    await t.query(
-      `WITH p AS (
-         SELECT p.task_id, p.payer, p.token, p.amount,
-                CASE WHEN $3::boolean
-                     THEN GREATEST($2::numeric, COALESCE((SELECT max((r->>'price')::numeric) FROM jsonb_array_elements(t.runner_ups) r), $2::numeric))
-                     ELSE $2::numeric END AS target
-           FROM channel_promises p JOIN tasks t ON t.id = p.task_id
-          WHERE p.task_id = $1::uuid AND p.status = 'held'
-            FOR UPDATE OF p),
-       s AS (
-         UPDATE channel_promises c SET amount = p.target, updated_at = now() FROM p
-          WHERE c.task_id = p.task_id AND p.amount > p.target
-         RETURNING p.payer, lower(p.token) AS token, p.amount - p.target AS back,
-                   CASE WHEN $5::boolean THEN $4::text || p.target::text ELSE $4::text END AS grp)
-       INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
-       SELECT s.grp, x.account, s.token, x.amount, 'channel-promise-release', $1::uuid
-         FROM s CROSS JOIN LATERAL (VALUES ($6::text, -s.back), ('channel-deposit:' || s.payer, s.back)) AS x(account, amount)
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = s.grp)`,
-      [taskId, price.toString(), opts.runnerUps, opts.groupPrefix, opts.withTarget, `channel-promise:${taskId}`],
-    );
-  }
-
   const service: ChannelService = {
     async view(payer) {
       const [accounts, pairs] = await Promise.all([repo.accounts(db, payer), repo.payerPairs(db, payer)]);
@@ -389,18 +359,14 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       // more than is promised.
       async awarded(t, task) {
         if (task.settlement !== undefined && task.settlement !== "channel") return;
-        await shrink(t, task.id, task.price, { runnerUps: true, groupPrefix: `promise-award:${task.id}:${task.agent}:`, withTarget: true });
+        await repo.shrinkPromise(t, task.id, task.price, { runnerUps: true, groupPrefix: `promise-award:${task.id}:${task.agent}:`, withTarget: true });
       },
       async delivered(t, task) {
         if (task.settlement !== undefined && task.settlement !== "channel") return;
-        await shrink(t, task.id, task.price, { runnerUps: false, groupPrefix: `promise-delivered:${task.id}`, withTarget: false });
+        await repo.shrinkPromise(t, task.id, task.price, { runnerUps: false, groupPrefix: `promise-delivered:${task.id}`, withTarget: false });
       },
       async ended(t, task) {
-        const r = await t.query<{ payer: string; token: string; amount: string }>(
-          "UPDATE channel_promises SET status = 'released', updated_at = now() WHERE task_id = $1 AND status = 'held' RETURNING payer, token, amount::text",
-          [task.id],
-        );
-        const p = r.rows[0];
+        const p = await repo.releasePromise(t, task.id);
         if (!p) return;
         const amount = BigInt(p.amount);
         await repo.post(t, [{ group: `promise-release:${task.id}`, token: p.token, kind: "channel-promise-release", entries: [{ account: `channel-promise:${task.id}`, amount: -amount, taskId: task.id }, { account: `channel-deposit:${p.payer}`, amount, taskId: task.id }] }]);

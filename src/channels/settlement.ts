@@ -7,6 +7,7 @@ import type { OutboxRow } from "../settlement/outbox-store.js";
 import type { ChainEvent, EventRegistry } from "../settlement/events.js";
 import { postMovements, totalOf } from "../ledger/store.js";
 import { accountKey } from "./repository.js";
+import { settlementStore as store, type Candidate } from "./settlement-store.js";
 import { taskTransitions } from "../tasks/transitions.js";
 import type { ChannelService } from "./service.js";
 
@@ -62,7 +63,6 @@ type SettleJob = { reason: "interval" | "pairs" | "watchtower" };
 /** The contract's SkipReason enum (IPaymentChannels). */
 const SKIP = ["BadSignature", "Stale", "Overdrawn"] as const;
 
-type Candidate = { payer: string; payee: string; token: string; cumulative: string; signature: string; settled: string; deposit: string; urgent: boolean };
 
 /**
  * @param deps.channels told about accepted vouchers (to settle sooner)
@@ -92,47 +92,20 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
   /** Builds and records one batch inside `t`; returns its size (0 if busy or nothing to do). */
   async function record(t: Queryable, reason: SettleJob["reason"], only?: { payer: string; token: string }): Promise<number> {
     // One batcher at a time (per schema); a busy lock means another one is at it right now.
-    const lock = await t.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [lockKey]);
-    if (!lock.rows[0]!.ok) return 0;
+    if (!(await store.tryLock(t, lockKey))) return 0;
     const max = config.SETTLE_MAX_PAIRS;
-    const params: unknown[] = [max * 4];
-    let filter = "";
-    if (only) {
-      params.push(only.payer, only.token);
-      filter = "AND v.payer = $2 AND v.token = $3";
-    }
-    const r = await t.query<Candidate & { received_at: Date }>(
-      `SELECT * FROM (
-         SELECT DISTINCT ON (v.payer, v.payee, v.token) v.payer, v.payee, v.token, v.cumulative::text, v.signature, v.received_at,
-                COALESCE(p.settled, 0)::text AS settled, COALESCE(a.deposit, 0)::text AS deposit, a.withdrawal_available_at IS NOT NULL AS urgent
-           FROM vouchers v
-           LEFT JOIN channel_pairs p ON p.payer = v.payer AND p.payee = v.payee AND p.token = v.token
-           LEFT JOIN channel_accounts a ON a.payer = v.payer AND a.token = v.token
-          WHERE v.status = 'accepted' ${filter}
-            AND NOT EXISTS (SELECT 1 FROM vouchers s WHERE s.payer = v.payer AND s.payee = v.payee AND s.token = v.token AND s.status = 'settling')
-          ORDER BY v.payer, v.payee, v.token, v.cumulative DESC) x
-        ORDER BY urgent DESC, received_at
-        LIMIT $1`,
-      params,
-    );
-    if (r.rows.length === 0) return 0;
+    const r = await store.candidates(t, max * 4, only);
+    if (r.length === 0) return 0;
     // What batches in flight will still draw from each deposit.
-    const inflight = await t.query<{ payer: string; token: string; s: string }>(
-      `SELECT v.payer, v.token, sum(v.cumulative - COALESCE(p.settled, 0))::text AS s FROM vouchers v
-         LEFT JOIN channel_pairs p ON p.payer = v.payer AND p.payee = v.payee AND p.token = v.token
-        WHERE v.status = 'settling' AND v.cumulative > COALESCE(p.settled, 0) GROUP BY v.payer, v.token`,
-    );
-    const room = new Map<string, bigint>(inflight.rows.map((x) => [accountKey(x.payer, x.token), -BigInt(x.s)]));
+    const inflight = await store.inflight(t);
+    const room = new Map<string, bigint>(inflight.map((x) => [accountKey(x.payer, x.token), -BigInt(x.s)]));
     // Payees with a claimable balance on-chain (per the ledger): crediting them again is cheaper.
-    const credited = await t.query<{ account: string; token: string }>(
-      `SELECT account, token FROM ledger_entries WHERE account = ANY($1) GROUP BY account, token HAVING sum(amount) > 0`,
-      [[...new Set(r.rows.map((c) => `channel-claimable:${c.payee}`))]],
-    );
-    const warm = new Set(credited.rows.map((x) => `${x.account.slice("channel-claimable:".length)}|${x.token}`));
+    const credited = await store.creditedPayees(t, [...new Set(r.map((c) => `channel-claimable:${c.payee}`))]);
+    const warm = new Set(credited.map((x) => `${x.account.slice("channel-claimable:".length)}|${x.token}`));
     const budget = (Math.min(config.TX_MAX_GAS, GAS.cap) / GAS.headroom) * gasFactor;
     let gas = GAS.base;
     const chosen: Candidate[] = [];
-    for (const c of r.rows) {
+    for (const c of r) {
       if (chosen.length >= max) break;
       const increase = BigInt(c.cumulative) - BigInt(c.settled);
       if (increase <= 0n) continue; // settled by someone else already; the event handler marks it
@@ -148,32 +121,19 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
       room.set(k, (room.get(k) ?? 0n) - increase);
       chosen.push(c);
     }
-    log.debug({ candidates: r.rows.length, chosen: chosen.length, gas, budget, reason }, "voucher settlement batch built");
+    log.debug({ candidates: r.length, chosen: chosen.length, gas, budget, reason }, "voucher settlement batch built");
     if (chosen.length === 0) return 0;
     // Entries sharing a payer and token next to each other: the contract then touches each
     // deposit slot once (see encodeSettleBatch).
     chosen.sort((a, b) => (a.payer === b.payer ? (a.token === b.token ? (a.payee < b.payee ? -1 : 1) : a.token < b.token ? -1 : 1) : a.payer < b.payer ? -1 : 1));
-    const s = await t.query<{ id: string }>("INSERT INTO channel_settlements (reason, pairs) VALUES ($1, $2) RETURNING id::text", [reason, chosen.length]);
-    const id = s.rows[0]!.id;
+    const id = await store.insertBatch(t, reason, chosen.length);
     const { id: outboxId } = await enqueue(t, {
       intent: `channels.settle:${id}`,
       kind: "channels.settleBatch",
       payload: { vouchers: chosen.map((c) => ({ payer: c.payer, payee: c.payee, token: c.token, cumulative: c.cumulative, signature: c.signature })) },
     });
-    await t.query("UPDATE channel_settlements SET outbox_id = $2 WHERE id = $1", [id, outboxId]);
-    const rows = JSON.stringify(chosen.map((c) => ({ payer: c.payer, payee: c.payee, token: c.token, cumulative: c.cumulative })));
-    await t.query(
-      `UPDATE vouchers v SET status = 'settling', settlement_id = $2, outbox_id = $3
-         FROM jsonb_to_recordset($1::jsonb) AS x(payer text, payee text, token text, cumulative text)
-        WHERE v.payer = x.payer AND v.payee = x.payee AND v.token = x.token AND v.cumulative = x.cumulative::numeric AND v.status = 'accepted'`,
-      [rows, id, outboxId],
-    );
-    await t.query(
-      `UPDATE vouchers v SET status = 'superseded'
-         FROM jsonb_to_recordset($1::jsonb) AS x(payer text, payee text, token text, cumulative text)
-        WHERE v.payer = x.payer AND v.payee = x.payee AND v.token = x.token AND v.cumulative < x.cumulative::numeric AND v.status = 'accepted'`,
-      [rows],
-    );
+    await store.linkBatch(t, id, outboxId);
+    await store.markSettling(t, chosen, id, outboxId);
     batchesTotal.inc({ reason });
     log.info({ settlement: id, outboxId, pairs: chosen.length, reason }, "voucher settlement batch recorded");
     return chosen.length;
@@ -208,13 +168,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     const token = str(ev.args["token"]);
     const cumulative = String(ev.args["cumulativeAmount"]);
     const increase = BigInt(String(ev.args["increase"]));
-    const done = await t.query<{ cumulative: string; received_at: Date; status: string }>(
-      `UPDATE vouchers SET status = CASE WHEN cumulative = $4::numeric THEN 'settled' ELSE 'superseded' END,
-              settled_at = CASE WHEN cumulative = $4::numeric THEN now() ELSE settled_at END
-        WHERE payer = $1 AND payee = $2 AND token = $3 AND cumulative <= $4::numeric AND status IN ('accepted', 'settling')
-        RETURNING cumulative::text, received_at, status`,
-      [payer, payee, token, cumulative],
-    );
+    const done = await store.settled(t, { payer, payee, token, cumulative });
     await taskTransitions.settledByVouchers(t, { payer, payee, token, cumulative });
     // Ledger: the indexer posts channel-deposit:<payer> → channel-claimable:<payee> for every
     // VoucherSettled (src/channels/projection.ts); what this coordinator had moved out of the
@@ -235,7 +189,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         ],
       },
     ]);
-    for (const v of done.rows)
+    for (const v of done)
       if (v.status === "settled") {
         settledTotal.inc();
         latency.observe(Math.max(0, Date.now() - v.received_at.getTime()) / 1000);
@@ -249,17 +203,16 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     const cumulative = String(ev.args["cumulativeAmount"]);
     const reason = SKIP[Number(ev.args["reason"])] ?? `Unknown(${String(ev.args["reason"])})`;
     skippedTotal.inc({ reason });
-    const where = "payer = $1 AND payee = $2 AND token = $3 AND cumulative = $4::numeric AND status = 'settling'";
-    const args = [payer, payee, token, cumulative];
+    const pair = { payer, payee, token, cumulative };
     if (reason === "Stale") {
-      await t.query(`UPDATE vouchers SET status = 'superseded', skip_reason = 'Stale' WHERE ${where}`, args);
+      await store.skipped(t, pair, "superseded", "Stale");
     } else if (reason === "Overdrawn") {
       // The deposit shrank between the batch and the block; the voucher waits for a later batch
       // (the batcher only takes it again once the indexed deposit covers it).
-      await t.query(`UPDATE vouchers SET status = 'accepted', settlement_id = NULL, outbox_id = NULL, skip_reason = 'Overdrawn' WHERE ${where}`, args);
+      await store.skipped(t, pair, "accepted", "Overdrawn");
       log.warn({ payer, payee, token, cumulative, txHash: ev.txHash }, "settleBatch skipped a voucher as Overdrawn; it stays accepted");
     } else {
-      await t.query(`UPDATE vouchers SET status = 'skipped', skip_reason = $5 WHERE ${where}`, [...args, reason]);
+      await store.skipped(t, pair, "skipped", reason);
       log.error({ payer, payee, token, cumulative, reason, txHash: ev.txHash }, "settleBatch skipped a voucher the coordinator had verified");
     }
   }
@@ -292,29 +245,19 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
   // to `accepted` (the next batch settles it again; if its old transaction is mined on the new
   // branch too, the contract skips the second as Stale), and so do the tasks it paid.
   deps.events?.onRollback?.(async (t) => {
-    const r = await t.query<{ task_ids: string[] }>(
-      `UPDATE vouchers v SET status = 'accepted', settlement_id = NULL, outbox_id = NULL, settled_at = NULL
-         FROM channel_pairs p
-        WHERE p.payer = v.payer AND p.payee = v.payee AND p.token = v.token AND v.status = 'settled' AND v.cumulative > p.settled
-        RETURNING v.task_ids::text[]`,
-    );
-    const ids = r.rows.flatMap((x) => x.task_ids);
-    await taskTransitions.unsettle(t, ids);
-    if (r.rowCount) log.warn({ vouchers: r.rowCount }, "chain reorganisation: settled vouchers are accepted again");
+    const orphaned = await store.unsettleOrphaned(t);
+    await taskTransitions.unsettle(t, orphaned.flatMap((x) => x.task_ids));
+    if (orphaned.length) log.warn({ vouchers: orphaned.length }, "chain reorganisation: settled vouchers are accepted again");
   });
 
   if (deps.sender) {
     deps.sender.onReverted("channels.settleBatch", async (t: Queryable, row: OutboxRow) => {
-      const r = await t.query(
-        "UPDATE vouchers SET status = 'accepted', settlement_id = NULL, outbox_id = NULL WHERE outbox_id = $1 AND status = 'settling'",
-        [row.id],
-      );
-      await t.query("UPDATE channel_settlements SET status = 'reverted', finished_at = now() WHERE outbox_id = $1", [row.id]);
+      const vouchers = await store.batchEnded(t, row.id, "reverted");
       if (/gas/i.test(row.last_error ?? "")) gasFactor = Math.max(1 / 16, gasFactor / 2);
-      log.warn({ outboxId: row.id, vouchers: r.rowCount, error: row.last_error }, "settleBatch did not go through; its vouchers are accepted again");
+      log.warn({ outboxId: row.id, vouchers, error: row.last_error }, "settleBatch did not go through; its vouchers are accepted again");
     });
     deps.sender.onConfirmed("channels.settleBatch", async (t: Queryable, row: OutboxRow) => {
-      await t.query("UPDATE channel_settlements SET status = 'confirmed', finished_at = now() WHERE outbox_id = $1", [row.id]);
+      await store.batchEnded(t, row.id, "confirmed");
       gasFactor = Math.min(1, gasFactor * 2);
     });
   }
