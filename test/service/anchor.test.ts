@@ -56,7 +56,12 @@ describe("reputation anchoring (hardhat node)", function () {
       const r = await new Client(h.url).get(`/v1/agents/${good.address}/reputation/proof?epoch=${epoch}`);
       return r.status === 200 && r.body.anchored === true && r.body;
     }, 20_000, 50);
-    const sent = await h.c.ctx.db.query<{ tx_hash: string; status: string }>("SELECT tx_hash, status FROM chain_outbox WHERE intent = $1", [`anchor:${epoch}`]);
+    // The indexer (RootAnchored) and the sender (its receipt) each see the anchor at the
+    // confirmation depth, in either order: wait for the sender's confirmation too.
+    const sent = await until(async () => {
+      const r = await h.c.ctx.db.query<{ tx_hash: string; status: string }>("SELECT tx_hash, status FROM chain_outbox WHERE intent = $1", [`anchor:${epoch}`]);
+      return r.rows[0]?.status === "confirmed" && r;
+    }, 20_000, 50);
     expect(sent.rows[0]!.status).to.equal("confirmed");
     expect(proof.anchoredTx).to.equal(sent.rows[0]!.tx_hash);
     expect(proof.root).to.equal(root);

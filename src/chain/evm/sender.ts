@@ -5,7 +5,7 @@ import type { Db, Queryable } from "../../db/index.js";
 import { AppError } from "../../errors.js";
 import type { SettlementBackend, TxRequest } from "../../settlement/backend.js";
 import type { EvmChain } from "./chain.js";
-import { enqueue, type Intent, type OutboxHooks, type OutboxRow, type SenderHook } from "../../settlement/outbox-store.js";
+import { enqueue, outboxStore as outbox, type Intent, type OutboxHooks, type OutboxRow, type SenderHook } from "../../settlement/outbox-store.js";
 import { QUEUE_NAMES, type ChainTxJob } from "../../queue/index.js";
 
 /**
@@ -125,8 +125,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
   const p = chain.provider;
 
   async function loadRow(id: string): Promise<OutboxRow | undefined> {
-    const r = await db.query<OutboxRow>("SELECT * FROM chain_outbox WHERE id = $1", [id]);
-    return r.rows[0];
+    return outbox.get(db, id);
   }
 
   /**
@@ -135,12 +134,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
    */
   async function finish(row: OutboxRow, status: "confirmed" | "reverted" | "failed", from: string[], extra: { error?: string | null; block?: number; gasUsed?: bigint } = {}) {
     await db.tx(async (t) => {
-      const u = await t.query<OutboxRow>(
-        `UPDATE chain_outbox SET status = $2, last_error = $3, block_number = $4, gas_used = $5, confirmed_at = now()
-          WHERE id = $1 AND status = ANY($6) RETURNING *`,
-        [row.id, status, extra.error ?? null, extra.block ?? null, extra.gasUsed?.toString() ?? null, from],
-      );
-      const done = u.rows[0];
+      const done = await outbox.end(t, row.id, status, from, extra);
       if (!done) return;
       for (const h of (status === "confirmed" ? hooks.confirmed : hooks.reverted).get(done.kind) ?? []) await h(t, done);
     });
@@ -150,30 +144,22 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
 
   /** Back to `pending` (new nonce, new signature): only when this row's transaction can never be mined. */
   async function resetToPending(row: OutboxRow, why: string) {
-    await db.query(
-      `UPDATE chain_outbox SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, sent_at = NULL, last_error = $2
-        WHERE id = $1 AND status IN ('signed', 'sent')`,
-      [row.id, why],
-    );
+    await outbox.resetToPending(db, row.id, why);
     log.warn({ outboxId: row.id, intent: row.intent, nonce: row.nonce, txHash: row.tx_hash }, why);
   }
 
   /** Whether a transaction of ours (signed or sent) is not mined yet: a revert at estimation may then be an ordering artefact. */
   async function inFlight(): Promise<boolean> {
-    const r = await db.query<{ max: string | null }>("SELECT max(nonce)::text AS max FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent')", [name]);
-    const max = r.rows[0]?.max;
-    if (max === null || max === undefined) return false;
+    const max = await outbox.maxOpenNonce(db, name);
+    if (max === null) return false;
     const mined = await rpc("getTransactionCount", () => p.getTransactionCount(operator, "latest"));
     return BigInt(mined) <= BigInt(max);
   }
 
   /** The next nonce: the chain's pending count, or above every open row's nonce if higher (mempools may forget). */
   async function nextNonce(): Promise<number> {
-    const [onChain, r] = await Promise.all([
-      rpc("getTransactionCount", () => p.getTransactionCount(operator, "pending")),
-      db.query<{ max: string | null }>("SELECT max(nonce)::text AS max FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent')", [name]),
-    ]);
-    const fromDb = r.rows[0]?.max === null || r.rows[0]?.max === undefined ? 0 : Number(r.rows[0].max) + 1;
+    const [onChain, max] = await Promise.all([rpc("getTransactionCount", () => p.getTransactionCount(operator, "pending")), outbox.maxOpenNonce(db, name)]);
+    const fromDb = max === null ? 0 : Number(max) + 1;
     return Math.max(onChain, fromDb);
   }
 
@@ -188,7 +174,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     try {
       await rpc("sendRawTransaction", () => p.send("eth_sendRawTransaction", [row.raw_tx]));
     } catch (err) {
-      await db.query("UPDATE chain_outbox SET last_error = $2 WHERE id = $1", [row.id, `broadcast failed: ${(err as Error).message}`.slice(0, 2000)]);
+      await outbox.noteError(db, row.id, `broadcast failed: ${(err as Error).message}`.slice(0, 2000));
       // Sent before a crash, or our answer was lost on the way back: the node knows it already.
       if (!(await known(row.tx_hash!))) {
         const code = (err as { code?: string }).code;
@@ -202,7 +188,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
         throw err;
       }
     }
-    await db.query("UPDATE chain_outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = $1 AND status = 'signed'", [row.id]);
+    await outbox.markSent(db, row.id);
     log.info({ outboxId: row.id, intent: row.intent, nonce: row.nonce, txHash: row.tx_hash }, "chain transaction sent");
     return "sent";
   }
@@ -249,12 +235,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     const raw = await chain.operator.signTransaction(req);
     const hash = Transaction.from(raw).hash!;
     // Stored before it leaves the process: after a crash the same transaction goes out, never a second one.
-    const u = await db.query<OutboxRow>(
-      `UPDATE chain_outbox SET status = 'signed', nonce = $2, raw_tx = $3, tx_hash = $4, attempts = attempts + 1, last_error = NULL
-        WHERE id = $1 AND status = 'pending' RETURNING *`,
-      [row.id, nonce, raw, hash],
-    );
-    const signed = u.rows[0];
+    const signed = await outbox.markSigned(db, row.id, { nonce, raw, hash });
     if (!signed) return "wait";
     if ((await broadcast(signed)) !== "sent") return "wait";
     pass.nonce = nonce + 1;
@@ -267,14 +248,9 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
    * stopping at the first that must wait.
    */
   async function advance(batch = 100) {
-    const signed = await db.query<OutboxRow>(
-      "SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'signed' ORDER BY nonce",
-      [name],
-    );
-    for (const row of signed.rows) await broadcast(row);
-    const pending = await db.query<OutboxRow>("SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'pending' ORDER BY id LIMIT $2", [name, batch]);
+    for (const row of await outbox.byStatus(db, name, "signed")) await broadcast(row);
     const pass: Pass = {};
-    for (const row of pending.rows) if ((await sendPending(row, pass)) === "wait") return;
+    for (const row of await outbox.byStatus(db, name, "pending", batch)) if ((await sendPending(row, pass)) === "wait") return;
   }
 
   /** Follows a sent row: receipt and depth → final; missing from the node → re-broadcast. */
@@ -286,8 +262,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
         if (pass.head - receipt.blockNumber < config.CONFIRMATIONS) return "sent";
       }
       // Rows end in nonce order, so the hooks see the chain's order (award before deliver…).
-      const earlier = await db.query("SELECT 1 FROM chain_outbox WHERE chain = $1 AND status IN ('signed', 'sent') AND nonce < $2 LIMIT 1", [name, row.nonce]);
-      if (earlier.rowCount) return "sent";
+      if (await outbox.openBelow(db, name, row.nonce!)) return "sent";
       const ok = receipt.status === 1;
       await finish(row, ok ? "confirmed" : "reverted", ["sent"], {
         block: receipt.blockNumber,
@@ -306,7 +281,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
       } catch (err) {
         if (!(await known(row.tx_hash!))) throw err;
       }
-      await db.query("UPDATE chain_outbox SET sent_at = now(), last_error = 'missing from the node; re-broadcast' WHERE id = $1 AND status = 'sent'", [row.id]);
+      await outbox.rebroadcast(db, row.id);
       log.warn({ outboxId: row.id, txHash: row.tx_hash, nonce: row.nonce }, "chain transaction missing from the node; re-broadcast");
       return "sent";
     }
@@ -320,9 +295,8 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
    * still waiting (a later nonce cannot be mined before it, nor end before it).
    */
   async function trackSent(batch = 100) {
-    const sent = await db.query<OutboxRow>("SELECT * FROM chain_outbox WHERE chain = $1 AND status = 'sent' ORDER BY nonce LIMIT $2", [name, batch]);
     const pass = {};
-    for (const row of sent.rows) if (!FINAL.has(await track(row, pass))) return;
+    for (const row of await outbox.byStatus(db, name, "sent", batch)) if (!FINAL.has(await track(row, pass))) return;
   }
 
   const BUSY = Symbol("busy");
@@ -362,8 +336,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
         if (!row) return "missing";
         if (row.status === "sent") {
           // One job polls the chain for all sent rows: the one of the earliest (others wait on the database).
-          const first = await db.query<{ id: string }>("SELECT id FROM chain_outbox WHERE chain = $1 AND status = 'sent' ORDER BY nonce LIMIT 1", [name]);
-          if (first.rows[0]?.id === row.id) {
+          if ((await outbox.firstSent(db, name)) === row.id) {
             await trackSent();
             row = (await loadRow(id))!;
           }
@@ -416,12 +389,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
 
     async status() {
       const [counts, head] = await Promise.all([
-        db.query<{ status: string; n: number; oldest: Date; last_error: string | null }>(
-          `SELECT status, count(*)::int AS n, min(created_at) AS oldest,
-                  (array_agg(last_error ORDER BY id DESC) FILTER (WHERE last_error IS NOT NULL))[1] AS last_error
-             FROM chain_outbox WHERE chain = $1 AND status IN ('pending', 'signed', 'sent') GROUP BY status`,
-          [name],
-        ),
+        outbox.backlog(db, name),
         backend.ping(1_500).then(() => backend.headBlock()).catch(() => null),
       ]);
       const by = Object.fromEntries(counts.rows.map((r) => [r.status, r]));
@@ -470,11 +438,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
         sweeping = true;
         try {
           await listen();
-          const r = await db.query<{ id: string }>(
-            `SELECT id::text AS id FROM chain_outbox WHERE chain = $1 AND status = ANY($2) ORDER BY id LIMIT 500`,
-            [name, OPEN],
-          );
-          for (const row of r.rows) await ensureJob(row.id);
+          for (const row of await outbox.open(db, name, OPEN)) await ensureJob(row.id);
         } catch (err) {
           log.warn({ err: (err as Error).message }, "chain outbox sweep failed");
         } finally {
