@@ -61,16 +61,6 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
 /** Outside src/, only the generated contract typings (typechain, `types/`) may be imported. */
 const OUTSIDE_ALLOWED = join(ROOT, "types");
 
-/**
- * Files that still hold SQL from before the rule (issue 10); each leaves this list when its SQL
- * moves to its repository. A file not listed here that holds SQL fails the check, and so does a
- * listed file that no longer does (the list only shrinks).
- */
-const SQL_NOT_YET_MOVED = new Set([
-  "demo/figures.ts",
-  "demo/run.ts",
-]);
-
 const SQL_HOME = /(^|\/)(repository|[\w-]+-repository|store|[\w-]+-store|projection|transitions)\.ts$/;
 const SQL = /\b(SELECT\s[\s\S]{0,400}?\bFROM\b|INSERT\s+INTO\b|UPDATE\s+\w+(\s+\w+)?\s+SET\b|DELETE\s+FROM\b)/;
 const WRITES_TASK_STATUS = /(\bUPDATE\s+tasks\b(\s+\w+)?\s+SET\b(?:(?!\bWHERE\b)[^`"'])*?\bstatus\s*=|\bINSERT\s+INTO\s+tasks\b)/i;
@@ -155,9 +145,7 @@ export function checkArchitecture(): string[] {
     fileEdges.set(f, deps);
     if (!MAP[top(f)]) problems.push(`src/${top(f)} is not in the architecture map (scripts/check-architecture.ts)`);
     const code = text.replace(/^\s*(\/\/|\*|\/\*).*$/gm, "");
-    const hasSql = SQL.test(code);
-    if (hasSql && !SQL_HOME.test(rel) && !rel.startsWith("db/") && !SQL_NOT_YET_MOVED.has(rel)) problems.push(`${rel} holds SQL: move it to its domain's repository`);
-    if (!hasSql && SQL_NOT_YET_MOVED.has(rel)) problems.push(`${rel} holds no SQL any more: remove it from SQL_NOT_YET_MOVED`);
+    if (SQL.test(code) && !SQL_HOME.test(rel) && !rel.startsWith("db/")) problems.push(`${rel} holds SQL: move it to its domain's repository`);
     if (WRITES_TASK_STATUS.test(code) && rel !== STATUS_OWNER) problems.push(`${rel} writes tasks.status: only ${STATUS_OWNER} may (call its transitions)`);
   }
   for (const c of cycles(files, fileEdges)) problems.push(`import cycle between files: ${c.map((f) => relative(SRC, f)).join(" ↔ ")}`);

@@ -12,6 +12,7 @@ import { balances } from "../ledger/store.js";
 import { checkChainInvariants } from "../chain/evm/invariants.js";
 import type { AgentKind } from "../agents-ref/kinds.js";
 import { FINAL_TASK_STATUSES, type Workflow } from "../sdk/buyer.js";
+import { demoStore, type TaskRow } from "./store.js";
 import { percentile, type Check, type Conservation, type DemoReport, type Tracked } from "./report.js";
 
 /** What the run recorded for its report. */
@@ -46,10 +47,6 @@ export type DemoRecord = {
   flaky: string | undefined;
 };
 
-type TaskRow = {
-  id: string; settlement: string; status: string; capability: string; agent: string | null; price: string | null; failovers: number; failure_reason: string | null;
-  workflow_id: string | null; created_at: Date; awarded_at: Date | null; delivered_at: Date | null; accepted_at: Date | null; settled_at: Date | null;
-};
 
 const FINAL = new Set<string>(FINAL_TASK_STATUSES);
 const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
@@ -83,14 +80,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
   };
 
   // ---- tasks --------------------------------------------------------------------------------
-  const rows = (
-    await db.query<TaskRow>(
-      `SELECT id::text, settlement, status, capability, agent, price::text AS price, failovers, failure_reason, workflow_id::text AS workflow_id,
-              created_at, awarded_at, delivered_at, accepted_at, settled_at
-         FROM tasks WHERE id = ANY($1::uuid[])`,
-      [ids],
-    )
-  ).rows;
+  const rows = await demoStore.tasks(db, ids);
   const byState: Record<string, number> = {};
   const byRoute: Record<string, Record<string, number>> = {};
   const byCapability: Record<string, Record<string, number>> = {};
@@ -102,12 +92,9 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
     (byCapability[t.capability] ??= {})[t.status] = (byCapability[t.capability]![t.status] ?? 0) + 1;
     if (t.agent) perAgent.set(t.agent, (perAgent.get(t.agent) ?? 0) + 1);
   }
-  const failedOver = await db.query<{ agent: string; tasks: number }>(
-    `SELECT e.agent, count(DISTINCT e.task_id)::int AS tasks FROM reputation_events e JOIN tasks t ON t.id = e.task_id
-      WHERE e.task_id = ANY($1::uuid[]) AND e.outcome = 'failure' AND t.agent IS DISTINCT FROM e.agent GROUP BY e.agent`,
-    [ids],
-  );
-  const failedFrom = new Map(failedOver.rows.map((x) => [x.agent, x.tasks]));
+  const failedOver = await demoStore.failedOver(db, ids);
+
+  const failedFrom = new Map(failedOver.map((x) => [x.agent, x.tasks]));
   const byAgent = [...new Set([...perAgent.keys(), ...failedFrom.keys()])]
     .map((a) => ({ label: who(a), address: a, tasks: perAgent.get(a) ?? 0, failedOverFrom: failedFrom.get(a) ?? 0 }))
     .sort((a, b) => a.label.localeCompare(b.label));
@@ -179,8 +166,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
   if (r.silence.length) check("escrows released by silence after the acceptance window", silenceSettled === r.silence.length, `${silenceSettled}/${r.silence.length} settled by the coordinator's release`, false);
 
   // ---- settlement batches, anchor ---------------------------------------------------------------
-  type OutboxRow = { kind: string; intent: string; payload: { taskId?: string; epoch?: number; vouchers?: { payer: string }[] }; gas_used: string | null; status: string };
-  const outbox = (await db.query<OutboxRow>("SELECT kind, intent, payload, gas_used::text, status FROM chain_outbox WHERE created_at >= $1 ORDER BY id", [new Date(r.startedAt)])).rows;
+  const outbox = await demoStore.outboxSince(db, new Date(r.startedAt));
   const batches = outbox.filter((x) => x.kind === "channels.settleBatch");
   const settlement = {
     batches: batches.length,
@@ -247,12 +233,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
     }),
   );
   const held = sum(heldEach);
-  const byAccount = (
-    await db.query<{ account: string; s: string }>("SELECT account, sum(amount)::text AS s FROM ledger_entries WHERE task_id = ANY($1::uuid[]) AND token = $2 GROUP BY account", [
-      escrowTasks.map((t) => t.id),
-      token,
-    ])
-  ).rows.map((x) => ({ account: x.account, amount: BigInt(x.s) }));
+  const byAccount = await demoStore.ledgerByAccount(db, escrowTasks.map((t) => t.id), token);
   const lsum = (f: (a: string) => boolean) => sum(byAccount.filter((x) => f(x.account)).map((x) => x.amount));
   const ledgerEscrow = {
     funded: -lsum((a) => a.startsWith("wallet:")),

@@ -34,6 +34,7 @@ import { channelBudget, FLAKY_WAVE, flakyTask, mixTask, planTasks, planWorkflows
 import { createDemoProgress, type DemoProgress } from "./progress.js";
 import { collectReport, type DemoRecord } from "./figures.js";
 import type { DemoReport, Tracked } from "./report.js";
+import { demoStore } from "./store.js";
 import { createMutex, createSemaphore, DemoError, sleep, until } from "./util.js";
 
 export { DemoError } from "./util.js";
@@ -173,7 +174,7 @@ async function demo(
     throw new DemoError("NOT_DEPLOYED", `No TaskEscrow at ${evm.address("TaskEscrow")} on this chain: ${config.DEPLOYMENTS_FILE} belongs to another chain instance.`);
   const health = await fetch(`${url}/health`).then((r) => r.ok, () => false);
   if (!health) throw new DemoError("COORDINATOR_UNREACHABLE", `The coordinator at ${url} does not answer /health; start it with \`npm start\` or set AICP_URL.`);
-  await db.query("SELECT 1 FROM tasks LIMIT 1").catch((err: Error) => {
+  await demoStore.ping(db).catch((err: Error) => {
     throw new DemoError("DATABASE_UNREACHABLE", `Cannot read the coordinator's database (${config.DATABASE_URL.replace(/:[^:@/]*@/, ":***@")}, schema ${config.DATABASE_SCHEMA}): ${err.message}. Run the demo with the same DATABASE_URL and DATABASE_SCHEMA as the coordinator.`);
   });
   if (!evm.token) throw new DemoError("NO_TEST_TOKEN", `${config.DEPLOYMENTS_FILE} has no AICPTestToken; the demo pays in the local test token.`);
@@ -637,8 +638,7 @@ async function demo(
   await wait("every demo task to reach a final state", async () => [...tracked.values()].every((k) => FINAL.has(k.status)));
   const since = new Date(startedAt);
   await wait("the settlement worker's settleBatch transactions to be confirmed", async () => {
-    const r = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM chain_outbox WHERE created_at >= $1 AND status IN ('pending', 'signed', 'sent')", [since]);
-    return r.rows[0]!.n === 0;
+    return (await demoStore.openOutboxSince(db, since)) === 0;
   });
   for (const b of buyers) await b.payer?.stop();
 
@@ -725,8 +725,7 @@ async function demo(
   // The indexer applies blocks after its confirmation depth: the report reads the ledger once it has.
   const head = Number(await provider.send("eth_blockNumber", []));
   await until("the indexer to apply the last block", async () => {
-    const r = await db.query<{ b: string | null }>("SELECT block_number::text AS b FROM indexer_cursors WHERE chain = 'evm'");
-    return Number(r.rows[0]?.b ?? -1) >= Math.max(lastBlock, head);
+    return ((await demoStore.indexedBlock(db, "evm")) ?? -1) >= Math.max(lastBlock, head);
   }, 120_000, 300).catch((err: Error) => record.notes.push(err.message));
   // The report reads a still chain (the ticker would move the head) and final task states.
   stopTicker();
