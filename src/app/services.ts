@@ -1,4 +1,6 @@
 import type { AppContext } from "../context.js";
+import { createNotifier } from "../events/notifier.js";
+import { agentRepository } from "../agents/repository.js";
 import { createAgentService, type AgentService } from "../agents/service.js";
 import { createAuctionService, type AuctionService } from "../auction/service.js";
 import { createAuthService, type AuthService } from "../auth/service.js";
@@ -54,32 +56,29 @@ export type Services = {
 export function createServices(ctx: AppContext, domain: () => string): Services {
   const agents = createAgentService(ctx);
   const events = createEventRegistry();
-  // Filled in by the settlement wiring when a chain is configured (see wireSettlement).
-  const settlementHooks: SettlementHooks = { chainConfigured: () => false };
   const breakers = createBreakerStore(ctx);
   const reputation = createReputationService(ctx);
   const backend = ctx.chain.deployment ? createEvmBackend(connectEvm(ctx.config)) : undefined;
   const sender = backend ? createTxSender(ctx, backend, backend.evm) : undefined;
   if (sender) registerAnchoring(sender, ctx.log);
-  // The auction and execution services call each other through these late-bound hooks.
   // Settlement domains subscribe here to react inside the transactions that change tasks.
   const txHooks = createTaskTxHooks();
-  const late: { execution?: ExecutionService } = {};
+  const notifier = createNotifier({ bus: ctx.bus, webhooks: ctx.queues.webhooks, endpoints: (a) => agentRepository.webhookEndpoints(ctx.db, a) });
+  const execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => notifier.send(out), tx: txHooks });
   const auction = createAuctionService(ctx, {
+    notifier,
     tx: txHooks,
     async afterClose(r) {
-      await late.execution!.onAwarded(r.awarded);
-      for (const e of r.expired) await late.execution!.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
+      await execution.onAwarded(r.awarded);
+      for (const e of r.expired) await execution.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
     },
   });
-  const execution = createExecutionService(ctx, { breakers, reputation, dispatch: (out) => auction.dispatch(out), tx: txHooks });
-  late.execution = execution;
-  const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
   const channels = createChannelService(ctx, { verifyThreads: ctx.config.VOUCHER_VERIFY_THREADS, txHooks });
-  if (backend) {
-    settlementHooks.chainConfigured = () => true;
-    settlementHooks.promise = (t, p) => channels.promise(t, p);
-  }
+  // Posting's settlement: a channel promise and an escrow funding plan exist only with a chain.
+  const settlementHooks: SettlementHooks = backend
+    ? { chainConfigured: () => true, promise: (t, p) => channels.promise(t, p), fundingPlan: (task) => backend.fundingPlan(task) }
+    : { chainConfigured: () => false };
+  const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
   const channelSettlement = createChannelSettlement(ctx, { channels, sender, events });
   const escrow = backend
     ? createEscrowService(ctx, {
@@ -90,10 +89,9 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
           callFor: (kind, taskId, args) => backend.callFor(kind, taskId, args?.evidenceURI ? { evidenceUri: args.evidenceURI } : undefined),
           chainTime: async () => ((await backend.evm.provider.getBlock("latest"))?.timestamp ?? 0) * 1000,
         },
-        enqueue: (t, intent) => sender!.enqueue(t, intent),
+        enqueue: (t, intent) => sender!.enqueue(t, intent), // a sender exists whenever a backend does
       })
     : undefined;
-  if (backend) settlementHooks.fundingPlan = (task) => backend.fundingPlan(task);
   const workflows = createWorkflowService(ctx, tasks);
   execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { UnrecoverableError, type Job } from "bullmq";
+import type { Job } from "bullmq";
+import { AppError } from "../errors.js";
 import type { AppContext } from "../context.js";
 import type { Services } from "./services.js";
 import { QUEUE_NAMES, type AuctionCloseJob, type ExecutionJob, type WebhookJob } from "../queue/index.js";
@@ -54,7 +55,7 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
       }
       if (status >= 400 && status < 500 && status !== 429) {
         metrics.webhookFailures.inc();
-        throw new UnrecoverableError(`agent endpoint answered ${status}`);
+        throw new AppError("WEBHOOK_REFUSED", `agent endpoint answered ${status}`, 502, false);
       }
       if (status < 200 || status >= 300) {
         metrics.webhookFailures.inc();

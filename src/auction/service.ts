@@ -3,6 +3,7 @@ import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound } from "../errors.js";
 import { agentRepository } from "../agents/repository.js";
 import type { Outgoing } from "../events/bus.js";
+import type { Notifier } from "../events/notifier.js";
 import type { CallForProposals } from "../protocol/tasks.js";
 import { multiplierFor } from "../reputation/tiers.js";
 import { decideAuction, type Bid } from "./rules.js";
@@ -74,25 +75,11 @@ export type CloseResult = {
 
 export function createAuctionService(
   ctx: AppContext,
-  hooks: { afterClose?(r: CloseResult): Promise<void>; tx?: TaskTxHooks } = {},
+  hooks: { notifier: Notifier; afterClose?(r: CloseResult): Promise<void>; tx?: TaskTxHooks },
 ): AuctionService {
   const { db, queues, bus, metrics, log } = ctx;
 
-  async function dispatch(out: Outgoing[]) {
-    if (out.length === 0) return;
-    await bus.publishMany(out);
-    const hooks = out.filter((o) => o.webhook);
-    if (hooks.length === 0) return;
-    const url = await agentRepository.webhookEndpoints(db, hooks.map((h) => h.address));
-    const jobs = hooks
-      .filter((h) => url.has(h.address))
-      .map((h) => ({
-        name: h.event.type,
-        data: { agent: h.address, url: url.get(h.address)!, event: h.event },
-        opts: { jobId: `${h.event.type}-${String(h.event.data["auctionId"] ?? h.event.data["taskId"])}-${h.address}` },
-      }));
-    if (jobs.length) await queues.webhooks.addBulk(jobs);
-  }
+  const dispatch = (out: Outgoing[]) => hooks.notifier.send(out);
 
   // A local timer closes the auction on time in the process that opened it (BullMQ's delayed
   // jobs fire tens of ms late); the delayed job is the durable backstop that survives a crash.

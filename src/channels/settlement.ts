@@ -1,3 +1,4 @@
+import { unrecoverableOnFinal } from "../queue/index.js";
 import { Queue, Worker, type Job } from "bullmq";
 import { Counter, Histogram } from "prom-client";
 import type { AppContext } from "../context.js";
@@ -270,7 +271,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
       const connection = ctx.redis.duplicate();
       const worker = new Worker<SettleJob>(
         SETTLE_QUEUE,
-        async (job: Job<SettleJob>) => {
+        unrecoverableOnFinal(async (job: Job<SettleJob>) => {
           let total = 0;
           // Full batches: there may be more; go on (bounded, the next run continues).
           for (let i = 0; i < 20; i++) {
@@ -280,7 +281,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
           }
           pendingPairs.clear();
           return total;
-        },
+        }),
         { connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },
       );
       worker.on("failed", (job, err) => log.warn({ jobId: job?.id, err: err.message }, "settlement job failed"));

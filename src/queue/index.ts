@@ -1,4 +1,5 @@
-import { Queue, Worker, type Job, type Processor } from "bullmq";
+import { Queue, UnrecoverableError, Worker, type Job, type Processor } from "bullmq";
+import { AppError } from "../errors.js";
 import type { Redis } from "ioredis";
 
 /** Queue names, one per kind of background work. Job ids are deterministic so jobs are idempotent. */
@@ -23,7 +24,11 @@ export type Queues = {
   webhooks: Queue<WebhookJob>;
   execution: Queue<ExecutionJob>;
   chainTx: Queue<ChainTxJob>;
-  /** Starts a worker on `name` sharing the queues' prefix and Redis server. */
+  /**
+   * Starts a worker on `name` sharing the queues' prefix and Redis server. A non-retryable
+   * AppError thrown by `processor` ends the job at once (BullMQ's UnrecoverableError, mapped
+   * here and nowhere else); anything else is retried with the queue's backoff.
+   */
   worker<T>(name: QueueName, processor: Processor<T>, concurrency: number): Worker<T>;
   close(): Promise<void>;
 };
@@ -62,7 +67,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     worker<T>(name: QueueName, processor: Processor<T>, concurrency: number) {
       const own = connection.duplicate();
       connections.push(own);
-      const w = new Worker<T>(name, processor, { connection: own, prefix, concurrency });
+      const w = new Worker<T>(name, unrecoverableOnFinal(processor), { connection: own, prefix, concurrency });
       workers.push(w as unknown as Worker);
       return w;
     },
@@ -71,6 +76,18 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       await Promise.all([auctionClose.close(), webhooks.close(), execution.close(), chainTx.close()]);
       for (const c of connections) c.disconnect();
     },
+  };
+}
+
+/** Wraps a processor so that a non-retryable AppError becomes BullMQ's UnrecoverableError (no more attempts). */
+export function unrecoverableOnFinal<T>(processor: Processor<T>): Processor<T> {
+  return async (job, token, signal) => {
+    try {
+      return await processor(job, token, signal);
+    } catch (err) {
+      if (err instanceof AppError && !err.retryable) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+      throw err;
+    }
   };
 }
 

@@ -1,4 +1,4 @@
-import { DelayedError, UnrecoverableError, type Job, type Queue } from "bullmq";
+import { DelayedError, type Job, type Queue } from "bullmq";
 import { Transaction, type FeeData, type TransactionRequest } from "ethers";
 import type { AppContext } from "../../context.js";
 import type { Db, Queryable } from "../../db/index.js";
@@ -348,8 +348,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
       const message = (err as Error).message ?? String(err);
       noteError(message);
       log.warn({ outboxId: id, err: message }, "chain transaction sender: will retry");
-      if (err instanceof AppError && !err.retryable) throw new UnrecoverableError(message);
-      throw err;
+      throw err; // a non-retryable AppError ends the job (src/queue maps it)
     }
     if (result !== BUSY) lastError = null;
     if (result === "missing" || (typeof result === "string" && FINAL.has(result))) return result;
