@@ -15,6 +15,7 @@
  *        --cpu-prof DIR (the coordinator writes a V8 CPU profile there when it stops)
  * Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/aicp), REDIS_URL.
  */
+import { prng } from "../src/demo/plan.js";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -68,17 +69,6 @@ const QUEUE_PREFIX = `aicp-bench-wf-${process.pid}-${Date.now().toString(36)}`;
 const ms = (a: string | null | undefined, b: string | null | undefined) => (a && b ? Date.parse(b) - Date.parse(a) : NaN);
 const fmt = (v: number, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 
 type Reply<T> = { status: number; body: T };

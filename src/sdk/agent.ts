@@ -32,6 +32,7 @@
  * await agent.start();
  * ```
  */
+import { sleep } from "./sleep.js";
 import type { CallForProposals } from "../protocol/tasks.js";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -236,17 +237,6 @@ const OUTCOME_GRACE_MS = 10_000;
 /** How long remembered auctions and tasks are kept, for de-duplication. */
 const MEMORY_MS = 3600_000;
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 
 const toBigInt = (v: bigint | string | number, what: string): bigint => {
   try {

@@ -35,6 +35,7 @@
  * console.log((await buyer.getTask(task.id)).output);
  * ```
  */
+import { sleep } from "./sleep.js";
 import { FINAL_TASK_STATUSES, FINAL_WORKFLOW_STATUSES } from "../protocol/tasks.js";
 import { Interface, Signature, type Signer } from "ethers";
 import { taskKey } from "../protocol/keys.js";
@@ -368,17 +369,6 @@ export type AgentView = {
   health: { status: string };
 };
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 
 const UNBOUNDED = 2n ** 256n - 1n;
 const ERC20 = new Interface(["function approve(address spender, uint256 amount) returns (bool)"]);

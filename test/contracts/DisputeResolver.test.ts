@@ -1,3 +1,4 @@
+import { expectErc165, IACCESS_CONTROL_ENUMERABLE_ID, IACCESS_CONTROL_ID } from "./erc165.behavior.js";
 import { expect } from "chai";
 import { network } from "hardhat";
 
@@ -84,14 +85,7 @@ describe("DisputeResolver", function () {
 
     it("reports ERC-165 support for IDisputeResolver and IAccessControlEnumerable", async function () {
       const { resolver } = await networkHelpers.loadFixture(fixture);
-      let id = 0n;
-      IDisputeResolver__factory.createInterface().forEachFunction((f) => {
-        id ^= BigInt(f.selector);
-      });
-      expect(await resolver.supportsInterface(ethers.toBeHex(id, 4))).to.equal(true);
-      expect(await resolver.supportsInterface("0x5a05180f")).to.equal(true); // IAccessControlEnumerable
-      expect(await resolver.supportsInterface("0x7965db0b")).to.equal(true); // IAccessControl
-      expect(await resolver.supportsInterface("0xffffffff")).to.equal(false);
+      await expectErc165(resolver, IDisputeResolver__factory.createInterface(), [IACCESS_CONTROL_ENUMERABLE_ID, IACCESS_CONTROL_ID]);
     });
   });
 

@@ -1,3 +1,4 @@
+import { expectErc165, IACCESS_CONTROL_ID } from "./erc165.behavior.js";
 import { expect } from "chai";
 import { Signature, TypedDataEncoder, Wallet, concat, hexlify, randomBytes, solidityPacked } from "ethers";
 import type { Signer, TypedDataDomain } from "ethers";
@@ -189,13 +190,7 @@ describe("PaymentChannels", function () {
 
     it("reports ERC-165 support for IPaymentChannels and IAccessControl", async function () {
       const { channels } = await networkHelpers.loadFixture(fixture);
-      let id = 0n;
-      IPaymentChannels__factory.createInterface().forEachFunction((f) => {
-        id ^= BigInt(f.selector);
-      });
-      expect(await channels.supportsInterface(ethers.toBeHex(id, 4))).to.equal(true);
-      expect(await channels.supportsInterface("0x7965db0b")).to.equal(true); // IAccessControl
-      expect(await channels.supportsInterface("0xffffffff")).to.equal(false);
+      await expectErc165(channels, IPaymentChannels__factory.createInterface(), [IACCESS_CONTROL_ID]);
     });
   });
 

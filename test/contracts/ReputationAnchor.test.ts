@@ -1,3 +1,4 @@
+import { expectErc165, IACCESS_CONTROL_ID } from "./erc165.behavior.js";
 import { expect } from "chai";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { network } from "hardhat";
@@ -70,13 +71,7 @@ describe("ReputationAnchor", function () {
 
     it("reports ERC-165 support for IReputationAnchor and IAccessControl", async function () {
       const { anchor } = await networkHelpers.loadFixture(fixture);
-      let id = 0n;
-      IReputationAnchor__factory.createInterface().forEachFunction((f) => {
-        id ^= BigInt(f.selector);
-      });
-      expect(await anchor.supportsInterface(ethers.toBeHex(id, 4))).to.equal(true);
-      expect(await anchor.supportsInterface("0x7965db0b")).to.equal(true);
-      expect(await anchor.supportsInterface("0xffffffff")).to.equal(false);
+      await expectErc165(anchor, IReputationAnchor__factory.createInterface(), [IACCESS_CONTROL_ID]);
     });
   });
 

@@ -1,3 +1,4 @@
+import { expectErc165, IACCESS_CONTROL_ID } from "./erc165.behavior.js";
 import { expect } from "chai";
 import { network } from "hardhat";
 
@@ -76,14 +77,7 @@ describe("TaskEscrow", function () {
 
     it("reports ERC-165 support for ITaskEscrow and IAccessControl", async function () {
       const { escrow } = await networkHelpers.loadFixture(fixture);
-      let id = 0n;
-      ITaskEscrow__factory.createInterface().forEachFunction((f) => {
-        id ^= BigInt(f.selector);
-      });
-      expect(await escrow.supportsInterface(ethers.toBeHex(id, 4))).to.equal(true);
-      expect(await escrow.supportsInterface("0x7965db0b")).to.equal(true); // IAccessControl
-      expect(await escrow.supportsInterface("0x01ffc9a7")).to.equal(true); // IERC165
-      expect(await escrow.supportsInterface("0xffffffff")).to.equal(false);
+      await expectErc165(escrow, ITaskEscrow__factory.createInterface(), [IACCESS_CONTROL_ID]);
     });
   });
 

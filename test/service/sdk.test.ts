@@ -4,6 +4,7 @@
  * and pull mode) working for a buyer through a real in-process coordinator (no chain: tasks
  * settle "offchain").
  */
+import { prng as rng } from "../../src/demo/plan.js";
 import { expect } from "chai";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -48,17 +49,6 @@ import {
 import { generatePng } from "../../src/agents-ref/images.js";
 import { createReferenceAgent } from "../../src/agents-ref/kinds.js";
 
-/** Deterministic PRNG (mulberry32) for simulations. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function rejects(p: Promise<unknown>, pattern: RegExp, type: new (...a: never[]) => Error = InputError) {
   try {
