@@ -2,11 +2,14 @@
 pragma solidity 0.8.28;
 
 import {AccessControlEnumerable} from "@openzeppelin/contracts/access/extensions/AccessControlEnumerable.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
+import {BasisPoints} from "./libraries/BasisPoints.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
-import {TaskId, DisputeId} from "./types/TaskId.sol";
+import {TaskId} from "./types/TaskId.sol";
+import {DisputeId} from "./types/DisputeId.sol";
 
 /// @title DisputeResolver
 /// @notice Arbitration for AICP's escrowed tasks: deterministic arbitrator assignment, ERC-1497
@@ -15,16 +18,14 @@ import {TaskId, DisputeId} from "./types/TaskId.sol";
 /// @dev Holds no funds. Not pausable on its own: pausing the TaskEscrow already stops new disputes
 /// and the execution of rulings, while evidence, rulings and appeals (which move nothing) carry on
 /// so that their deadlines stay meaningful.
-contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, ReentrancyGuardTransient {
+contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Pausable, ReentrancyGuardTransient {
     /// @inheritdoc IDisputeResolver
     bytes32 public constant ARBITRATOR_ROLE = keccak256("ARBITRATOR_ROLE");
     /// @inheritdoc IDisputeResolver
     bytes32 public constant ESCROW_ROLE = keccak256("ESCROW_ROLE");
 
-    /// @dev The basis-point denominator.
-    uint16 private constant _BPS = 10_000;
     /// @dev An even split: both sides lost half, both may appeal.
-    uint16 private constant _HALF = 5_000;
+    uint16 private constant _HALF = BasisPoints.MAX / 2;
 
     /// @inheritdoc IDisputeResolver
     uint64 public ruleWindow;
@@ -73,7 +74,7 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IDisputeResolver
-    function submitEvidence(DisputeId disputeId, string calldata evidenceURI) external {
+    function submitEvidence(DisputeId disputeId, string calldata evidenceURI) external whenNotPaused {
         DisputeInfo storage d = _disputes[disputeId];
         Status status = d.status;
         if (status != Status.AwaitingRuling && status != Status.Ruled) {
@@ -85,7 +86,7 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
     }
 
     /// @inheritdoc IDisputeResolver
-    function appeal(DisputeId disputeId) external {
+    function appeal(DisputeId disputeId) external whenNotPaused {
         DisputeInfo storage d = _disputes[disputeId];
         if (d.status != Status.Ruled) revert DisputeResolverInvalidStatus(disputeId, d.status);
         if (d.appealed) revert DisputeResolverAlreadyAppealed();
@@ -106,14 +107,14 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IDisputeResolver
-    function rule(DisputeId disputeId, uint16 agentShareBps) external {
+    function rule(DisputeId disputeId, uint16 agentShareBps) external whenNotPaused {
         DisputeInfo storage d = _disputes[disputeId];
         if (d.status != Status.AwaitingRuling) revert DisputeResolverInvalidStatus(disputeId, d.status);
         if (msg.sender != d.arbitrator || !hasRole(ARBITRATOR_ROLE, msg.sender)) {
             revert DisputeResolverNotArbitrator(msg.sender);
         }
         if (block.timestamp > d.ruleDeadline) revert DisputeResolverRuleDeadlinePassed(d.ruleDeadline);
-        if (agentShareBps > _BPS) revert DisputeResolverInvalidShare(agentShareBps);
+        if (agentShareBps > BasisPoints.MAX) revert DisputeResolverInvalidShare(agentShareBps);
 
         // The appeal's ruling is final: no appeal window (0 also lets finalize pass at once).
         uint64 appealDeadline = d.appealed ? 0 : _deadline(appealWindow);
@@ -128,7 +129,7 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IDisputeResolver
-    function finalize(DisputeId disputeId) external nonReentrant {
+    function finalize(DisputeId disputeId) external whenNotPaused nonReentrant {
         DisputeInfo storage d = _disputes[disputeId];
         if (d.status != Status.Ruled) revert DisputeResolverInvalidStatus(disputeId, d.status);
         // An appeal's ruling has appealDeadline 0, so it passes at once.
@@ -142,7 +143,7 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
     }
 
     /// @inheritdoc IDisputeResolver
-    function reassign(DisputeId disputeId) external {
+    function reassign(DisputeId disputeId) external whenNotPaused {
         DisputeInfo storage d = _disputes[disputeId];
         if (d.status != Status.AwaitingRuling) revert DisputeResolverInvalidStatus(disputeId, d.status);
         if (block.timestamp <= d.ruleDeadline && hasRole(ARBITRATOR_ROLE, d.arbitrator)) {
@@ -155,6 +156,16 @@ contract DisputeResolver is IDisputeResolver, AccessControlEnumerable, Reentranc
     // ------------------------------------------------------------------------------------------
     // Admin
     // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IDisputeResolver
+    function pause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IDisputeResolver
+    function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _unpause();
+    }
 
     /// @inheritdoc IDisputeResolver
     function setWindows(uint64 ruleWindow_, uint64 appealWindow_) external onlyRole(DEFAULT_ADMIN_ROLE) {

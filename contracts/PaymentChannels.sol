@@ -4,11 +4,12 @@ pragma solidity 0.8.28;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IPaymentChannels} from "./interfaces/IPaymentChannels.sol";
+import {TokenTransfers} from "./libraries/TokenTransfers.sol";
 
 /// @title PaymentChannels
 /// @notice One-to-many payment channels settled in batches from cumulative EIP-712 vouchers.
@@ -20,9 +21,7 @@ import {IPaymentChannels} from "./interfaces/IPaymentChannels.sol";
 /// and written once per run, so a batch sorted by payer and token reads and writes each deposit
 /// slot once. The per-entry decoding, hashing and bookkeeping are in assembly for that reason;
 /// the signature itself goes through OpenZeppelin's `ECDSA.tryRecover`.
-contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, AccessControl {
-    using SafeERC20 for IERC20;
-
+contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, AccessControl, Pausable {
     /// @inheritdoc IPaymentChannels
     bytes32 public constant override VOUCHER_TYPEHASH =
         keccak256("Voucher(address payer,address payee,address token,uint256 cumulativeAmount)");
@@ -109,12 +108,13 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IPaymentChannels
-    function deposit(address token, uint256 amount) external payable override nonReentrant {
+    function deposit(address token, uint256 amount) external payable override whenNotPaused nonReentrant {
         if (amount == 0) revert PaymentChannelsZeroAmount();
         uint256 expectedValue = token == address(0) ? amount : 0;
         if (msg.value != expectedValue) revert PaymentChannelsMsgValueMismatch(expectedValue, msg.value);
-        _creditDeposit(token, amount);
-        if (token != address(0)) IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        // The pull comes first so that the deposit is what arrived (fee-on-transfer tokens);
+        // nonReentrant covers the token's callback window.
+        _creditDeposit(token, token == address(0) ? amount : TokenTransfers.pull(token, msg.sender, amount));
     }
 
     /// @inheritdoc IPaymentChannels
@@ -125,7 +125,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external override nonReentrant {
+    ) external override whenNotPaused nonReentrant {
         if (amount == 0) revert PaymentChannelsZeroAmount();
         if (token == address(0)) revert PaymentChannelsPermitForNativeToken();
         try IERC20Permit(token).permit(msg.sender, address(this), amount, permitDeadline, v, r, s) {} catch {
@@ -133,8 +133,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
             uint256 allowance = IERC20(token).allowance(msg.sender, address(this));
             if (allowance < amount) revert PaymentChannelsPermitFailed(token, allowance, amount);
         }
-        _creditDeposit(token, amount);
-        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        _creditDeposit(token, TokenTransfers.pull(token, msg.sender, amount));
     }
 
     // ------------------------------------------------------------------------------------------
@@ -179,7 +178,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IPaymentChannels
-    function requestWithdrawal(address token) external override {
+    function requestWithdrawal(address token) external override whenNotPaused {
         Deposit storage d = _deposits[msg.sender][token];
         if (d.withdrawalRequestedAt != 0) revert PaymentChannelsWithdrawalAlreadyRequested(d.withdrawalAvailableAt);
         uint256 balance = d.balance;
@@ -198,7 +197,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     }
 
     /// @inheritdoc IPaymentChannels
-    function withdrawDeposit(address token) external override nonReentrant returns (uint256 amount) {
+    function withdrawDeposit(address token) external override whenNotPaused nonReentrant returns (uint256 amount) {
         Deposit storage d = _deposits[msg.sender][token];
         if (d.withdrawalRequestedAt == 0) revert PaymentChannelsNoWithdrawalRequest();
         uint64 availableAt = d.withdrawalAvailableAt;
@@ -228,6 +227,16 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     /// @inheritdoc IPaymentChannels
     function setChallengePeriod(uint64 newPeriod) external override onlyRole(DEFAULT_ADMIN_ROLE) {
         _setChallengePeriod(newPeriod);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function pause() external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function unpause() external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        _unpause();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -455,6 +464,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
 
     /// @dev Adds a deposit for the caller; a pending withdrawal request is cancelled first.
     function _creditDeposit(address token, uint256 amount) private {
+        if (amount == 0) revert PaymentChannelsZeroAmount(); // a token that delivered nothing
         Deposit storage d = _deposits[msg.sender][token];
         if (d.withdrawalRequestedAt != 0) _clearRequest(d, token);
         uint256 newBalance = d.balance + amount;
@@ -477,12 +487,6 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
 
     /// @dev Pays `amount` of `token` (native when zero) to `to`. Called last, after every effect.
     function _send(address token, address to, uint256 amount) private {
-        if (token == address(0)) {
-            // solhint-disable-next-line avoid-low-level-calls
-            (bool ok, ) = to.call{value: amount}("");
-            if (!ok) revert PaymentChannelsNativeTransferFailed(to, amount);
-        } else {
-            IERC20(token).safeTransfer(to, amount);
-        }
+        if (!TokenTransfers.send(token, to, amount)) revert PaymentChannelsNativeTransferFailed(to, amount);
     }
 }

@@ -4,14 +4,15 @@ pragma solidity 0.8.28;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
+import {BasisPoints} from "./libraries/BasisPoints.sol";
+import {TokenTransfers} from "./libraries/TokenTransfers.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
-import {TaskId, DisputeId} from "./types/TaskId.sol";
+import {TaskId} from "./types/TaskId.sol";
+import {DisputeId} from "./types/DisputeId.sol";
 
 /// @title TaskEscrow
 /// @notice AICP's on-chain escrow for large payments: buyer-funded, coordinator-attested, disputable,
@@ -23,17 +24,12 @@ import {TaskId, DisputeId} from "./types/TaskId.sol";
 /// to the contract outside {fund} only add to the left side).
 /// Pausing stops every transition except {withdraw}: what is already credited can always leave.
 contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTransient {
-    using SafeERC20 for IERC20;
-
     /// @inheritdoc ITaskEscrow
     bytes32 public constant COORDINATOR_ROLE = keccak256("COORDINATOR_ROLE");
     /// @inheritdoc ITaskEscrow
     bytes32 public constant RESOLVER_ROLE = keccak256("RESOLVER_ROLE");
     /// @inheritdoc ITaskEscrow
     uint16 public constant MAX_FEE_BPS = 1_000;
-
-    /// @dev The basis-point denominator.
-    uint256 private constant _BPS = 10_000;
 
     /// @inheritdoc ITaskEscrow
     uint16 public feeBps;
@@ -204,9 +200,9 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         }
 
         uint256 price = e.price;
-        uint256 fee = Math.mulDiv(price, e.feeBps, _BPS);
+        uint256 fee = BasisPoints.portion(price, e.feeBps);
         uint256 agentAmount;
-        // unchecked: feeBps <= MAX_FEE_BPS < _BPS, so fee <= price.
+        // unchecked: feeBps <= MAX_FEE_BPS < BasisPoints.MAX, so fee <= price.
         unchecked {
             agentAmount = price - fee;
         }
@@ -252,14 +248,14 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
     ) external onlyRole(RESOLVER_ROLE) whenNotPaused nonReentrant {
         Escrow storage e = _escrows[taskId];
         if (e.state != State.Disputed) revert TaskEscrowInvalidState(taskId, e.state);
-        if (agentShareBps > _BPS) revert TaskEscrowInvalidShare(agentShareBps);
+        if (agentShareBps > BasisPoints.MAX) revert TaskEscrowInvalidShare(agentShareBps);
 
         uint256 price = e.price;
-        uint256 agentShare = Math.mulDiv(price, agentShareBps, _BPS);
-        uint256 fee = Math.mulDiv(agentShare, e.feeBps, _BPS);
+        uint256 agentShare = BasisPoints.portion(price, agentShareBps);
+        uint256 fee = BasisPoints.portion(agentShare, e.feeBps);
         uint256 agentAmount;
         uint256 buyerAmount;
-        // unchecked: agentShareBps <= _BPS gives agentShare <= price, and feeBps < _BPS gives
+        // unchecked: agentShareBps <= BasisPoints.MAX gives agentShare <= price, and feeBps < MAX gives
         // fee <= agentShare.
         unchecked {
             agentAmount = agentShare - fee;
@@ -284,12 +280,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         if (amount == 0) revert TaskEscrowNothingToWithdraw();
         _balances[msg.sender][token] = 0;
         emit Withdrawn(msg.sender, token, amount);
-        if (token == address(0)) {
-            (bool ok, ) = payable(msg.sender).call{value: amount}("");
-            if (!ok) revert TaskEscrowNativeTransferFailed(msg.sender, amount);
-        } else {
-            IERC20(token).safeTransfer(msg.sender, amount);
-        }
+        if (!TokenTransfers.send(token, msg.sender, amount)) revert TaskEscrowNativeTransferFailed(msg.sender, amount);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -380,9 +371,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @dev Pulls `amount` of `token` from `msg.sender`, refusing tokens that deliver less.
     function _pull(address token, uint256 amount) private {
-        uint256 before = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = IERC20(token).balanceOf(address(this)) - before;
+        uint256 received = TokenTransfers.pull(token, msg.sender, amount);
         if (received != amount) revert TaskEscrowTransferMismatch(amount, received);
     }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {TaskId, DisputeId} from "../types/TaskId.sol";
+import {TaskId} from "../types/TaskId.sol";
+import {DisputeId} from "../types/DisputeId.sol";
 
 /// @title IDisputeResolver
 /// @notice Arbitration for AICP's escrowed tasks. The escrow opens a dispute when the buyer or the
@@ -314,6 +315,17 @@ interface IDisputeResolver {
     // ------------------------------------------------------------------------------------------
     // Admin (DEFAULT_ADMIN_ROLE)
     // ------------------------------------------------------------------------------------------
+
+    /// @notice Admin only: stops the arbitration (evidence, rulings, appeals, finalization,
+    /// reassignment) in an emergency.
+    /// @dev {openDispute} stays open so that the escrow's disputes are never refused; deadlines
+    /// keep running while paused. Emits `Paused`. Errors: AccessControlUnauthorizedAccount,
+    /// EnforcedPause; the paused functions revert with EnforcedPause.
+    function pause() external;
+
+    /// @notice Admin only: resumes the arbitration.
+    /// @dev Emits `Unpaused`. Errors: AccessControlUnauthorizedAccount, ExpectedPause.
+    function unpause() external;
 
     /// @notice Admin only: sets the windows used for deadlines set from now on.
     /// @dev Emits {WindowsUpdated}. Errors: AccessControlUnauthorizedAccount,

@@ -194,7 +194,10 @@ interface IPaymentChannels {
     /// withdrawal request pending for `token` cancels that request (emitting `WithdrawalCancelled`
     /// before `Deposited`): topping up means the channel stays open, and it keeps the coordinator
     /// from crediting fresh funds that are about to leave. Emits `Deposited`.
-    /// Reverts with `PaymentChannelsZeroAmount` or `PaymentChannelsMsgValueMismatch`.
+    /// The deposit is credited with what actually arrived: for a fee-on-transfer ERC-20 that is
+    /// less than `amount` (the `Deposited` event carries the credited amount).
+    /// Reverts with `PaymentChannelsZeroAmount` (also when nothing arrived),
+    /// `PaymentChannelsMsgValueMismatch`, or `EnforcedPause` while paused.
     /// @param token The ERC-20 to deposit, or `address(0)` for the native currency.
     /// @param amount The amount, in token base units.
     function deposit(address token, uint256 amount) external payable;
@@ -203,9 +206,9 @@ interface IPaymentChannels {
     /// permit signature in the same transaction.
     /// @dev Anyone may call; the deposit is the caller's and the permit must be the caller's. If
     /// the permit call fails (for example because someone front-ran it with the same signature)
-    /// the deposit still proceeds when the allowance already covers `amount`. Emits `Deposited`.
-    /// Reverts with `PaymentChannelsZeroAmount`, `PaymentChannelsPermitForNativeToken` or
-    /// `PaymentChannelsPermitFailed`.
+    /// the deposit still proceeds when the allowance already covers `amount`. Credits what arrived,
+    /// like {deposit}. Emits `Deposited`. Reverts with `PaymentChannelsZeroAmount`,
+    /// `PaymentChannelsPermitForNativeToken`, `PaymentChannelsPermitFailed` or `EnforcedPause`.
     /// @param token The ERC-2612 token.
     /// @param amount The amount, in token base units (also the permit's value).
     /// @param permitDeadline The permit's deadline, unix seconds.
@@ -270,7 +273,8 @@ interface IPaymentChannels {
     /// deposit of `token`.
     /// @dev Payer only (acts on the caller's deposit). The period is snapshotted: a later change
     /// of {challengePeriod} does not move `availableAt`. Emits `WithdrawalRequested`. Reverts with
-    /// `PaymentChannelsNothingToWithdraw` or `PaymentChannelsWithdrawalAlreadyRequested`.
+    /// `PaymentChannelsNothingToWithdraw`, `PaymentChannelsWithdrawalAlreadyRequested` or
+    /// `EnforcedPause`.
     /// @param token The token (`address(0)` = native currency).
     function requestWithdrawal(address token) external;
 
@@ -285,7 +289,7 @@ interface IPaymentChannels {
     /// @dev Payer only (acts on the caller's deposit). Emits `DepositWithdrawn`. Reverts with
     /// `PaymentChannelsNoWithdrawalRequest`, `PaymentChannelsChallengePeriodActive`,
     /// `PaymentChannelsNothingToWithdraw` (everything was settled to payees; cancel the request
-    /// instead) or `PaymentChannelsNativeTransferFailed`.
+    /// instead), `PaymentChannelsNativeTransferFailed` or `EnforcedPause`.
     /// @param token The token.
     /// @return amount The amount paid out, in token base units.
     function withdrawDeposit(address token) external returns (uint256 amount);
@@ -306,6 +310,19 @@ interface IPaymentChannels {
     /// `PaymentChannelsInvalidChallengePeriod` unless 0 < `newPeriod` <= {MAX_CHALLENGE_PERIOD}.
     /// @param newPeriod The period, in seconds.
     function setChallengePeriod(uint64 newPeriod) external;
+
+    /// @notice Admin only: stops deposits, withdrawal requests and deposit withdrawals.
+    /// @dev Settlement ({settleBatch}), {cancelWithdrawal} and the payees' {withdraw} go on while
+    /// paused: vouchers can always be settled (the coordinator stays the watchtower) and what is
+    /// already claimable can always leave, while no deposit can leave ahead of its vouchers.
+    /// `DEFAULT_ADMIN_ROLE` only. Emits `Paused`. Reverts with
+    /// `AccessControlUnauthorizedAccount` or `EnforcedPause`.
+    function pause() external;
+
+    /// @notice Admin only: resumes deposits and withdrawals.
+    /// @dev `DEFAULT_ADMIN_ROLE` only. Emits `Unpaused`. Reverts with
+    /// `AccessControlUnauthorizedAccount` or `ExpectedPause`.
+    function unpause() external;
 
     // ------------------------------------------------------------------------------------------
     // Views

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {TaskId, DisputeId} from "../types/TaskId.sol";
+import {TaskId} from "../types/TaskId.sol";
+import {DisputeId} from "../types/DisputeId.sol";
 
 /// @title ITaskEscrow
 /// @notice On-chain escrow for AICP's large payments. A buyer funds a task's budget from their own

@@ -5,7 +5,3 @@ pragma solidity 0.8.28;
 /// @dev Its own type so that a task id can't be passed where a channel id or a dispute id belongs.
 /// The zero id is reserved to mean "no task". ABI-encoded as `bytes32`.
 type TaskId is bytes32;
-
-/// @notice A dispute's id in the DisputeResolver: sequential from 1; zero means "no dispute".
-/// @dev ABI-encoded as `uint256`.
-type DisputeId is uint256;

@@ -568,4 +568,35 @@ describe("DisputeResolver", function () {
       expect(await ethers.provider.getBalance(escrow)).to.equal(0n);
     });
   });
+
+  describe("pause", function () {
+    it("is for the admin only, and refuses a second pause or an unpause when running", async function () {
+      const { resolver, admin, stranger } = await networkHelpers.loadFixture(fixture);
+      await expect(resolver.connect(stranger).pause()).to.be.revertedWithCustomError(resolver, "AccessControlUnauthorizedAccount");
+      await expect(resolver.connect(admin).unpause()).to.be.revertedWithCustomError(resolver, "ExpectedPause");
+      await expect(resolver.connect(admin).pause()).to.emit(resolver, "Paused").withArgs(admin.address);
+      await expect(resolver.connect(admin).pause()).to.be.revertedWithCustomError(resolver, "EnforcedPause");
+      await expect(resolver.connect(stranger).unpause()).to.be.revertedWithCustomError(resolver, "AccessControlUnauthorizedAccount");
+      await expect(resolver.connect(admin).unpause()).to.emit(resolver, "Unpaused").withArgs(admin.address);
+    });
+
+    it("stops evidence, rulings, appeals, finalization and reassignment; the escrow can still open disputes", async function () {
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { resolver, admin, arbitrator, disputeId, buyer } = sys;
+      await resolver.connect(admin).pause();
+      await expect(resolver.connect(buyer).submitEvidence(disputeId, "ipfs://more")).to.be.revertedWithCustomError(resolver, "EnforcedPause");
+      await expect(resolver.connect(arbitrator).rule(disputeId, 5_000n)).to.be.revertedWithCustomError(resolver, "EnforcedPause");
+      await expect(resolver.connect(buyer).reassign(disputeId)).to.be.revertedWithCustomError(resolver, "EnforcedPause");
+      const second = await deliveredEscrow(sys, "paused-case", { amount: 1_000n, price: 800n });
+      await expect(sys.escrow.connect(second.buyer).dispute(second.taskId, "ipfs://while-paused")).to.emit(resolver, "DisputeOpened");
+      await resolver.connect(admin).unpause();
+      await resolver.connect(arbitrator).rule(disputeId, 6_000n);
+      await resolver.connect(admin).pause();
+      await expect(resolver.connect(buyer).appeal(disputeId)).to.be.revertedWithCustomError(resolver, "EnforcedPause");
+      await networkHelpers.time.increase(APPEAL_WINDOW + 1n);
+      await expect(resolver.connect(buyer).finalize(disputeId)).to.be.revertedWithCustomError(resolver, "EnforcedPause");
+      await resolver.connect(admin).unpause();
+      await expect(resolver.connect(buyer).finalize(disputeId)).to.emit(resolver, "DisputeFinalized");
+    });
+  });
 });

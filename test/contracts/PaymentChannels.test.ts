@@ -825,4 +825,33 @@ describe("PaymentChannels", function () {
       console.log(rows.map(([k, v]) => `      ${k}: ${v} gas/voucher`).join("\n"));
     });
   });
+
+  describe("pause", function () {
+    it("is for the admin only, and refuses a second pause or an unpause when running", async function () {
+      const { channels, admin, stranger } = await networkHelpers.loadFixture(fixture);
+      await expect(channels.connect(stranger).pause()).to.be.revertedWithCustomError(channels, "AccessControlUnauthorizedAccount");
+      await expect(channels.connect(admin).unpause()).to.be.revertedWithCustomError(channels, "ExpectedPause");
+      await expect(channels.connect(admin).pause()).to.emit(channels, "Paused").withArgs(admin.address);
+      await expect(channels.connect(admin).pause()).to.be.revertedWithCustomError(channels, "EnforcedPause");
+      await expect(channels.connect(stranger).unpause()).to.be.revertedWithCustomError(channels, "AccessControlUnauthorizedAccount");
+      await expect(channels.connect(admin).unpause()).to.emit(channels, "Unpaused").withArgs(admin.address);
+    });
+
+    it("stops deposits (native, ERC-20, permit), withdrawal requests and deposit withdrawals; cancelling a request goes on", async function () {
+      const { channels, token, tokenAddress, admin, payer, payer2, stranger } = await networkHelpers.loadFixture(fixture);
+      await channels.connect(payer2).requestWithdrawal(tokenAddress);
+      await channels.connect(admin).pause();
+      await expect(channels.connect(payer).deposit(tokenAddress, USD)).to.be.revertedWithCustomError(channels, "EnforcedPause");
+      await expect(channels.connect(payer).deposit(NATIVE, 1n, { value: 1n })).to.be.revertedWithCustomError(channels, "EnforcedPause");
+      const deadline = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
+      const sig = await signPermit(token, stranger, await channels.getAddress(), USD, deadline);
+      await expect(channels.connect(stranger).depositWithPermit(tokenAddress, USD, deadline, sig.v, sig.r, sig.s)).to.be.revertedWithCustomError(channels, "EnforcedPause");
+      await expect(channels.connect(payer).requestWithdrawal(tokenAddress)).to.be.revertedWithCustomError(channels, "EnforcedPause");
+      await networkHelpers.time.increase(CHALLENGE_PERIOD + 1n);
+      await expect(channels.connect(payer2).withdrawDeposit(tokenAddress)).to.be.revertedWithCustomError(channels, "EnforcedPause");
+      await expect(channels.connect(payer2).cancelWithdrawal(tokenAddress)).to.emit(channels, "WithdrawalCancelled");
+      await channels.connect(admin).unpause();
+      await expect(channels.connect(payer).deposit(tokenAddress, USD)).to.emit(channels, "Deposited");
+    });
+  });
 });

@@ -2,6 +2,8 @@
 pragma solidity 0.8.28;
 
 import {TestBase} from "./utils/Vm.sol";
+import {FeeOnTransferToken} from "./utils/FeeOnTransferToken.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {AICPTestToken} from "../../contracts/test/AICPTestToken.sol";
 import {PaymentChannels} from "../../contracts/PaymentChannels.sol";
 import {IPaymentChannels} from "../../contracts/interfaces/IPaymentChannels.sol";
@@ -105,6 +107,64 @@ contract PaymentChannelsTest is TestBase {
 
     function _balance(address who, address tok) internal view returns (uint256 balance) {
         (balance, , ) = channels.depositOf(who, tok);
+    }
+
+    /// A fee-on-transfer token's deposit is credited with what arrived, never the nominal amount:
+    /// the deposit can then always be paid out in full.
+    function testFuzz_depositCreditsWhatArrived(uint96 amount) public {
+        vm.assume(amount >= 100);
+        FeeOnTransferToken fot = new FeeOnTransferToken();
+        fot.mint(payer, amount);
+        vm.startPrank(payer);
+        fot.approve(address(channels), amount);
+        uint256 expected = amount - amount / 100;
+        vm.expectEmit(true, true, false, true, address(channels));
+        emit IPaymentChannels.Deposited(payer, address(fot), expected, expected);
+        channels.deposit(address(fot), amount);
+        vm.stopPrank();
+        assertEq(_balance(payer, address(fot)), expected, "credited deposit");
+        assertEq(fot.balanceOf(address(channels)), expected, "held by the contract");
+    }
+
+    /// A token that delivers nothing credits nothing: the deposit is refused.
+    function test_depositOfNothingArrivedIsRefused() public {
+        FeeOnTransferToken fot = new FeeOnTransferToken();
+        fot.mint(payer, 1_000);
+        fot.setCutAll(true);
+        vm.startPrank(payer);
+        fot.approve(address(channels), 1_000);
+        vm.expectRevert(IPaymentChannels.PaymentChannelsZeroAmount.selector);
+        channels.deposit(address(fot), 1_000);
+        vm.stopPrank();
+    }
+
+    /// Paused: no deposit, withdrawal request or deposit withdrawal; settlement and the payees'
+    /// withdrawals go on, so outstanding vouchers are still paid.
+    function test_pauseStopsDepositsAndWithdrawalsButNotSettlement() public {
+        vm.prank(payer);
+        channels.requestWithdrawal(address(0));
+        channels.pause();
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vm.prank(payer);
+        channels.deposit{value: 1 ether}(address(0), 1 ether);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vm.prank(payer);
+        channels.requestWithdrawal(address(token));
+        vm.warp(block.timestamp + PERIOD + 1);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vm.prank(payer);
+        channels.withdrawDeposit(address(0));
+        // The watchtower still settles while paused, and the payee still withdraws.
+        bytes memory e = _sign(PAYER_KEY, PAYEE, address(0), 3 ether);
+        channels.settleBatch(_table(payer, PAYEE, address(0)), e);
+        assertEq(channels.claimableOf(PAYEE, address(0)), 3 ether, "settled while paused");
+        vm.prank(PAYEE);
+        channels.withdraw(address(0));
+        assertEq(PAYEE.balance, 3 ether, "withdrawn while paused");
+        channels.unpause();
+        vm.prank(payer);
+        channels.withdrawDeposit(address(0));
+        assertEq(_balance(payer, address(0)), 0, "withdrawn after unpause");
     }
 
     /// The digest hashVoucher returns is the EIP-712 digest, and a signature over it settles.

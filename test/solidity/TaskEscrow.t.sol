@@ -1,35 +1,17 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {TestBase} from "./utils/Vm.sol";
+import {FeeOnTransferToken} from "./utils/FeeOnTransferToken.sol";
 import {AICPTestToken} from "../../contracts/test/AICPTestToken.sol";
 import {TaskEscrow} from "../../contracts/TaskEscrow.sol";
 import {DisputeResolver} from "../../contracts/DisputeResolver.sol";
 import {ITaskEscrow} from "../../contracts/interfaces/ITaskEscrow.sol";
 import {IDisputeResolver} from "../../contracts/interfaces/IDisputeResolver.sol";
-import {TaskId, DisputeId} from "../../contracts/types/TaskId.sol";
-
-/// @dev Keeps 1% of every transfer: the escrow must refuse it rather than hold less than it records.
-contract FeeOnTransferToken is ERC20 {
-    constructor() ERC20("Fee on transfer", "FOT") {}
-
-    function mint(address to, uint256 amount) external {
-        _mint(to, amount);
-    }
-
-    function _update(address from, address to, uint256 value) internal override {
-        if (from == address(0) || to == address(0)) {
-            super._update(from, to, value);
-        } else {
-            uint256 cut = value / 100;
-            super._update(from, address(0), cut);
-            super._update(from, to, value - cut);
-        }
-    }
-}
+import {TaskId} from "../../contracts/types/TaskId.sol";
+import {DisputeId} from "../../contracts/types/DisputeId.sol";
 
 /// @dev A contract buyer whose receive() either reverts or tries to withdraw a second time.
 contract ContractBuyer {

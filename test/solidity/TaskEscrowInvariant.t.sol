@@ -7,7 +7,8 @@ import {TaskEscrow} from "../../contracts/TaskEscrow.sol";
 import {DisputeResolver} from "../../contracts/DisputeResolver.sol";
 import {ITaskEscrow} from "../../contracts/interfaces/ITaskEscrow.sol";
 import {IDisputeResolver} from "../../contracts/interfaces/IDisputeResolver.sol";
-import {TaskId, DisputeId} from "../../contracts/types/TaskId.sol";
+import {TaskId} from "../../contracts/types/TaskId.sol";
+import {DisputeId} from "../../contracts/types/DisputeId.sol";
 
 /// @notice Drives TaskEscrow + DisputeResolver through random, bounded, valid sequences on behalf of
 /// several buyers, agents and arbitrators, and keeps an independent model of what every account

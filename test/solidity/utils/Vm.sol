@@ -19,6 +19,7 @@ interface Vm {
     function expectRevert(bytes calldata revertData) external;
     function expectRevert() external;
     function label(address account, string calldata newLabel) external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
 }
 
 /// @notice Minimal test base: the cheatcode handle, bounded fuzz inputs, assertions that revert
