@@ -32,6 +32,7 @@ import { connectEvm } from "../src/chain/evm/chain.js";
 import { encodeSettleBatch } from "../src/chain/evm/vouchers.js";
 import { voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/protocol/eip712.js";
 import { createIndexer, type Indexer } from "../src/indexer/indexer.js";
+import { createEvmSource } from "../src/chain/evm/source.js";
 import { createEventRegistry } from "../src/settlement/events.js";
 import { checkChainInvariants } from "../src/chain/evm/invariants.js";
 import { HARDHAT_KEYS, startChain, type TestChain } from "../test/service/chain-harness.js";
@@ -146,7 +147,7 @@ try {
   const ctx = { config, log, db, metrics: createMetrics() };
 
   // 1. Backfill into a fresh schema.
-  indexer = createIndexer(ctx, { chain: evm, registry: createEventRegistry() });
+  indexer = createIndexer(ctx, { source: createEvmSource(evm, ctx.log), registry: createEventRegistry() });
   const b0 = performance.now();
   await indexer.start();
   while ((indexer.status().applied ?? -1) < head) {
@@ -169,7 +170,7 @@ try {
   const sender = new Wallet(HARDHAT_KEYS[9]!, provider);
   console.log(`\nhead lag (CONFIRMATIONS=0; mined → in chain_events; ${SAMPLES} single deposits, sent at random phases)`);
   for (const pollMs of POLLS) {
-    indexer = createIndexer(ctx, { chain: evm, registry: createEventRegistry(), pollMs });
+    indexer = createIndexer(ctx, { source: createEvmSource(evm, ctx.log), registry: createEventRegistry(), pollMs });
     await indexer.start();
     const lags: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {

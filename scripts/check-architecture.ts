@@ -45,7 +45,7 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   disputes: { owns: "disputes and their ERC-1497 evidence: API, repository, DisputeResolver projection", imports: ["db", "errors.ts", "http", "protocol", "settlement"] },
   escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "events", "http", "ledger", "protocol", "settlement", "tasks"] },
   chain: { owns: "chain backends (chain/evm: ethers connection, sender, calldata, RPC, log decoding)", imports: ["config.ts", "context.ts", "db", "errors.ts", "ledger", "logger.ts", "protocol", "queue", "settlement"] },
-  indexer: { owns: "the chain indexer: cursor, stored events, confirmation depth, reorgs, replay of the projections", imports: ["chain", "channels", "context.ts", "db", "disputes", "escrow", "ledger", "reputation", "settlement"] },
+  indexer: { owns: "the chain-neutral indexer (a ChainSource from settlement/): cursor, stored events, confirmation depth, reorgs, replay of the projections", imports: ["channels", "context.ts", "db", "disputes", "escrow", "ledger", "reputation", "settlement"] },
   app: {
     owns: "the composition root: context → services → routes → roles",
     imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],

@@ -6,7 +6,8 @@ import { createContext } from "./context.js";
 import { createServices, type Services } from "./services.js";
 import { createApp } from "./http-app.js";
 import { startWorkers } from "./workers.js";
-import { startIndexer, type Indexer } from "../indexer/indexer.js";
+import type { Indexer } from "../indexer/indexer.js";
+import { startEvmIndexer } from "./indexer.js";
 
 /**
  * What one process runs: `api` (HTTP), `worker` (BullMQ workers, sweeper, transaction sender),
@@ -37,7 +38,7 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
   const stopWorkers = role === "worker" || role === "all" ? startWorkers(ctx, services, opts) : undefined;
   // The chain indexer (one per chain holds the advisory lock): in `indexer` and `all` processes
   // when a deployment exists (`opts.indexer` overrides).
-  const indexer = (opts.indexer ?? ((role === "indexer" || role === "all") && ctx.chain.deployment !== undefined)) ? await startIndexer(ctx, services) : undefined;
+  const indexer = (opts.indexer ?? ((role === "indexer" || role === "all") && ctx.chain.deployment !== undefined)) ? await startEvmIndexer(ctx, services) : undefined;
   let server: Server | undefined;
   let url: string | undefined;
   if (role === "api" || role === "all") {

@@ -1,12 +1,10 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context.js";
-import { connectEvm, type EvmChain } from "../chain/evm/chain.js";
 import { rollbackFrom } from "../ledger/store.js";
 import { beforeRollback, projectorFor, rebuildProjections } from "./projections.js";
-import { createLogDecoder } from "../chain/evm/decoder.js";
-import { createRpc, RpcError, type Rpc, type RpcHeader, type RpcLog } from "../chain/evm/rpc.js";
+import { RangeRefused, type ChainSource } from "../settlement/chain-source.js";
 import { indexerRepository as repo, type BlockRow, type Cursor } from "./repository.js";
-import { createEventRegistry, type ChainEvent, type EventRegistry } from "../settlement/events.js";
+import type { ChainEvent, EventRegistry } from "../settlement/events.js";
 
 /**
  * The reorg-safe indexer of the EVM settlement contracts (TaskEscrow, DisputeResolver,
@@ -62,7 +60,8 @@ export type IndexerStatus = {
 };
 
 export type IndexerOptions = {
-  chain: EvmChain;
+  /** The chain's heads, headers and decoded settlement events. */
+  source: ChainSource;
   registry: EventRegistry;
   /** Name of the chain in chain_events, indexer_cursors and ledger groups (default `evm`). */
   name?: string;
@@ -73,8 +72,8 @@ export type IndexerOptions = {
   keepBlocks?: number;
   /** How often an instance without the lock tries again, ms (default max(1 s, pollMs)). */
   lockRetryMs?: number;
-  /** Close `chain` on stop (set by {@link startIndexer}, which connects it). */
-  ownsChain?: boolean;
+  /** Runs once the indexer has stopped (the caller releases what it connected for the source). */
+  onStop?: () => void;
 };
 
 type IndexerContext = Pick<AppContext, "config" | "log" | "db" | "metrics">;
@@ -84,11 +83,8 @@ type LockClient = Awaited<ReturnType<AppContext["db"]["connect"]>>;
 class ReorgDetected extends Error {}
 /** Two reads disagree (the node's chain changed between them): read the range again. */
 class ChainMoved extends Error {}
-/** The node refused an eth_getLogs (providers cap blocks or results per query): ask for less. */
-class LogsRefused extends Error {}
 
 const MAX_BACKOFF_MS = 30_000;
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -97,7 +93,7 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
 /**
  * Creates an indexer for one chain (not started).
  * @param ctx config (CONFIRMATIONS, INDEXER_BATCH_BLOCKS, INDEXER_POLL_MS, INDEXER_KEEP_BLOCKS), logger, database, metrics
- * @param opts.chain the EVM connection (its deployment names the contracts, their ABIs and deployment blocks)
+ * @param opts.source the chain's heads, headers and decoded events (src/chain/evm/source.ts for the EVM)
  * @param opts.registry the domains' event handlers
  * @throws Error when a followed contract is missing from the deployment
  */
@@ -110,8 +106,7 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
   const keep = Math.max(1, opts.keepBlocks ?? config.INDEXER_KEEP_BLOCKS);
   const lockRetryMs = opts.lockRetryMs ?? Math.max(1_000, pollMs);
   const registry = opts.registry;
-  const decoder = createLogDecoder(opts.chain.deployment);
-  const rpcUrl = opts.chain.provider._getConnection().url;
+  const source = opts.source;
   const lockKey = `aicp:indexer:${db.schema}:${name}`;
   const ilog = log.child({ component: "indexer", chain: name });
 
@@ -122,7 +117,6 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
   const reorgsTotal = metric(reg, "aicp_indexer_reorgs_total", () => new Counter({ name: "aicp_indexer_reorgs_total", help: "Chain reorganisations rolled back", labelNames: ["chain"] as const, registers: [reg] }));
 
   const st: IndexerStatus = { chain: name, running: false, holdsLock: false, head: null, applied: null, lag: null, confirmations, events: 0, reorgs: 0 };
-  let rpc: Rpc | undefined;
   let lockClient: LockClient | undefined;
   let cursor: Cursor | undefined;
   /** Blocks per range: INDEXER_BATCH_BLOCKS, halved while the node refuses that many. */
@@ -146,16 +140,7 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
 
   // ------------------------------------------------------------------ chain reads
 
-  async function headers(numbers: number[]): Promise<Map<number, BlockRow | null>> {
-    const unique = [...new Set(numbers)];
-    const hs = await rpc!.batch<RpcHeader | null>(unique.map((n) => ({ method: "eth_getBlockByNumber", params: [hex(n), false] })));
-    return new Map(
-      unique.map((n, i) => {
-        const h = hs[i];
-        return [n, h ? { number: n, hash: h.hash.toLowerCase(), parentHash: h.parentHash.toLowerCase(), timestamp: Number(h.timestamp) * 1000 } : null];
-      }),
-    );
-  }
+  const headers = (numbers: number[]): Promise<Map<number, BlockRow | null>> => source.headers(numbers);
 
   async function header(n: number): Promise<BlockRow | null> {
     return (await headers([n])).get(n) ?? null;
@@ -172,29 +157,19 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
     const t0 = performance.now();
     const wanted: number[] = [from, to];
     if (near) for (let n = from + 1; n < to; n++) wanted.push(n);
-    const [logs, hs] = await Promise.all([
-      rpc!.call<RpcLog[]>("eth_getLogs", [{ fromBlock: hex(from), toBlock: hex(to), address: decoder.addresses }]).catch((err: Error) => {
-        throw err instanceof RpcError && err.rpcCode !== undefined && to > from ? new LogsRefused(err.message, { cause: err }) : err;
-      }),
-      headers(wanted),
-    ]);
-    // Nodes without `blockTimestamp` in logs: fetch the headers of the blocks that carry events.
-    const untimed = [...new Set(logs.filter((l) => l.blockTimestamp === undefined).map((l) => Number(l.blockNumber)))].filter((n) => !hs.has(n));
+    const [found, hs] = await Promise.all([source.events(from, to, name), headers(wanted)]);
+    // Sources that did not time their events: fetch the headers of the blocks that carry them.
+    const untimed = [...new Set(found.filter((e) => e.timestamp === 0).map((e) => e.blockNumber))].filter((n) => !hs.has(n));
     if (untimed.length) for (const [n, h] of await headers(untimed)) hs.set(n, h);
     for (const [n, h] of hs) if (!h) throw new ChainMoved(`block ${n} is gone`);
     const at = (n: number) => hs.get(n) as BlockRow | undefined;
     if (at(from)!.parentHash !== parentHash) throw new ReorgDetected(`block ${from} does not descend from the cursor`);
     if (near) for (let n = from + 1; n <= to; n++) if (at(n)!.parentHash !== at(n - 1)!.hash) throw new ChainMoved(`block ${n} changed while reading`);
     const events: ChainEvent[] = [];
-    for (const l of logs) {
-      if (l.removed) continue;
-      const n = Number(l.blockNumber);
-      const h = at(n);
-      if (h && h.hash !== l.blockHash.toLowerCase()) throw new ChainMoved(`logs of block ${n} are from another fork`);
-      const ts = h ? h.timestamp : Number(l.blockTimestamp) * 1000;
-      const ev = decoder.decode(l, name, ts);
-      if (ev) events.push(ev);
-      else ilog.debug({ tx: l.transactionHash, logIndex: l.logIndex, topic: l.topics[0] }, "log not in the ABI; skipped");
+    for (const ev of found) {
+      const h = at(ev.blockNumber);
+      if (h && h.hash !== ev.blockHash) throw new ChainMoved(`logs of block ${ev.blockNumber} are from another fork`);
+      events.push(h ? { ...ev, timestamp: h.timestamp } : ev);
     }
     events.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
     return { from, to, toHash: at(to)!.hash, events, blocks: [...hs.values()] as BlockRow[], fetchMs: Math.round(performance.now() - t0) };
@@ -265,7 +240,7 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
       if (ancestor) break;
     }
     if (!ancestor) {
-      const n = decoder.startBlock - 1;
+      const n = source.startBlock - 1;
       const h = await header(n);
       if (!h) throw new ChainMoved(`block ${n} before the deployment is gone`);
       ancestor = { number: n, hash: h.hash };
@@ -294,14 +269,14 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
 
   /** Applies the next range if there is one; false when caught up. */
   async function step(): Promise<boolean> {
-    const head = Number(await rpc!.call<string>("eth_blockNumber", []));
+    const head = await source.head();
     st.head = head;
     headGauge.set({ chain: name }, head);
     if (!cursor) {
       cursor = await repo.cursor(db, name);
       if (!cursor) {
         // Nothing applied yet: start below the first deployment block.
-        const n = decoder.startBlock - 1;
+        const n = source.startBlock - 1;
         const h = await header(n);
         if (!h) throw new ChainMoved(`block ${n} not found: is this the deployment's chain?`);
         cursor = { number: n, hash: h.hash };
@@ -329,9 +304,9 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
       if (r instanceof Error) throw r;
       range = r;
     } catch (err) {
-      if (err instanceof LogsRefused) {
+      if (err instanceof RangeRefused) {
         span = Math.max(1, Math.floor((next.to - from + 1) / 2));
-        ilog.info({ from, to: next.to, span, err: err.message }, "eth_getLogs refused; asking for fewer blocks");
+        ilog.info({ from, to: next.to, span, err: err.message }, "the node refused the range; asking for fewer blocks");
         return true;
       }
       if (!(err instanceof ReorgDetected)) throw err;
@@ -440,7 +415,7 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
       if (st.running) return;
       stopping = false;
       Object.assign(st, { running: true, events: 0, reorgs: 0, lastError: undefined });
-      rpc = createRpc(rpcUrl);
+      source.open();
       try {
         if (await tryLock()) ilog.info("indexer lock taken");
       } catch (err) {
@@ -452,23 +427,12 @@ export function createIndexer(ctx: IndexerContext, opts: IndexerOptions): Indexe
       if (!st.running) return;
       stopping = true;
       wake?.();
-      rpc?.close();
+      source.close();
       await loopDone;
       await unlock();
       st.running = false;
-      if (opts.ownsChain) opts.chain.close();
+      opts.onStop?.();
     },
     status: () => ({ ...st }),
   };
-}
-
-/**
- * Connects to the chain of the config (DEPLOYMENTS_FILE, CHAIN_RPC_URL) and starts its indexer
- * with the services' event registry (or an empty one).
- * @throws AppError CHAIN_NOT_DEPLOYED when the deployments file is missing
- */
-export async function startIndexer(ctx: IndexerContext, services?: { events: EventRegistry }): Promise<Indexer> {
-  const indexer = createIndexer(ctx, { chain: connectEvm(ctx.config), registry: services?.events ?? createEventRegistry(), ownsChain: true });
-  await indexer.start();
-  return indexer;
 }
