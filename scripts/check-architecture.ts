@@ -6,7 +6,8 @@
  * 3. SQL stands outside a repository/store module (`repository.ts`, `*-repository.ts`,
  *    `store.ts`, `*-store.ts`, and a contract's `projection.ts`, the store of the tables derived
  *    from its events), the task transitions (`src/tasks/transitions.ts`) and `src/db/`;
- * 4. any file but src/tasks/transitions.ts writes `tasks.status` (one owner of task state).
+ * 4. any file but src/tasks/transitions.ts writes `tasks.status` (one owner of task state);
+ * 5. a file imports from outside src/ (only src/protocol/contracts.ts, for the generated typings).
  *
  * Imports are read with the TypeScript compiler's own pre-processor (static, type-only and
  * dynamic imports alike). Usage: `tsx scripts/check-architecture.ts [--map]` (`--map` prints
@@ -58,8 +59,9 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   demo: { owns: "npm run demo", imports: ["agents-ref", "chain", "config.ts", "db", "ledger", "protocol", "sdk", "settlement", "stack"] },
 };
 
-/** Outside src/, only the generated contract typings (typechain, `types/`) may be imported. */
+/** Outside src/, only the generated contract typings (typechain, `types/`), and only through src/protocol/contracts.ts. */
 const OUTSIDE_ALLOWED = join(ROOT, "types");
+const OUTSIDE_GATEWAY = "protocol/contracts.ts";
 
 const SQL_HOME = /(^|\/)(repository|[\w-]+-repository|store|[\w-]+-store|projection|transitions)\.ts$/;
 const SQL = /\b(SELECT\s[\s\S]{0,400}?\bFROM\b|INSERT\s+INTO\b|UPDATE\s+\w+(\s+\w+)?\s+SET\b|DELETE\s+FROM\b)/;
@@ -135,7 +137,8 @@ export function checkArchitecture(): string[] {
       const target = resolveImport(f, imp.fileName);
       if (!target) continue;
       if (!target.startsWith(SRC + "/")) {
-        if (!target.startsWith(OUTSIDE_ALLOWED + "/")) problems.push(`${rel} imports ${relative(ROOT, target)}, outside src/ (only types/ is allowed)`);
+        if (!target.startsWith(OUTSIDE_ALLOWED + "/") || rel !== OUTSIDE_GATEWAY)
+          problems.push(`${rel} imports ${relative(ROOT, target)}, outside src/ (only ${OUTSIDE_GATEWAY} may, and only types/)`);
         continue;
       }
       deps.add(target);

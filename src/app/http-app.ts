@@ -46,7 +46,7 @@ export function createApp(ctx: AppContext, services: Services) {
   registerWorkflowRoutes(api, services.workflows);
   if (services.escrow) {
     registerEscrowRoutes(api, services.escrow);
-    registerDisputeRoutes(api, ctx.db);
+    if (services.disputes) registerDisputeRoutes(api, services.disputes);
   }
   else registerOffchainAcceptRoute(api, services.tasks);
   registerChannelRoutes(api, services.channels);

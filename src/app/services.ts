@@ -1,5 +1,6 @@
 import type { AppContext } from "../context.js";
 import { createNotifier } from "../events/notifier.js";
+import { createDisputeService, type DisputeService } from "../disputes/service.js";
 import { agentRepository } from "../agents/repository.js";
 import { createAgentService, type AgentService } from "../agents/service.js";
 import { createAuctionService, type AuctionService } from "../auction/service.js";
@@ -47,6 +48,8 @@ export type Services = {
   events: EventRegistry;
   /** The escrow route (src/escrow), when a chain is configured. */
   escrow?: EscrowService;
+  /** Disputes of escrow tasks as arbitrators and parties read them (src/disputes), with the escrow route. */
+  disputes?: DisputeService;
 };
 
 /**
@@ -103,5 +106,6 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
       return roles;
     },
   });
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow };
+  const disputes = escrow ? createDisputeService(ctx.db) : undefined;
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes };
 }

@@ -4,7 +4,7 @@
  * calls from the buyer's own wallet with contract reverts decoded into readable errors.
  */
 import { Contract, Interface, JsonRpcProvider, getAddress, type ContractRunner, type InterfaceAbi, type Signer, type TransactionReceipt } from "ethers";
-import type { PaymentChannels, TaskEscrow } from "../../types/ethers-contracts/index.js";
+import type { PaymentChannels, TaskEscrow } from "../protocol/contracts.js";
 import { readDeployment, type Deployment } from "../protocol/deployment.js";
 import { NATIVE_TOKEN, type TokenInfo } from "./buyer-amounts.js";
 import { BuyerError } from "./buyer-errors.js";

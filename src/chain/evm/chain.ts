@@ -1,5 +1,5 @@
 import { Contract, JsonRpcProvider, NonceManager, Wallet, type InterfaceAbi } from "ethers";
-import type { AICPTestToken, DisputeResolver, PaymentChannels, ReputationAnchor, TaskEscrow } from "../../../types/ethers-contracts/index.js";
+import type { AICPTestToken, DisputeResolver, PaymentChannels, ReputationAnchor, TaskEscrow } from "../../protocol/contracts.js";
 import type { Config } from "../../config.js";
 import { unavailable } from "../../errors.js";
 import { readDeployment, type Deployment } from "../../protocol/deployment.js";
