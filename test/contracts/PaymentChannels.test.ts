@@ -1,3 +1,4 @@
+import { PERMIT_TYPES, VOUCHER_TYPES } from "../../src/protocol/eip712.js";
 import { expectErc165, IACCESS_CONTROL_ID } from "./erc165.behavior.js";
 import { expect } from "chai";
 import { Signature, TypedDataEncoder, Wallet, concat, hexlify, randomBytes, solidityPacked } from "ethers";
@@ -22,14 +23,6 @@ const ENTRY_SIZE = 87;
 /** Mirrors IPaymentChannels.SkipReason. */
 const Skip = { BadSignature: 0n, Stale: 1n, Overdrawn: 2n } as const;
 
-const VOUCHER_TYPES = {
-  Voucher: [
-    { name: "payer", type: "address" },
-    { name: "payee", type: "address" },
-    { name: "token", type: "address" },
-    { name: "cumulativeAmount", type: "uint256" },
-  ],
-};
 
 type Voucher = { payer: string; payee: string; token: string; cumulativeAmount: bigint };
 type SignedVoucher = Voucher & { signature: string };
@@ -127,15 +120,7 @@ async function signPermit(
     chainId: (await ethers.provider.getNetwork()).chainId,
     verifyingContract: await token.getAddress(),
   };
-  const types = {
-    Permit: [
-      { name: "owner", type: "address" },
-      { name: "spender", type: "address" },
-      { name: "value", type: "uint256" },
-      { name: "nonce", type: "uint256" },
-      { name: "deadline", type: "uint256" },
-    ],
-  };
+  const types = PERMIT_TYPES;
   const nonce = await token.nonces(owner.address);
   return Signature.from(
     await owner.signTypedData(domain, types, { owner: owner.address, spender, value, nonce, deadline }),
