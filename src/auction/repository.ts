@@ -77,16 +77,6 @@ export const auctionRepository = {
     return r.rows;
   },
 
-  /** Closes the auction (clearing price in token base units) and marks its proposals accepted or rejected, in one statement. */
-  async markClosed(t: Queryable, auctionId: string, reason: string, clearing: bigint | null, winners: string[]): Promise<void> {
-    await t.query(
-      `WITH a AS (
-          UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $2, clearing_price = $3::numeric WHERE id = $1)
-        UPDATE proposals SET outcome = CASE WHEN agent = ANY($4::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $1`,
-      [auctionId, reason, clearing?.toString() ?? null, winners],
-    );
-  },
-
   /** Open calls for proposals addressed to `agent` (with `unanswered`, only those it has not proposed on), soonest close first. */
   async openCfps(q: Queryable, agent: string, unanswered: boolean): Promise<OpenCfpRow[]> {
     const r = await q.query<OpenCfpRow>(

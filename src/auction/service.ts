@@ -156,9 +156,8 @@ export function createAuctionService(
         prices.push(w?.pays.toString() ?? null);
       });
       const winnerSet = new Set(winners.map((w) => w.agent));
-      // The auction and its proposals in one statement, then its tasks (src/tasks/transitions.ts).
-      await repo.markClosed(t, auctionId, reason, clearing, [...winnerSet]);
-      await transitions.close(t, ids.map((id, i) => ({ id, status: statuses[i] as "awarded" | "expired", agent: agents[i]!, price: prices[i]! })), runnerUps);
+      // The auction, its proposals and its tasks in one statement (src/tasks/transitions.ts).
+      await transitions.close(t, { id: auctionId, reason, clearing, winners: [...winnerSet] }, ids.map((id, i) => ({ id, status: statuses[i] as "awarded" | "expired", agent: agents[i]!, price: prices[i]! })), runnerUps);
       for (const [i, task] of tasks.entries()) {
         const w = winners[i];
         if (w) await hooks.tx?.awarded?.(t, { id: task.id, agent: w.agent, price: w.pays, failover: false, settlement: task.settlement });

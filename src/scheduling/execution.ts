@@ -204,6 +204,7 @@ export function createExecutionService(
       let fin: FinishedTask | undefined;
       const out: Outgoing[] = [];
       let attempt = 0;
+      let breakerClean = false;
       await db.tx(async (t) => {
         // Delivered only while awarded to this agent (or running): one conditional UPDATE under
         // the row lock; when it matches nothing, a read names the reason.
@@ -215,14 +216,15 @@ export function createExecutionService(
           throw conflict("NOT_RUNNING", `The task is ${cur.status}; only an awarded or running task can be delivered.`);
         }
         attempt = task.attempts;
+        breakerClean = task.breaker_clean;
         const since = (task.started_at ?? task.awarded_at ?? new Date(ctx.now())).getTime();
         await reputation.record(t, { agent, capability: task.capability, taskId, ok: true, responseMs: ctx.now() - since });
         await deps.tx?.delivered?.(t, { id: taskId, agent, price: BigInt(task.price ?? "0"), resultHash: hash, settlement: task.settlement });
         out.push({ address: task.buyer, event: { type: "task", data: { taskId, status: "delivered", agent, resultHash: hash } } });
         fin = { id: taskId, status: "delivered", workflowId: task.workflow_id, nodeKey: task.node_key, output, price: task.price };
       });
-      // A success changes a breaker only when it is not plainly closed (record reads it first).
-      await breakers.record(agent, true);
+      // A success changes a breaker only when it is not plainly closed (read with the delivery).
+      if (!breakerClean) await breakers.record(agent, true);
       // The attempt's deadline check has nothing left to do (if it stays, it finds the task delivered).
       void queues.execution.remove(`deadline-${taskId}-${agent}-${attempt}`).catch(() => undefined);
       await deps.dispatch(out);

@@ -75,6 +75,8 @@ export type CloseOutcome = { id: string; status: "awarded" | "expired"; agent: s
 export type DeliveredRow = {
   buyer: string; capability: string; price: string | null; settlement: string; started_at: Date | null; awarded_at: Date | null;
   workflow_id: string | null; node_key: string | null; attempts: number;
+  /** Whether the agent's circuit breaker is plainly closed with no failures (read in the same statement, so the scheduler needs no second read). */
+  breaker_clean: boolean;
 };
 
 export const taskTransitions = {
@@ -125,17 +127,31 @@ export const taskTransitions = {
 
   /**
    * `auction-close`: each task of the closed auction → awarded (with its agent and price in
-   * token base units) or expired; `runnerUps` (ranked, for failover) on every task.
+   * token base units) or expired, `runnerUps` (ranked, for failover) on every task — in one
+   * statement with the auction's own close (status, reason, clearing price) and its proposals'
+   * outcomes (`winners` accepted, the others rejected), so that a close is one round trip.
    */
-  async close(t: Queryable, outcomes: CloseOutcome[], runnerUps: { agent: string; price: string }[]): Promise<void> {
+  async close(
+    t: Queryable,
+    auction: { id: string; reason: string; clearing: bigint | null; winners: string[] },
+    outcomes: CloseOutcome[],
+    runnerUps: { agent: string; price: string }[],
+  ): Promise<void> {
     for (const o of outcomes) allowedFrom("auction-close", o.status);
-    const g = guard("auction-close", "awarded", 6);
+    const g = guard("auction-close", "awarded", 10);
     await t.query(
-      `UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
+      `WITH a AS (
+         UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $7, clearing_price = $8::numeric WHERE id = $6),
+       p AS (
+         UPDATE proposals SET outcome = CASE WHEN agent = ANY($9::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $6)
+       UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
               awarded_at = CASE WHEN u.status = 'awarded' THEN now() END, updated_at = now()
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, status, agent, price)
         WHERE t.id = u.id AND t.${g.sql}`,
-      [outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.agent), outcomes.map((o) => o.price), JSON.stringify(runnerUps), g.param],
+      [
+        outcomes.map((o) => o.id), outcomes.map((o) => o.status), outcomes.map((o) => o.agent), outcomes.map((o) => o.price), JSON.stringify(runnerUps),
+        auction.id, auction.reason, auction.clearing?.toString() ?? null, auction.winners, g.param,
+      ],
     );
   },
 
@@ -189,7 +205,8 @@ export const taskTransitions = {
     const r = await t.query<DeliveredRow>(
       `UPDATE tasks SET status = 'delivered', output = $2, result_hash = $3, delivered_at = now(), run_deadline = NULL, updated_at = now()
         WHERE id = $1 AND agent = $4 AND ${g.sql}
-       RETURNING buyer, capability, price::text AS price, settlement, started_at, awarded_at, workflow_id, node_key, attempts`,
+       RETURNING buyer, capability, price::text AS price, settlement, started_at, awarded_at, workflow_id, node_key, attempts,
+                 NOT EXISTS (SELECT 1 FROM agent_breakers b WHERE b.agent = $4 AND (b.state <> 'closed' OR b.failures <> 0)) AS breaker_clean`,
       [id, JSON.stringify(output ?? null), resultHash, agent, g.param],
     );
     return r.rows[0];

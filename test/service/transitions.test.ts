@@ -38,7 +38,7 @@ describe("task transitions (the one owner of tasks.status)", function () {
     await agent.post(`/v1/tasks/${task.id}/proposals`, { price: "10", etaMs: 1000 });
     await until(async () => ["awarded", "running"].includes((await buyer.get(`/v1/tasks/${task.id}`)).body.status));
     // Awarded or running: a second auction close cannot re-award it to someone else.
-    await h.c.ctx.db.tx((t) => taskTransitions.close(t, [{ id: task.id, status: "expired", agent: null, price: null }], []));
+    await h.c.ctx.db.tx((t) => taskTransitions.close(t, { id: "00000000-0000-0000-0000-000000000000", reason: "window", clearing: null, winners: [] }, [{ id: task.id, status: "expired", agent: null, price: null }], []));
     expect((await buyer.get(`/v1/tasks/${task.id}`)).body.status).to.be.oneOf(["awarded", "running"]);
   });
 });
