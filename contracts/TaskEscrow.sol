@@ -5,6 +5,8 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IDisputeResolver} from "./interfaces/IDisputeResolver.sol";
@@ -23,13 +25,17 @@ import {DisputeId} from "./types/DisputeId.sol";
 /// `token.balanceOf(this) == _held[token] + Σ _balances[·][token]` holds at all times (tokens sent
 /// to the contract outside {fund} only add to the left side).
 /// Pausing stops every transition except {withdraw}: what is already credited can always leave.
-contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTransient {
+/// Funding needs the coordinator's EIP-712 authorization (domain "AICP TaskEscrow", version "1").
+contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTransient, EIP712 {
     /// @inheritdoc ITaskEscrow
     bytes32 public constant COORDINATOR_ROLE = keccak256("COORDINATOR_ROLE");
     /// @inheritdoc ITaskEscrow
     bytes32 public constant RESOLVER_ROLE = keccak256("RESOLVER_ROLE");
     /// @inheritdoc ITaskEscrow
     uint16 public constant MAX_FEE_BPS = 1_000;
+    /// @inheritdoc ITaskEscrow
+    bytes32 public constant FUNDING_AUTHORIZATION_TYPEHASH =
+        keccak256("FundingAuthorization(bytes32 taskId,address buyer,address token,uint256 amount,uint64 deadline)");
 
     /// @inheritdoc ITaskEscrow
     uint16 public feeBps;
@@ -48,7 +54,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
     /// @param treasury_ The account credited with fees.
     /// @param feeBps_ The fee, in bps (<= {MAX_FEE_BPS}).
     /// @param acceptanceWindow_ The acceptance window, in seconds (> 0).
-    constructor(address admin, address treasury_, uint16 feeBps_, uint64 acceptanceWindow_) {
+    constructor(address admin, address treasury_, uint16 feeBps_, uint64 acceptanceWindow_) EIP712("AICP TaskEscrow", "1") {
         if (admin == address(0)) revert TaskEscrowZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setTreasury(treasury_);
@@ -65,11 +71,12 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         TaskId taskId,
         address token,
         uint256 amount,
-        uint64 deadline
+        uint64 deadline,
+        bytes calldata authorization
     ) external payable whenNotPaused nonReentrant {
         uint256 expectedValue = token == address(0) ? amount : 0;
         if (msg.value != expectedValue) revert TaskEscrowValueMismatch(expectedValue, msg.value);
-        _open(taskId, token, amount, deadline);
+        _open(taskId, token, amount, deadline, authorization);
         if (token != address(0)) _pull(token, amount);
     }
 
@@ -82,7 +89,8 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
-        bytes32 s
+        bytes32 s,
+        bytes calldata authorization
     ) external whenNotPaused nonReentrant {
         if (token == address(0)) revert TaskEscrowZeroAddress();
         // Anyone can submit a signed permit first (front-running it makes ours revert); what matters
@@ -91,7 +99,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
             uint256 allowance = IERC20(token).allowance(msg.sender, address(this));
             if (allowance < amount) revert TaskEscrowPermitFailed(allowance, amount);
         }
-        _open(taskId, token, amount, deadline);
+        _open(taskId, token, amount, deadline, authorization);
         _pull(token, amount);
     }
 
@@ -123,36 +131,11 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         if (price == 0 || price > amount) revert TaskEscrowInvalidPrice(price, amount);
         if (block.timestamp > e.deadline) revert TaskEscrowDeadlinePassed(e.deadline);
 
-        // Before the first award the escrow holds the whole budget; after it, the previous price.
-        uint256 heldBefore = state == State.Funded ? amount : e.price;
-        address buyer = e.buyer;
-        address token = e.token;
-        uint256 refunded;
-        uint256 debited;
-        if (heldBefore > price) {
-            // unchecked: guarded by the comparison just above.
-            unchecked {
-                refunded = heldBefore - price;
-            }
-            _held[token] -= refunded;
-            _balances[buyer][token] += refunded;
-        } else if (price > heldBefore) {
-            // unchecked: guarded by the comparison just above.
-            unchecked {
-                debited = price - heldBefore;
-            }
-            uint256 available = _balances[buyer][token];
-            if (available < debited) revert TaskEscrowBuyerCreditInsufficient(debited, available);
-            // unchecked: `available >= debited` was just checked.
-            unchecked {
-                _balances[buyer][token] = available - debited;
-            }
-            _held[token] += debited;
-        }
+        // The whole budget stays held until the escrow ends, so any re-award within it is covered.
         e.agent = agent;
         e.price = price;
         e.state = State.Awarded;
-        emit EscrowAwarded(taskId, buyer, agent, token, price, refunded, debited);
+        emit EscrowAwarded(taskId, e.buyer, agent, e.token, price);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -200,19 +183,24 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         }
 
         uint256 price = e.price;
+        uint256 amount = e.amount;
         uint256 fee = BasisPoints.portion(price, e.feeBps);
         uint256 agentAmount;
-        // unchecked: feeBps <= MAX_FEE_BPS < BasisPoints.MAX, so fee <= price.
+        uint256 buyerAmount;
+        // unchecked: feeBps <= MAX_FEE_BPS < BasisPoints.MAX, so fee <= price; award keeps price <= amount.
         unchecked {
             agentAmount = price - fee;
+            buyerAmount = amount - price;
         }
         address token = e.token;
         address agent = e.agent;
+        address buyer = e.buyer;
         e.state = State.Released;
-        _held[token] -= price;
+        _held[token] -= amount;
         _balances[agent][token] += agentAmount;
         _balances[treasury][token] += fee;
-        emit EscrowReleased(taskId, e.buyer, agent, token, agentAmount, fee, msg.sender);
+        if (buyerAmount != 0) _balances[buyer][token] += buyerAmount;
+        emit EscrowReleased(taskId, buyer, agent, token, agentAmount, fee, buyerAmount, msg.sender);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -251,19 +239,20 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
         if (agentShareBps > BasisPoints.MAX) revert TaskEscrowInvalidShare(agentShareBps);
 
         uint256 price = e.price;
+        uint256 amount = e.amount;
         uint256 agentShare = BasisPoints.portion(price, agentShareBps);
         uint256 fee = BasisPoints.portion(agentShare, e.feeBps);
         uint256 agentAmount;
         uint256 buyerAmount;
-        // unchecked: agentShareBps <= BasisPoints.MAX gives agentShare <= price, and feeBps < MAX gives
-        // fee <= agentShare.
+        // unchecked: agentShareBps <= BasisPoints.MAX gives agentShare <= price <= amount, and
+        // feeBps < MAX gives fee <= agentShare.
         unchecked {
             agentAmount = agentShare - fee;
-            buyerAmount = price - agentShare;
+            buyerAmount = amount - agentShare;
         }
         address token = e.token;
         e.state = State.Resolved;
-        _held[token] -= price;
+        _held[token] -= amount;
         _balances[e.agent][token] += agentAmount;
         _balances[e.buyer][token] += buyerAmount;
         _balances[treasury][token] += fee;
@@ -351,12 +340,17 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
     // ------------------------------------------------------------------------------------------
 
     /// @dev Checks and records a new escrow funded by `msg.sender` (before any token moves).
-    function _open(TaskId taskId, address token, uint256 amount, uint64 deadline) private {
+    function _open(TaskId taskId, address token, uint256 amount, uint64 deadline, bytes calldata authorization) private {
         if (TaskId.unwrap(taskId) == bytes32(0)) revert TaskEscrowInvalidTaskId();
         Escrow storage e = _escrows[taskId];
         if (e.state != State.None) revert TaskEscrowAlreadyExists(taskId);
         if (amount == 0) revert TaskEscrowZeroAmount();
         if (deadline <= block.timestamp) revert TaskEscrowInvalidDeadline(deadline);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(FUNDING_AUTHORIZATION_TYPEHASH, taskId, msg.sender, token, amount, deadline))
+        );
+        (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, authorization);
+        if (err != ECDSA.RecoverError.NoError || !hasRole(COORDINATOR_ROLE, signer)) revert TaskEscrowUnauthorizedFunding(signer);
 
         uint16 fee = feeBps;
         e.buyer = msg.sender;
@@ -382,7 +376,7 @@ contract TaskEscrow is ITaskEscrow, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @dev Credits everything a Funded or Awarded escrow still holds to its buyer; state Refunded.
     function _returnToBuyer(Escrow storage e) private returns (uint256 amount) {
-        amount = e.state == State.Funded ? e.amount : e.price;
+        amount = e.amount;
         address token = e.token;
         e.state = State.Refunded;
         _held[token] -= amount;

@@ -6,20 +6,23 @@ import {DisputeId} from "../types/DisputeId.sol";
 
 /// @title ITaskEscrow
 /// @notice On-chain escrow for AICP's large payments. A buyer funds a task's budget from their own
-/// wallet (native currency or an ERC-20, optionally with an ERC-2612 permit); the coordinator attests
-/// the award (winner, price) and the unused budget becomes the buyer's at once; the agent (or the
+/// wallet (native currency or an ERC-20, optionally with an ERC-2612 permit) with the coordinator's
+/// EIP-712 funding authorization for that buyer, token, amount and deadline (so nobody else can
+/// occupy a task's key); the coordinator attests the award (winner, price) — and re-awards to a
+/// runner-up on failover, always within the budget the escrow still holds; the agent (or the
 /// coordinator for it) attests delivery; the buyer releases, or silence past the acceptance window
 /// lets the coordinator release; either party may dispute within that window, and the
-/// DisputeResolver executes the final split. Every payout is credited to a balance that its owner
-/// pulls with {withdraw}.
+/// DisputeResolver executes the final split. The unused budget (`amount - price`) returns to the
+/// buyer when the escrow ends. Every payout is credited to a balance that its owner pulls with
+/// {withdraw}.
 /// @dev Amounts are in the escrow token's base units (wei for the native currency, whose token
 /// address is `address(0)`); times are unix seconds; shares and fees are basis points (1/10 000).
 /// Money is conserved to the base unit: for every token, the contract's balance equals
 /// {totalHeld} plus the sum of every account's {balanceOf}.
 interface ITaskEscrow {
     /// @notice Where an escrow is in its lifecycle.
-    /// @dev None: never funded. Funded: budget held, no winner yet. Awarded: price held for the
-    /// winner, the rest already credited to the buyer. Delivered: result attested, acceptance window
+    /// @dev None: never funded. Funded: budget held, no winner yet. Awarded: the whole budget still
+    /// held, `price` of it for the winner. Delivered: result attested, acceptance window
     /// running. Disputed: waiting for the DisputeResolver. Released, Refunded (by the coordinator or
     /// reclaimed by the buyer) and Resolved are final.
     enum State {
@@ -44,7 +47,8 @@ interface ITaskEscrow {
     /// @param acceptanceEndsAt Unix seconds until which the result can be disputed and after which the
     /// coordinator may release (0 before delivery).
     /// @param amount The budget funded, in token base units.
-    /// @param price The awarded price, in token base units (0 before the award): what is held after it.
+    /// @param price The awarded price, in token base units (0 before the award); the escrow holds
+    /// `amount` until it ends.
     /// @param resultHash The hash of the delivered result (0 before delivery).
     /// @param disputeId The DisputeResolver's id for this task's dispute (0 if none).
     struct Escrow {
@@ -83,24 +87,13 @@ interface ITaskEscrow {
     );
 
     /// @notice Emitted when the coordinator awarded a task, first or again (failover to a runner-up).
-    /// @dev The buyer's withdrawable balance changed by `refundedToBuyer - debitedFromBuyer`, and
-    /// {totalHeld} by the opposite; what the escrow holds is now `price`.
+    /// @dev No money moves: the escrow keeps holding the whole budget until it ends.
     /// @param taskId The task.
     /// @param buyer The task's buyer.
     /// @param agent The (new) winner.
     /// @param token The escrow's token.
-    /// @param price The (new) price, in token base units.
-    /// @param refundedToBuyer What this award credited to the buyer's withdrawable balance.
-    /// @param debitedFromBuyer What this re-award at a higher price took back from the buyer's balance.
-    event EscrowAwarded(
-        TaskId indexed taskId,
-        address indexed buyer,
-        address indexed agent,
-        address token,
-        uint256 price,
-        uint256 refundedToBuyer,
-        uint256 debitedFromBuyer
-    );
+    /// @param price The (new) price, in token base units (<= the budget).
+    event EscrowAwarded(TaskId indexed taskId, address indexed buyer, address indexed agent, address token, uint256 price);
 
     /// @notice Emitted when the agent, or the coordinator for it, attested the task's delivery.
     /// @param taskId The task.
@@ -125,6 +118,7 @@ interface ITaskEscrow {
     /// @param token The escrow's token.
     /// @param agentAmount What the agent's withdrawable balance received (price - fee).
     /// @param fee What the treasury's withdrawable balance received.
+    /// @param buyerAmount What the buyer's withdrawable balance received: the unused budget, `amount - price`.
     /// @param releasedBy The buyer (acceptance) or the coordinator (silence past the window).
     event EscrowReleased(
         TaskId indexed taskId,
@@ -133,6 +127,7 @@ interface ITaskEscrow {
         address token,
         uint256 agentAmount,
         uint256 fee,
+        uint256 buyerAmount,
         address releasedBy
     );
 
@@ -163,7 +158,7 @@ interface ITaskEscrow {
     /// @param token The escrow's token.
     /// @param agentShareBps The agent's share of the price, in bps.
     /// @param agentAmount What the agent's balance received (its share less the fee).
-    /// @param buyerAmount What the buyer's balance received (the rest of the price).
+    /// @param buyerAmount What the buyer's balance received: the rest of the price plus the unused budget.
     /// @param fee What the treasury's balance received (the fee on the agent's share only).
     event RulingExecuted(
         TaskId indexed taskId,
@@ -289,10 +284,10 @@ interface ITaskEscrow {
     /// @param acceptanceEndsAt The end of the window, in unix seconds.
     error TaskEscrowAcceptanceWindowClosed(uint64 acceptanceEndsAt);
 
-    /// @notice Thrown when a re-award at a higher price needs more than the buyer's balance still holds.
-    /// @param needed What must be taken back from the buyer's balance.
-    /// @param available The buyer's balance in the escrow's token.
-    error TaskEscrowBuyerCreditInsufficient(uint256 needed, uint256 available);
+    /// @notice Thrown when a funding's authorization was not signed by a COORDINATOR_ROLE account for
+    /// this task, caller, token, amount and deadline (or is not a valid ECDSA signature).
+    /// @param signer The recovered signer (`address(0)` when the signature is malformed).
+    error TaskEscrowUnauthorizedFunding(address signer);
 
     /// @notice Thrown when a dispute is opened while no DisputeResolver is set.
     error TaskEscrowDisputeResolverUnset();
@@ -317,18 +312,23 @@ interface ITaskEscrow {
     // ------------------------------------------------------------------------------------------
 
     /// @notice Funds a task's escrow from the caller's wallet; the caller becomes the task's buyer.
-    /// @dev Native currency: `token` is `address(0)` and `msg.value` must equal `amount`. ERC-20:
+    /// @dev Needs `authorization`: an EIP-712 signature by a COORDINATOR_ROLE account of
+    /// `FundingAuthorization(bytes32 taskId,address buyer,address token,uint256 amount,uint64 deadline)`
+    /// with `buyer = msg.sender`, under this contract's domain ({eip712Domain}, ERC-5267), so a task
+    /// key can only be funded by the buyer the coordinator issued it to (no squatting).
+    /// Native currency: `token` is `address(0)` and `msg.value` must equal `amount`. ERC-20:
     /// `msg.value` must be 0 and the escrow must be approved for `amount`; fee-on-transfer tokens
     /// revert. Snapshots the current fee. Reverts when paused.
     /// Emits {EscrowFunded}. Errors: {TaskEscrowInvalidTaskId}, {TaskEscrowAlreadyExists},
-    /// {TaskEscrowZeroAmount}, {TaskEscrowInvalidDeadline}, {TaskEscrowValueMismatch},
-    /// {TaskEscrowTransferMismatch}.
+    /// {TaskEscrowZeroAmount}, {TaskEscrowInvalidDeadline}, {TaskEscrowUnauthorizedFunding},
+    /// {TaskEscrowValueMismatch}, {TaskEscrowTransferMismatch}.
     /// @param taskId The task (non-zero, never funded before).
     /// @param token The ERC-20 to hold, or `address(0)` for the native currency.
     /// @param amount The budget, in token base units (> 0).
     /// @param deadline Unix seconds (in the future) after which the buyer may reclaim if nothing was
     /// delivered; delivery must be attested by then.
-    function fund(TaskId taskId, address token, uint256 amount, uint64 deadline) external payable;
+    /// @param authorization The coordinator's 65-byte EIP-712 signature of the funding authorization.
+    function fund(TaskId taskId, address token, uint256 amount, uint64 deadline, bytes calldata authorization) external payable;
 
     /// @notice Like {fund} for an ERC-2612 token, with the buyer's permit in the same call.
     /// @dev The permit (owner = caller, spender = this escrow, value = `amount`) is tried and a failure
@@ -343,6 +343,7 @@ interface ITaskEscrow {
     /// @param v The permit signature's `v`.
     /// @param r The permit signature's `r`.
     /// @param s The permit signature's `s`.
+    /// @param authorization The coordinator's funding authorization (see {fund}).
     function fundWithPermit(
         TaskId taskId,
         address token,
@@ -351,7 +352,8 @@ interface ITaskEscrow {
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
-        bytes32 s
+        bytes32 s,
+        bytes calldata authorization
     ) external;
 
     /// @notice Buyer only: reclaims an escrow that was not delivered by its deadline.
@@ -368,13 +370,11 @@ interface ITaskEscrow {
 
     /// @notice Coordinator only: attests the auction's winner and price, or re-awards an awarded task
     /// to a runner-up (failover).
-    /// @dev First award (Funded): `amount - price` is credited to the buyer at once. Re-award
-    /// (Awarded, not yet delivered): the buyer's balance is credited with `oldPrice - price` or
-    /// debited with `price - oldPrice` (reverting if the buyer already withdrew it), so the budget
-    /// is conserved exactly. Not after the deadline. Reverts when paused.
+    /// @dev Allowed in Funded or Awarded (not yet delivered), up to the deadline. No money moves: the
+    /// escrow holds the whole budget until it ends, so a re-award to a runner-up at any price up to
+    /// the budget always succeeds, whatever the buyer has withdrawn meanwhile. Reverts when paused.
     /// Emits {EscrowAwarded}. Errors: AccessControlUnauthorizedAccount, {TaskEscrowInvalidState},
-    /// {TaskEscrowInvalidAgent}, {TaskEscrowInvalidPrice}, {TaskEscrowDeadlinePassed},
-    /// {TaskEscrowBuyerCreditInsufficient}.
+    /// {TaskEscrowInvalidAgent}, {TaskEscrowInvalidPrice}, {TaskEscrowDeadlinePassed}.
     /// @param taskId The task.
     /// @param agent The winner's wallet (non-zero).
     /// @param price The price, in token base units (0 < price <= amount).
@@ -403,8 +403,8 @@ interface ITaskEscrow {
     /// @notice Pays the price to the agent: by the buyer at any time in Awarded or Delivered (early
     /// release, acceptance), or by the coordinator in Delivered once the acceptance window has ended
     /// (silence counts as acceptance).
-    /// @dev Credits `price - fee` to the agent and `fee = price * feeBps / 10 000` (snapshot) to the
-    /// treasury; state Released. Reverts when paused.
+    /// @dev Credits `price - fee` to the agent, `fee = price * feeBps / 10 000` (snapshot) to the
+    /// treasury and the unused budget `amount - price` to the buyer; state Released. Reverts when paused.
     /// Emits {EscrowReleased}. Errors: {TaskEscrowInvalidState}, {TaskEscrowNotBuyer} (neither the
     /// buyer nor the coordinator), {TaskEscrowAcceptanceWindowOpen}.
     /// @param taskId The task.
@@ -426,7 +426,7 @@ interface ITaskEscrow {
 
     /// @notice Resolver only: executes a final ruling, splitting the price.
     /// @dev The agent's share is `price * agentShareBps / 10 000`; the fee (snapshot bps) applies to
-    /// that share only; the rest of the price goes to the buyer. State Resolved. Reverts when paused.
+    /// that share only; the rest of the price and the unused budget go to the buyer. State Resolved. Reverts when paused.
     /// Emits {RulingExecuted}. Errors: AccessControlUnauthorizedAccount, {TaskEscrowInvalidState},
     /// {TaskEscrowInvalidShare}.
     /// @param taskId The task.
@@ -488,6 +488,10 @@ interface ITaskEscrow {
 
     /// @notice The maximum fee, in bps (10%).
     function MAX_FEE_BPS() external view returns (uint16);
+
+    /// @notice keccak256 of the EIP-712 type
+    /// `FundingAuthorization(bytes32 taskId,address buyer,address token,uint256 amount,uint64 deadline)`.
+    function FUNDING_AUTHORIZATION_TYPEHASH() external view returns (bytes32);
 
     /// @notice The role of the coordinator's hot wallet.
     function COORDINATOR_ROLE() external view returns (bytes32);

@@ -407,7 +407,7 @@ describe("DisputeResolver", function () {
       await expect(tx).to.emit(resolver, "DisputeFinalized").withArgs(disputeId, taskId, 2_500);
       await expect(tx)
         .to.emit(escrow, "RulingExecuted")
-        .withArgs(taskId, buyer.address, agent.address, tokenAddress, 2_500, share - fee, price - share, fee);
+        .withArgs(taskId, buyer.address, agent.address, tokenAddress, 2_500, share - fee, amount - share, fee);
       expect((await resolver.disputeOf(disputeId)).status).to.equal(Status.Finalized);
       expect((await escrow.escrowOf(taskId)).state).to.equal(State.Resolved);
       expect(await escrow.balanceOf(buyer.address, tokenAddress)).to.equal(amount - share);
@@ -420,7 +420,7 @@ describe("DisputeResolver", function () {
 
     it("executes an appeal's ruling at once", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
-      const { resolver, escrow, disputeId, taskId, agent, arbitrator, tokenAddress, price } = sys;
+      const { resolver, escrow, disputeId, taskId, agent, arbitrator, tokenAddress, price, amount } = sys;
       await ruleAs(sys, 1_000n);
       await resolver.connect(agent).appeal(disputeId);
       const next = await nextArbitrator(sys, 1n, arbitrator.address);
@@ -429,7 +429,7 @@ describe("DisputeResolver", function () {
       const fee = (share * FEE_BPS) / BPS;
       await expect(resolver.finalize(disputeId))
         .to.emit(escrow, "RulingExecuted")
-        .withArgs(taskId, sys.buyer.address, agent.address, tokenAddress, 8_000, share - fee, price - share, fee);
+        .withArgs(taskId, sys.buyer.address, agent.address, tokenAddress, 8_000, share - fee, amount - share, fee);
     });
 
     it("refuses a dispute without a ruling, and waits for a paused escrow", async function () {

@@ -18,6 +18,7 @@ import {
   openEscrow,
   signPermit,
   taskIdOf,
+  fundingAuth,
 } from "./fixtures/escrow.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -32,7 +33,8 @@ const DAY = 24n * 3600n;
 describe("TaskEscrow", function () {
   describe("deployment", function () {
     it("grants the admin role and records the parameters", async function () {
-      const { escrow, admin, treasury, resolver } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, treasury, resolver } = sys;
       expect(await escrow.hasRole(await escrow.DEFAULT_ADMIN_ROLE(), admin.address)).to.equal(true);
       expect(await escrow.treasury()).to.equal(treasury.address);
       expect(await escrow.feeBps()).to.equal(FEE_BPS);
@@ -46,7 +48,8 @@ describe("TaskEscrow", function () {
     });
 
     it("emits the initial parameters for indexers", async function () {
-      const { admin, treasury } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { admin, treasury } = sys;
       const escrow = await ethers.deployContract("TaskEscrow", [admin.address, treasury.address, 100, 3600]);
       const tx = escrow.deploymentTransaction();
       await expect(tx).to.emit(escrow, "FeeUpdated").withArgs(0, 100);
@@ -56,7 +59,8 @@ describe("TaskEscrow", function () {
     });
 
     it("rejects a zero admin, a zero treasury, a fee above 10% and a zero window", async function () {
-      const { escrow, admin, treasury } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, treasury } = sys;
       const deploy = (args: unknown[]) => ethers.deployContract("TaskEscrow", args);
       await expect(deploy([NATIVE, treasury.address, 0, 1])).to.be.revertedWithCustomError(
         escrow,
@@ -76,7 +80,8 @@ describe("TaskEscrow", function () {
     });
 
     it("reports ERC-165 support for ITaskEscrow and IAccessControl", async function () {
-      const { escrow } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow } = sys;
       await expectErc165(escrow, ITaskEscrow__factory.createInterface(), [IACCESS_CONTROL_ID]);
     });
   });
@@ -88,7 +93,7 @@ describe("TaskEscrow", function () {
       const taskId = taskIdOf(ethers, "native");
       const amount = ethers.parseEther("2");
       const deadline = (await now(networkHelpers)) + DAY;
-      const tx = escrow.connect(buyer).fund(taskId, NATIVE, amount, deadline, { value: amount });
+      const tx = escrow.connect(buyer).fund(taskId, NATIVE, amount, deadline, await fundingAuth(sys, taskId, buyer, NATIVE, amount, deadline), { value: amount });
       await expect(tx)
         .to.emit(escrow, "EscrowFunded")
         .withArgs(taskId, buyer.address, NATIVE, amount, deadline, FEE_BPS);
@@ -112,7 +117,7 @@ describe("TaskEscrow", function () {
       const amount = 250n * USD;
       const deadline = (await now(networkHelpers)) + DAY;
       await token.connect(buyer).approve(escrow, amount);
-      const tx = escrow.connect(buyer).fund(taskId, token, amount, deadline);
+      const tx = escrow.connect(buyer).fund(taskId, token, amount, deadline, await fundingAuth(sys, taskId, buyer, token, amount, deadline));
       await expect(tx)
         .to.emit(escrow, "EscrowFunded")
         .withArgs(taskId, buyer.address, await token.getAddress(), amount, deadline, FEE_BPS);
@@ -122,13 +127,14 @@ describe("TaskEscrow", function () {
     });
 
     it("checks msg.value against the token kind", async function () {
-      const { escrow, token, buyer } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, token, buyer } = sys;
       const deadline = (await now(networkHelpers)) + DAY;
-      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "a"), NATIVE, 100n, deadline, { value: 99n }))
+      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "a"), NATIVE, 100n, deadline, await fundingAuth(sys, taskIdOf(ethers, "a"), buyer, NATIVE, 100n, deadline), { value: 99n }))
         .to.be.revertedWithCustomError(escrow, "TaskEscrowValueMismatch")
         .withArgs(100n, 99n);
       await token.connect(buyer).approve(escrow, 100n);
-      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "a"), token, 100n, deadline, { value: 1n }))
+      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "a"), token, 100n, deadline, await fundingAuth(sys, taskIdOf(ethers, "a"), buyer, token, 100n, deadline), { value: 1n }))
         .to.be.revertedWithCustomError(escrow, "TaskEscrowValueMismatch")
         .withArgs(0n, 1n);
     });
@@ -138,51 +144,90 @@ describe("TaskEscrow", function () {
       const { escrow, buyer, buyer2 } = sys;
       const t = await now(networkHelpers);
       await expect(
-        escrow.connect(buyer).fund(ZERO_HASH, NATIVE, 1n, t + DAY, { value: 1n }),
+        escrow.connect(buyer).fund(ZERO_HASH, NATIVE, 1n, t + DAY, await fundingAuth(sys, ZERO_HASH, buyer, NATIVE, 1n, t + DAY), { value: 1n }),
       ).to.be.revertedWithCustomError(escrow, "TaskEscrowInvalidTaskId");
 
       const { taskId } = await openEscrow(sys, "reused", { native: true });
-      await expect(escrow.connect(buyer2).fund(taskId, NATIVE, 1n, t + DAY, { value: 1n }))
+      await expect(escrow.connect(buyer2).fund(taskId, NATIVE, 1n, t + DAY, await fundingAuth(sys, taskId, buyer2, NATIVE, 1n, t + DAY), { value: 1n }))
         .to.be.revertedWithCustomError(escrow, "TaskEscrowAlreadyExists")
         .withArgs(taskId);
 
       await expect(
-        escrow.connect(buyer).fund(taskIdOf(ethers, "zero"), NATIVE, 0n, t + DAY),
+        escrow.connect(buyer).fund(taskIdOf(ethers, "zero"), NATIVE, 0n, t + DAY, await fundingAuth(sys, taskIdOf(ethers, "zero"), buyer, NATIVE, 0n, t + DAY)),
       ).to.be.revertedWithCustomError(escrow, "TaskEscrowZeroAmount");
 
       // The next block is at t + 2 at the earliest: a deadline of t + 1 is already past then.
       await networkHelpers.time.setNextBlockTimestamp(t + 10n);
-      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "late"), NATIVE, 1n, t + 10n, { value: 1n }))
+      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "late"), NATIVE, 1n, t + 10n, await fundingAuth(sys, taskIdOf(ethers, "late"), buyer, NATIVE, 1n, t + 10n), { value: 1n }))
         .to.be.revertedWithCustomError(escrow, "TaskEscrowInvalidDeadline")
         .withArgs(t + 10n);
     });
 
     it("bubbles the token's error when the allowance is missing", async function () {
-      const { escrow, token, buyer } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, token, buyer } = sys;
       const deadline = (await now(networkHelpers)) + DAY;
-      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "x"), token, 5n, deadline))
+      await expect(escrow.connect(buyer).fund(taskIdOf(ethers, "x"), token, 5n, deadline, await fundingAuth(sys, taskIdOf(ethers, "x"), buyer, token, 5n, deadline)))
         .to.be.revertedWithCustomError(token, "ERC20InsufficientAllowance")
         .withArgs(await escrow.getAddress(), 0n, 5n);
     });
 
+    it("refuses a funding without the coordinator's authorization for this buyer, token, amount and deadline (no squatting)", async function () {
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, token, buyer, stranger, agent } = sys;
+      const taskId = taskIdOf(ethers, "squat");
+      const deadline = (await now(networkHelpers)) + DAY;
+      const amount = 100n * USD;
+      const auth = await fundingAuth(sys, taskId, buyer, token, amount, deadline);
+      // A stranger replays the buyer's authorization (copied from the mempool or the API) with 1 wei.
+      await expect(escrow.connect(stranger).fund(taskId, NATIVE, 1n, deadline, auth, { value: 1n })).to.be.revertedWithCustomError(
+        escrow,
+        "TaskEscrowUnauthorizedFunding",
+      );
+      // ...or signs one itself: not a coordinator.
+      const own = await fundingAuth(sys, taskId, stranger, NATIVE, 1n, deadline, stranger);
+      await expect(escrow.connect(stranger).fund(taskId, NATIVE, 1n, deadline, own, { value: 1n }))
+        .to.be.revertedWithCustomError(escrow, "TaskEscrowUnauthorizedFunding")
+        .withArgs(stranger.address);
+      // Garbage and a signature by another role holder fail too.
+      await expect(escrow.connect(stranger).fund(taskId, NATIVE, 1n, deadline, "0x1234", { value: 1n }))
+        .to.be.revertedWithCustomError(escrow, "TaskEscrowUnauthorizedFunding")
+        .withArgs(NATIVE);
+      const byAgent = await fundingAuth(sys, taskId, buyer, token, amount, deadline, agent);
+      await token.connect(buyer).approve(escrow, amount);
+      await expect(escrow.connect(buyer).fund(taskId, token, amount, deadline, byAgent)).to.be.revertedWithCustomError(escrow, "TaskEscrowUnauthorizedFunding");
+      // The buyer itself cannot change the amount, the token or the deadline it was authorized for.
+      await expect(escrow.connect(buyer).fund(taskId, token, amount - 1n, deadline, auth)).to.be.revertedWithCustomError(escrow, "TaskEscrowUnauthorizedFunding");
+      await expect(escrow.connect(buyer).fund(taskId, token, amount, deadline + 1n, auth)).to.be.revertedWithCustomError(escrow, "TaskEscrowUnauthorizedFunding");
+      // The key is still free for its buyer.
+      expect((await escrow.escrowOf(taskId)).state).to.equal(State.None);
+      await expect(escrow.connect(buyer).fund(taskId, token, amount, deadline, auth)).to.emit(escrow, "EscrowFunded");
+      expect((await escrow.escrowOf(taskId)).buyer).to.equal(buyer.address);
+      expect(await escrow.FUNDING_AUTHORIZATION_TYPEHASH()).to.equal(
+        ethers.id("FundingAuthorization(bytes32 taskId,address buyer,address token,uint256 amount,uint64 deadline)"),
+      );
+    });
+
     it("is paused with the contract", async function () {
-      const { escrow, admin, buyer } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, buyer } = sys;
       await escrow.connect(admin).pause();
       const deadline = (await now(networkHelpers)) + DAY;
       await expect(
-        escrow.connect(buyer).fund(taskIdOf(ethers, "p"), NATIVE, 1n, deadline, { value: 1n }),
+        escrow.connect(buyer).fund(taskIdOf(ethers, "p"), NATIVE, 1n, deadline, await fundingAuth(sys, taskIdOf(ethers, "p"), buyer, NATIVE, 1n, deadline), { value: 1n }),
       ).to.be.revertedWithCustomError(escrow, "EnforcedPause");
     });
   });
 
   describe("fundWithPermit", function () {
     it("funds in one call with an ERC-2612 permit", async function () {
-      const { escrow, token, buyer } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, token, buyer } = sys;
       const amount = 40n * USD;
       const t = await now(networkHelpers);
       const { v, r, s } = await signPermit(ethers, token, buyer, await escrow.getAddress(), amount, t + 3600n);
       const taskId = taskIdOf(ethers, "permit");
-      const tx = escrow.connect(buyer).fundWithPermit(taskId, token, amount, t + DAY, t + 3600n, v, r, s);
+      const tx = escrow.connect(buyer).fundWithPermit(taskId, token, amount, t + DAY, t + 3600n, v, r, s, await fundingAuth(sys, taskId, buyer, token, amount, t + DAY));
       await expect(tx)
         .to.emit(escrow, "EscrowFunded")
         .withArgs(taskId, buyer.address, await token.getAddress(), amount, t + DAY, FEE_BPS);
@@ -192,7 +237,8 @@ describe("TaskEscrow", function () {
     });
 
     it("still funds when the permit was front-run", async function () {
-      const { escrow, token, buyer, stranger } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, token, buyer, stranger } = sys;
       const amount = 40n * USD;
       const t = await now(networkHelpers);
       const spender = await escrow.getAddress();
@@ -201,97 +247,93 @@ describe("TaskEscrow", function () {
       await token.connect(stranger).permit(buyer.address, spender, amount, t + 3600n, v, r, s);
       const taskId = taskIdOf(ethers, "frontrun");
       await expect(
-        escrow.connect(buyer).fundWithPermit(taskId, token, amount, t + DAY, t + 3600n, v, r, s),
+        escrow.connect(buyer).fundWithPermit(taskId, token, amount, t + DAY, t + 3600n, v, r, s, await fundingAuth(sys, taskId, buyer, token, amount, t + DAY)),
       ).to.changeTokenBalances(ethers, token, [buyer, escrow], [-amount, amount]);
       expect((await escrow.escrowOf(taskId)).amount).to.equal(amount);
     });
 
     it("fails clearly when the permit is invalid and no allowance covers the amount", async function () {
-      const { escrow, token, buyer } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, token, buyer } = sys;
       const amount = 40n * USD;
       const t = await now(networkHelpers);
       // Signed for a smaller value than the one funded: the recovered signer will not match.
       const { v, r, s } = await signPermit(ethers, token, buyer, await escrow.getAddress(), amount - 1n, t + 3600n);
       await token.connect(buyer).approve(escrow, amount - 1n);
       await expect(
-        escrow.connect(buyer).fundWithPermit(taskIdOf(ethers, "bad"), token, amount, t + DAY, t + 3600n, v, r, s),
+        escrow.connect(buyer).fundWithPermit(taskIdOf(ethers, "bad"), token, amount, t + DAY, t + 3600n, v, r, s, await fundingAuth(sys, taskIdOf(ethers, "bad"), buyer, token, amount, t + DAY)),
       )
         .to.be.revertedWithCustomError(escrow, "TaskEscrowPermitFailed")
         .withArgs(amount - 1n, amount);
     });
 
     it("rejects the native currency and is paused with the contract", async function () {
-      const { escrow, admin, buyer } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, buyer } = sys;
       const t = await now(networkHelpers);
       await expect(
-        escrow.connect(buyer).fundWithPermit(taskIdOf(ethers, "n"), NATIVE, 1n, t + DAY, t + DAY, 27, ZERO_HASH, ZERO_HASH),
+        escrow.connect(buyer).fundWithPermit(taskIdOf(ethers, "n"), NATIVE, 1n, t + DAY, t + DAY, 27, ZERO_HASH, ZERO_HASH, await fundingAuth(sys, taskIdOf(ethers, "n"), buyer, NATIVE, 1n, t + DAY)),
       ).to.be.revertedWithCustomError(escrow, "TaskEscrowZeroAddress");
       await escrow.connect(admin).pause();
       await expect(
-        escrow.connect(buyer).fundWithPermit(taskIdOf(ethers, "n"), NATIVE, 1n, t + DAY, t + DAY, 27, ZERO_HASH, ZERO_HASH),
+        escrow.connect(buyer).fundWithPermit(taskIdOf(ethers, "n"), NATIVE, 1n, t + DAY, t + DAY, 27, ZERO_HASH, ZERO_HASH, await fundingAuth(sys, taskIdOf(ethers, "n"), buyer, NATIVE, 1n, t + DAY)),
       ).to.be.revertedWithCustomError(escrow, "EnforcedPause");
     });
   });
 
   describe("award", function () {
-    it("records the winner and credits the unused budget to the buyer at once", async function () {
+    it("records the winner and keeps the whole budget held until the escrow ends", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, coordinator, agent, buyer } = sys;
       const { taskId, amount, token } = await openEscrow(sys, "award");
       const price = 70n * USD;
       await expect(escrow.connect(coordinator).award(taskId, agent.address, price))
         .to.emit(escrow, "EscrowAwarded")
-        .withArgs(taskId, buyer.address, agent.address, token, price, amount - price, 0n);
+        .withArgs(taskId, buyer.address, agent.address, token, price);
       const e = await escrow.escrowOf(taskId);
       expect(e.state).to.equal(State.Awarded);
       expect(e.agent).to.equal(agent.address);
       expect(e.price).to.equal(price);
-      expect(await escrow.balanceOf(buyer.address, token)).to.equal(amount - price);
-      expect(await escrow.totalHeld(token)).to.equal(price);
+      expect(await escrow.balanceOf(buyer.address, token)).to.equal(0n);
+      expect(await escrow.totalHeld(token)).to.equal(amount);
     });
 
-    it("awards the whole budget without crediting anything", async function () {
+    it("awards the whole budget", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, coordinator, agent, buyer } = sys;
       const { taskId, amount, token } = await openEscrow(sys, "full", { native: true });
       await expect(escrow.connect(coordinator).award(taskId, agent.address, amount))
         .to.emit(escrow, "EscrowAwarded")
-        .withArgs(taskId, buyer.address, agent.address, token, amount, 0n, 0n);
+        .withArgs(taskId, buyer.address, agent.address, token, amount);
       expect(await escrow.balanceOf(buyer.address, token)).to.equal(0n);
     });
 
-    it("re-awards to a runner-up, adjusting the buyer's credit both ways", async function () {
+    it("re-awards to a runner-up at a higher price, and the release pays that runner-up", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, coordinator, agent, agent2, buyer } = sys;
       const { taskId, amount, token } = await awardedEscrow(sys, "failover", { price: 60n * USD });
-      // Runner-up at a higher bid: 10 tUSD come back from the buyer's credit.
-      await expect(escrow.connect(coordinator).award(taskId, agent2.address, 70n * USD))
+      // The reproduction of the failover bug: a higher runner-up price is always covered.
+      await expect(escrow.connect(coordinator).award(taskId, agent2.address, 80n * USD))
         .to.emit(escrow, "EscrowAwarded")
-        .withArgs(taskId, buyer.address, agent2.address, token, 70n * USD, 0n, 10n * USD);
-      expect(await escrow.balanceOf(buyer.address, token)).to.equal(amount - 70n * USD);
-      expect(await escrow.totalHeld(token)).to.equal(70n * USD);
-      // Back to a cheaper agent: the difference is credited again.
-      await expect(escrow.connect(coordinator).award(taskId, agent.address, 55n * USD))
-        .to.emit(escrow, "EscrowAwarded")
-        .withArgs(taskId, buyer.address, agent.address, token, 55n * USD, 15n * USD, 0n);
-      // Same price, new agent: nothing moves.
-      await expect(escrow.connect(coordinator).award(taskId, agent2.address, 55n * USD))
-        .to.emit(escrow, "EscrowAwarded")
-        .withArgs(taskId, buyer.address, agent2.address, token, 55n * USD, 0n, 0n);
-      expect(await escrow.balanceOf(buyer.address, token)).to.equal(amount - 55n * USD);
-      expect(await escrow.totalHeld(token)).to.equal(55n * USD);
-      const c = await conservation(sys, token, [buyer.address]);
+        .withArgs(taskId, buyer.address, agent2.address, token, 80n * USD);
+      expect(await escrow.totalHeld(token)).to.equal(amount);
+      await escrow.connect(agent2).deliver(taskId, ethers.id("result"));
+      const fee = (80n * USD * FEE_BPS) / BPS;
+      await expect(escrow.connect(buyer).release(taskId))
+        .to.emit(escrow, "EscrowReleased")
+        .withArgs(taskId, buyer.address, agent2.address, token, 80n * USD - fee, fee, amount - 80n * USD, buyer.address);
+      expect(await escrow.balanceOf(agent2.address, token)).to.equal(80n * USD - fee);
+      expect(await escrow.balanceOf(agent.address, token)).to.equal(0n);
+      expect(await escrow.balanceOf(buyer.address, token)).to.equal(amount - 80n * USD);
+      const c = await conservation(sys, token, [buyer.address, agent.address, agent2.address, sys.treasury.address]);
       expect(c.contractBalance).to.equal(c.held + c.credited);
     });
 
-    it("cannot take back a credit the buyer already withdrew", async function () {
+    it("leaves the buyer nothing to withdraw while the escrow is open", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
-      const { escrow, coordinator, agent2, buyer } = sys;
-      const { taskId, token } = await awardedEscrow(sys, "withdrawn", { price: 60n * USD });
-      await escrow.connect(buyer).withdraw(token);
-      await expect(escrow.connect(coordinator).award(taskId, agent2.address, 61n * USD))
-        .to.be.revertedWithCustomError(escrow, "TaskEscrowBuyerCreditInsufficient")
-        .withArgs(1n * USD, 0n);
+      const { escrow, buyer } = sys;
+      const { token } = await awardedEscrow(sys, "withdrawn", { price: 60n * USD });
+      await expect(escrow.connect(buyer).withdraw(token)).to.be.revertedWithCustomError(escrow, "TaskEscrowNothingToWithdraw");
     });
 
     it("is for the coordinator only", async function () {
@@ -414,11 +456,11 @@ describe("TaskEscrow", function () {
     it("lets the buyer accept a delivery: price less the fee to the agent, the fee to the treasury", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, buyer, agent, treasury } = sys;
-      const { taskId, price, token } = await deliveredEscrow(sys, "accept");
+      const { taskId, price, amount, token } = await deliveredEscrow(sys, "accept");
       const fee = (price * FEE_BPS) / BPS;
       await expect(escrow.connect(buyer).release(taskId))
         .to.emit(escrow, "EscrowReleased")
-        .withArgs(taskId, buyer.address, agent.address, token, price - fee, fee, buyer.address);
+        .withArgs(taskId, buyer.address, agent.address, token, price - fee, fee, amount - price, buyer.address);
       expect((await escrow.escrowOf(taskId)).state).to.equal(State.Released);
       expect(await escrow.balanceOf(agent.address, token)).to.equal(price - fee);
       expect(await escrow.balanceOf(treasury.address, token)).to.equal(fee);
@@ -430,17 +472,17 @@ describe("TaskEscrow", function () {
     it("lets the buyer release early, before delivery", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, buyer, agent } = sys;
-      const { taskId, price, token } = await awardedEscrow(sys, "early", { native: true });
+      const { taskId, price, amount, token } = await awardedEscrow(sys, "early", { native: true });
       const fee = (price * FEE_BPS) / BPS;
       await expect(escrow.connect(buyer).release(taskId))
         .to.emit(escrow, "EscrowReleased")
-        .withArgs(taskId, buyer.address, agent.address, token, price - fee, fee, buyer.address);
+        .withArgs(taskId, buyer.address, agent.address, token, price - fee, fee, amount - price, buyer.address);
     });
 
     it("lets the coordinator release only after the acceptance window (silence is acceptance)", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, buyer, agent, coordinator } = sys;
-      const { taskId, price, token } = await deliveredEscrow(sys, "silence");
+      const { taskId, price, amount, token } = await deliveredEscrow(sys, "silence");
       const endsAt = (await escrow.escrowOf(taskId)).acceptanceEndsAt;
       await networkHelpers.time.setNextBlockTimestamp(endsAt);
       await expect(escrow.connect(coordinator).release(taskId))
@@ -450,7 +492,7 @@ describe("TaskEscrow", function () {
       const fee = (price * FEE_BPS) / BPS;
       await expect(escrow.connect(coordinator).release(taskId))
         .to.emit(escrow, "EscrowReleased")
-        .withArgs(taskId, buyer.address, agent.address, token, price - fee, fee, coordinator.address);
+        .withArgs(taskId, buyer.address, agent.address, token, price - fee, fee, amount - price, coordinator.address);
     });
 
     it("uses the fee snapshotted at funding and the treasury in force at release", async function () {
@@ -467,7 +509,7 @@ describe("TaskEscrow", function () {
       const later = await deliveredEscrow(sys, "nofee");
       await expect(escrow.connect(buyer).release(later.taskId))
         .to.emit(escrow, "EscrowReleased")
-        .withArgs(later.taskId, buyer.address, agent.address, token, later.price, 0n, buyer.address);
+        .withArgs(later.taskId, buyer.address, agent.address, token, later.price, 0n, later.amount - later.price, buyer.address);
     });
 
     it("refuses other callers and states", async function () {
@@ -511,13 +553,13 @@ describe("TaskEscrow", function () {
       expect(await escrow.totalHeld(token)).to.equal(0n);
     });
 
-    it("returns the held price of an awarded escrow (the rest was credited at the award)", async function () {
+    it("returns the whole budget of an awarded escrow", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, coordinator, buyer } = sys;
-      const { taskId, amount, price, token } = await awardedEscrow(sys, "failed");
+      const { taskId, amount, token } = await awardedEscrow(sys, "failed");
       await expect(escrow.connect(coordinator).refund(taskId))
         .to.emit(escrow, "EscrowRefunded")
-        .withArgs(taskId, buyer.address, token, price);
+        .withArgs(taskId, buyer.address, token, amount);
       expect(await escrow.balanceOf(buyer.address, token)).to.equal(amount);
     });
 
@@ -556,7 +598,7 @@ describe("TaskEscrow", function () {
         .withArgs(funded.taskId, buyer.address, NATIVE, funded.amount);
       await expect(escrow.connect(buyer).reclaim(awarded.taskId))
         .to.emit(escrow, "EscrowReclaimed")
-        .withArgs(awarded.taskId, buyer.address, NATIVE, awarded.price);
+        .withArgs(awarded.taskId, buyer.address, NATIVE, awarded.amount);
       expect(await escrow.balanceOf(buyer.address, NATIVE)).to.equal(funded.amount + awarded.amount);
       expect((await escrow.escrowOf(awarded.taskId)).state).to.equal(State.Refunded);
       await expect(escrow.connect(buyer).withdraw(NATIVE)).to.changeEtherBalances(
@@ -640,7 +682,7 @@ describe("TaskEscrow", function () {
       await bare.grantRole(await bare.COORDINATOR_ROLE(), coordinator.address);
       const id = taskIdOf(ethers, "bare");
       const deadline = (await now(networkHelpers)) + DAY;
-      await bare.connect(buyer).fund(id, NATIVE, 10n, deadline, { value: 10n });
+      await bare.connect(buyer).fund(id, NATIVE, 10n, deadline, await fundingAuth({ ...sys, escrow: bare }, id, buyer, NATIVE, 10n, deadline), { value: 10n });
       await bare.connect(coordinator).award(id, agent.address, 10n);
       await bare.connect(agent).deliver(id, ethers.id("r"));
       await expect(bare.connect(buyer).dispute(id, "")).to.be.revertedWithCustomError(
@@ -670,7 +712,7 @@ describe("TaskEscrow", function () {
         const fee = (share * FEE_BPS) / BPS;
         await expect(escrow.connect(ruler).executeRuling(taskId, bps))
           .to.emit(escrow, "RulingExecuted")
-          .withArgs(taskId, buyer.address, agent.address, token, bps, share - fee, price - share, fee);
+          .withArgs(taskId, buyer.address, agent.address, token, bps, share - fee, amount - share, fee);
         expect((await escrow.escrowOf(taskId)).state).to.equal(State.Resolved);
         expect(await escrow.balanceOf(agent.address, token)).to.equal(share - fee);
         expect(await escrow.balanceOf(buyer.address, token)).to.equal(amount - price + price - share);
@@ -750,7 +792,8 @@ describe("TaskEscrow", function () {
     });
 
     it("reverts when there is nothing to withdraw", async function () {
-      const { escrow, stranger, token } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, stranger, token } = sys;
       await expect(escrow.connect(stranger).withdraw(NATIVE)).to.be.revertedWithCustomError(
         escrow,
         "TaskEscrowNothingToWithdraw",
@@ -764,7 +807,8 @@ describe("TaskEscrow", function () {
     it("stays open while the contract is paused", async function () {
       const sys = await networkHelpers.loadFixture(fixture);
       const { escrow, buyer, admin } = sys;
-      const { token, amount, price } = await awardedEscrow(sys, "exit", { native: true });
+      const { taskId, token, amount, price } = await awardedEscrow(sys, "exit", { native: true });
+      await escrow.connect(buyer).release(taskId);
       await escrow.connect(admin).pause();
       await expect(escrow.connect(buyer).withdraw(token)).to.changeEtherBalances(
         ethers,
@@ -794,7 +838,8 @@ describe("TaskEscrow", function () {
 
   describe("admin", function () {
     it("pauses and unpauses", async function () {
-      const { escrow, admin, stranger } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, stranger } = sys;
       const adminRole = await escrow.DEFAULT_ADMIN_ROLE();
       await expect(escrow.connect(stranger).pause())
         .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount")
@@ -809,7 +854,8 @@ describe("TaskEscrow", function () {
     });
 
     it("sets the fee up to 10%", async function () {
-      const { escrow, admin, coordinator } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, coordinator } = sys;
       await expect(escrow.connect(admin).setFeeBps(1000)).to.emit(escrow, "FeeUpdated").withArgs(FEE_BPS, 1000);
       expect(await escrow.feeBps()).to.equal(1000n);
       await expect(escrow.connect(admin).setFeeBps(1001))
@@ -821,7 +867,8 @@ describe("TaskEscrow", function () {
     });
 
     it("sets the treasury", async function () {
-      const { escrow, admin, treasury, stranger } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, treasury, stranger } = sys;
       await expect(escrow.connect(admin).setTreasury(stranger.address))
         .to.emit(escrow, "TreasuryUpdated")
         .withArgs(treasury.address, stranger.address);
@@ -855,7 +902,8 @@ describe("TaskEscrow", function () {
     });
 
     it("sets the dispute resolver and grants it the resolver role", async function () {
-      const { escrow, admin, stranger, resolver } = await networkHelpers.loadFixture(fixture);
+      const sys = await networkHelpers.loadFixture(fixture);
+      const { escrow, admin, stranger, resolver } = sys;
       const role = await escrow.RESOLVER_ROLE();
       await expect(escrow.connect(admin).setDisputeResolver(stranger.address))
         .to.emit(escrow, "DisputeResolverUpdated")

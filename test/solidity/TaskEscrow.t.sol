@@ -5,6 +5,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 
 import {TestBase} from "./utils/Vm.sol";
 import {FeeOnTransferToken} from "./utils/FeeOnTransferToken.sol";
+import {EscrowAuth} from "./utils/EscrowAuth.sol";
 import {AICPTestToken} from "../../contracts/test/AICPTestToken.sol";
 import {TaskEscrow} from "../../contracts/TaskEscrow.sol";
 import {DisputeResolver} from "../../contracts/DisputeResolver.sol";
@@ -26,8 +27,8 @@ contract ContractBuyer {
         escrow = escrow_;
     }
 
-    function fund(TaskId taskId, uint64 deadline) external payable {
-        escrow.fund{value: msg.value}(taskId, address(0), msg.value, deadline);
+    function fund(TaskId taskId, uint64 deadline, bytes calldata authorization) external payable {
+        escrow.fund{value: msg.value}(taskId, address(0), msg.value, deadline, authorization);
     }
 
     function withdraw(bool reenter_) external returns (uint256) {
@@ -52,7 +53,8 @@ contract TaskEscrowTest is TestBase {
     AICPTestToken internal token;
 
     address internal constant TREASURY = address(0x7EA5);
-    address internal constant COORDINATOR = address(0xC00D);
+    uint256 internal constant COORDINATOR_KEY = 0xC00D;
+    address internal immutable COORDINATOR = vm.addr(COORDINATOR_KEY);
     address internal constant BUYER = address(0xB0B);
     address internal constant AGENT = address(0xA6E7);
     address[3] internal arbitrators = [address(0xA1), address(0xA2), address(0xA3)];
@@ -78,11 +80,18 @@ contract TaskEscrowTest is TestBase {
         return TaskId.wrap(keccak256(abi.encode("task", n)));
     }
 
+    /// @dev The coordinator's funding authorization of `buyer` on `e`.
+    function _auth(TaskEscrow e, TaskId id, address buyer, address tok, uint256 amount, uint64 deadline) internal view returns (bytes memory) {
+        return EscrowAuth.sign(vm, COORDINATOR_KEY, e, id, buyer, tok, amount, deadline);
+    }
+
     /// @dev Funds (native), awards at `price` and delivers a task on `e`.
     function _delivered(TaskEscrow e, TaskId id, uint256 amount, uint256 price) internal {
         vm.deal(BUYER, amount);
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        bytes memory auth = _auth(e, id, BUYER, address(0), amount, deadline);
         vm.prank(BUYER);
-        e.fund{value: amount}(id, address(0), amount, uint64(block.timestamp + 1 days));
+        e.fund{value: amount}(id, address(0), amount, deadline, auth);
         vm.prank(COORDINATOR);
         e.award(id, AGENT, price);
         vm.prank(AGENT);
@@ -98,15 +107,18 @@ contract TaskEscrowTest is TestBase {
         fot.mint(BUYER, 1_000);
         vm.prank(BUYER);
         fot.approve(address(escrow), 1_000);
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        bytes memory auth = _auth(escrow, _id(1), BUYER, address(fot), 1_000, deadline);
         vm.expectRevert(abi.encodeWithSelector(ITaskEscrow.TaskEscrowTransferMismatch.selector, 1_000, 990));
         vm.prank(BUYER);
-        escrow.fund(_id(1), address(fot), 1_000, uint64(block.timestamp + 1 days));
+        escrow.fund(_id(1), address(fot), 1_000, deadline, auth);
         assertEq(escrow.totalHeld(address(fot)), 0, "nothing held");
     }
 
     function test_rejectingReceiverKeepsItsBalance() public {
         ContractBuyer buyer = new ContractBuyer(escrow);
-        buyer.fund{value: 1 ether}(_id(2), uint64(block.timestamp + 1 days));
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        buyer.fund{value: 1 ether}(_id(2), deadline, _auth(escrow, _id(2), address(buyer), address(0), 1 ether, deadline));
         vm.prank(COORDINATOR);
         escrow.refund(_id(2));
         vm.expectRevert(
@@ -118,7 +130,8 @@ contract TaskEscrowTest is TestBase {
 
     function test_reentrantWithdrawIsBlocked() public {
         ContractBuyer buyer = new ContractBuyer(escrow);
-        buyer.fund{value: 1 ether}(_id(3), uint64(block.timestamp + 1 days));
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        buyer.fund{value: 1 ether}(_id(3), deadline, _auth(escrow, _id(3), address(buyer), address(0), 1 ether, deadline));
         vm.prank(COORDINATOR);
         escrow.refund(_id(3));
         assertEq(buyer.withdraw(true), 1 ether, "withdrawn once");
@@ -177,7 +190,7 @@ contract TaskEscrowTest is TestBase {
         uint256 agentAmount = e.balanceOf(AGENT, address(0));
         uint256 buyerAmount = e.balanceOf(BUYER, address(0));
         uint256 feeAmount = e.balanceOf(TREASURY, address(0));
-        assertEq(agentAmount + buyerAmount + feeAmount, price, "split sums to the price");
+        assertEq(agentAmount + buyerAmount + feeAmount, price, "split sums to the budget");
         assertEq(feeAmount, fee, "fee on the agent's share only");
         assertEq(agentAmount, share - fee, "agent");
         assertEq(buyerAmount, price - share, "buyer");
@@ -185,24 +198,75 @@ contract TaskEscrowTest is TestBase {
         assertTrue(e.escrowOf(_id(5)).state == ITaskEscrow.State.Resolved, "resolved");
     }
 
-    /// @notice Any sequence of re-awards keeps budget == held + buyer credit.
-    function testFuzz_reawardConservesBudget(uint256 amount, uint256 p1, uint256 p2, uint256 p3) public {
+    /// @notice Any sequence of re-awards (failover to runner-ups at any price within the budget) keeps
+    /// the whole budget held, whatever the buyer withdraws meanwhile; the release pays the last agent.
+    function testFuzz_reawardAlwaysWithinTheBudget(uint256 amount, uint256 p1, uint256 p2, uint256 p3) public {
         amount = bound(amount, 1, 1e30);
         p1 = bound(p1, 1, amount);
         p2 = bound(p2, 1, amount);
         p3 = bound(p3, 1, amount);
         vm.deal(BUYER, amount);
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        bytes memory auth = _auth(escrow, _id(6), BUYER, address(0), amount, deadline);
         vm.prank(BUYER);
-        escrow.fund{value: amount}(_id(6), address(0), amount, uint64(block.timestamp + 1 days));
+        escrow.fund{value: amount}(_id(6), address(0), amount, deadline, auth);
         uint256[3] memory prices = [p1, p2, p3];
+        address[3] memory winners = [AGENT, address(0xA6E8), address(0xA6E9)];
         for (uint256 i; i < 3; ++i) {
             vm.prank(COORDINATOR);
-            escrow.award(_id(6), i % 2 == 0 ? AGENT : address(0xA6E8), prices[i]);
-            assertEq(escrow.totalHeld(address(0)), prices[i], "held = price");
-            assertEq(escrow.balanceOf(BUYER, address(0)) + prices[i], amount, "credit + held = budget");
+            escrow.award(_id(6), winners[i], prices[i]);
+            assertEq(escrow.totalHeld(address(0)), amount, "the budget stays held");
+            assertEq(escrow.balanceOf(BUYER, address(0)), 0, "nothing credited before the end");
         }
-        vm.prank(COORDINATOR);
-        escrow.refund(_id(6));
-        assertEq(escrow.balanceOf(BUYER, address(0)), amount, "all back");
+        vm.prank(BUYER);
+        escrow.release(_id(6));
+        uint256 fee = (p3 * 250) / 10_000;
+        assertEq(escrow.balanceOf(address(0xA6E9), address(0)), p3 - fee, "the last winner is paid");
+        assertEq(escrow.balanceOf(AGENT, address(0)), 0, "the failed agent is not");
+        assertEq(escrow.balanceOf(BUYER, address(0)), amount - p3, "unused budget back");
+        assertEq(escrow.totalHeld(address(0)), 0, "held");
+    }
+
+    /// @notice Squatting: a funding by anyone but the authorized buyer, or of another amount, token or
+    /// deadline, or authorized by a non-coordinator, reverts and leaves the key free for the buyer.
+    function testFuzz_foreignFundingIsRefused(uint256 squatterKey, uint256 amount, uint256 other, uint8 tamper) public {
+        squatterKey = bound(squatterKey, 1, 2 ** 128);
+        address squatter = vm.addr(squatterKey);
+        vm.assume(squatter != BUYER && squatter != COORDINATOR);
+        amount = bound(amount, 2, 1e30);
+        other = bound(other, 1, amount - 1);
+        uint64 deadline = uint64(block.timestamp + 1 days);
+        TaskId id = _id(7);
+        bytes memory auth = _auth(escrow, id, BUYER, address(0), amount, deadline);
+        vm.deal(squatter, amount);
+        uint256 mode = tamper % 4;
+        // A squat with an authorization the squatter signed itself.
+        bytes memory own = EscrowAuth.sign(vm, squatterKey, escrow, id, squatter, address(0), other, deadline);
+        if (mode == 0) {
+            // The buyer's own authorization replayed by someone else (e.g. read from the mempool).
+            vm.expectRevert();
+            vm.prank(squatter);
+            escrow.fund{value: amount}(id, address(0), amount, deadline, auth);
+        } else if (mode == 1) {
+            vm.expectRevert(abi.encodeWithSelector(ITaskEscrow.TaskEscrowUnauthorizedFunding.selector, squatter));
+            vm.prank(squatter);
+            escrow.fund{value: other}(id, address(0), other, deadline, own);
+        } else if (mode == 2) {
+            // The buyer's authorization with another amount, sent by the buyer.
+            vm.deal(BUYER, other);
+            vm.expectRevert();
+            vm.prank(BUYER);
+            escrow.fund{value: other}(id, address(0), other, deadline, auth);
+        } else {
+            // Garbage.
+            vm.expectRevert(abi.encodeWithSelector(ITaskEscrow.TaskEscrowUnauthorizedFunding.selector, address(0)));
+            vm.prank(squatter);
+            escrow.fund{value: other}(id, address(0), other, deadline, hex"1234");
+        }
+        assertTrue(escrow.escrowOf(id).state == ITaskEscrow.State.None, "key still free");
+        vm.deal(BUYER, amount);
+        vm.prank(BUYER);
+        escrow.fund{value: amount}(id, address(0), amount, deadline, auth);
+        assertTrue(escrow.escrowOf(id).buyer == BUYER, "the buyer funds it");
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {TestBase} from "./utils/Vm.sol";
+import {EscrowAuth} from "./utils/EscrowAuth.sol";
 import {AICPTestToken} from "../../contracts/test/AICPTestToken.sol";
 import {TaskEscrow} from "../../contracts/TaskEscrow.sol";
 import {DisputeResolver} from "../../contracts/DisputeResolver.sol";
@@ -21,6 +22,7 @@ contract EscrowHandler is TestBase {
     DisputeResolver public immutable resolver;
     AICPTestToken public immutable token;
     address public immutable coordinator;
+    uint256 internal immutable coordinatorKey;
     address public immutable treasury;
 
     uint256[3] internal buyerKeys = [uint256(0xB1), 0xB2, 0xB3];
@@ -51,13 +53,14 @@ contract EscrowHandler is TestBase {
         TaskEscrow escrow_,
         DisputeResolver resolver_,
         AICPTestToken token_,
-        address coordinator_,
+        uint256 coordinatorKey_,
         address treasury_
     ) {
         escrow = escrow_;
         resolver = resolver_;
         token = token_;
-        coordinator = coordinator_;
+        coordinatorKey = coordinatorKey_;
+        coordinator = vm.addr(coordinatorKey_);
         treasury = treasury_;
         for (uint256 i; i < 3; ++i) buyers[i] = vm.addr(buyerKeys[i]);
     }
@@ -69,44 +72,44 @@ contract EscrowHandler is TestBase {
     function fund(uint256 buyerSeed, uint256 amount, uint256 ttl, bool native, bool withPermit) external {
         if (escrow.paused()) return;
         uint256 b = buyerSeed % 3;
-        address buyer = buyers[b];
         address tok = native ? address(0) : address(token);
         amount = bound(amount, 1, native ? 1e24 : 1e18);
         uint64 deadline = uint64(block.timestamp + bound(ttl, 1 days, 60 days));
         TaskId id = TaskId.wrap(keccak256(abi.encode("invariant-task", ++nonce)));
-
-        bool ok;
-        if (native) {
-            vm.deal(buyer, buyer.balance + amount);
-            vm.prank(buyer);
-            try escrow.fund{value: amount}(id, tok, amount, deadline) {
-                ok = true;
-            } catch {}
-        } else if (withPermit) {
-            ok = _fundWithPermit(b, id, amount, deadline);
-        } else {
-            token.mint(buyer, amount);
-            vm.prank(buyer);
-            token.approve(address(escrow), amount);
-            vm.prank(buyer);
-            try escrow.fund(id, tok, amount, deadline) {
-                ok = true;
-            } catch {}
-        }
+        bool ok = _fund(b, id, tok, amount, deadline, withPermit);
         if (!_check(ok, "fund")) return;
         tasks.push(id);
         deposited[tok] += amount;
         modelHeld[tok] += amount;
     }
 
+    function _fund(uint256 b, TaskId id, address tok, uint256 amount, uint64 deadline, bool withPermit) private returns (bool ok) {
+        address buyer = buyers[b];
+        bytes memory auth = EscrowAuth.sign(vm, coordinatorKey, escrow, id, buyer, tok, amount, deadline);
+        if (tok == address(0)) {
+            vm.deal(buyer, buyer.balance + amount);
+            vm.prank(buyer);
+            try escrow.fund{value: amount}(id, tok, amount, deadline, auth) {
+                ok = true;
+            } catch {}
+        } else if (withPermit) {
+            ok = _fundWithPermit(b, id, amount, deadline, auth);
+        } else {
+            token.mint(buyer, amount);
+            vm.prank(buyer);
+            token.approve(address(escrow), amount);
+            vm.prank(buyer);
+            try escrow.fund(id, tok, amount, deadline, auth) {
+                ok = true;
+            } catch {}
+        }
+    }
+
     function award(uint256 taskSeed, uint256 agentSeed, uint256 price) external {
         (bool found, TaskId id, ITaskEscrow.Escrow memory e) = _findTask(taskSeed, _bit(1) | _bit(2), true);
         if (!found) return;
-        uint256 heldBefore = e.state == ITaskEscrow.State.Funded ? e.amount : e.price;
-        // A re-award may take back from the buyer's credit at most what is still there.
-        uint256 maxPrice = heldBefore + escrow.balanceOf(e.buyer, e.token);
-        if (maxPrice > e.amount) maxPrice = e.amount;
-        price = bound(price, 1, maxPrice);
+        // The whole budget stays held: any price within it is allowed, whatever the buyer withdrew.
+        price = bound(price, 1, e.amount);
         address agent = agents[agentSeed % 3];
         vm.prank(coordinator);
         try escrow.award(id, agent, price) {
@@ -114,13 +117,6 @@ contract EscrowHandler is TestBase {
         } catch {
             _check(false, "award");
             return;
-        }
-        if (heldBefore > price) {
-            modelCredit[e.buyer][e.token] += heldBefore - price;
-            modelHeld[e.token] -= heldBefore - price;
-        } else {
-            modelCredit[e.buyer][e.token] -= price - heldBefore;
-            modelHeld[e.token] += price - heldBefore;
         }
     }
 
@@ -148,8 +144,9 @@ contract EscrowHandler is TestBase {
             return;
         }
         uint256 fee = (e.price * e.feeBps) / 10_000;
-        modelHeld[e.token] -= e.price;
+        modelHeld[e.token] -= e.amount;
         modelCredit[e.agent][e.token] += e.price - fee;
+        modelCredit[e.buyer][e.token] += e.amount - e.price;
         modelCredit[treasury][e.token] += fee;
         fees[e.token] += fee;
     }
@@ -253,9 +250,9 @@ contract EscrowHandler is TestBase {
         }
         uint256 share = (e.price * d.agentShareBps) / 10_000;
         uint256 fee = (share * e.feeBps) / 10_000;
-        modelHeld[e.token] -= e.price;
+        modelHeld[e.token] -= e.amount;
         modelCredit[e.agent][e.token] += share - fee;
-        modelCredit[e.buyer][e.token] += e.price - share;
+        modelCredit[e.buyer][e.token] += e.amount - share;
         modelCredit[treasury][e.token] += fee;
         fees[e.token] += fee;
     }
@@ -363,9 +360,8 @@ contract EscrowHandler is TestBase {
     }
 
     function _modelReturnToBuyer(ITaskEscrow.Escrow memory e) private {
-        uint256 held = e.state == ITaskEscrow.State.Funded ? e.amount : e.price;
-        modelHeld[e.token] -= held;
-        modelCredit[e.buyer][e.token] += held;
+        modelHeld[e.token] -= e.amount;
+        modelCredit[e.buyer][e.token] += e.amount;
     }
 
     function _account(uint256 seed) private view returns (address) {
@@ -375,17 +371,16 @@ contract EscrowHandler is TestBase {
         return treasury;
     }
 
-    function _fundWithPermit(uint256 b, TaskId id, uint256 amount, uint64 deadline) private returns (bool) {
-        address buyer = buyers[b];
-        uint256 permitDeadline = block.timestamp + 1 hours;
-        token.mint(buyer, amount);
-        (uint8 v, bytes32 r, bytes32 s) = _signPermit(b, amount, permitDeadline);
-        vm.prank(buyer);
-        try escrow.fundWithPermit(id, address(token), amount, deadline, permitDeadline, v, r, s) {
-            return true;
-        } catch {
-            return false;
-        }
+    function _fundWithPermit(uint256 b, TaskId id, uint256 amount, uint64 deadline, bytes memory auth) private returns (bool ok) {
+        token.mint(buyers[b], amount);
+        bytes memory data = _permitCalldata(b, id, amount, deadline, auth);
+        vm.prank(buyers[b]);
+        (ok, ) = address(escrow).call(data);
+    }
+
+    function _permitCalldata(uint256 b, TaskId id, uint256 amount, uint64 deadline, bytes memory auth) private view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = _signPermit(b, amount, block.timestamp + 1 hours);
+        return abi.encodeCall(escrow.fundWithPermit, (id, address(token), amount, deadline, block.timestamp + 1 hours, v, r, s, auth));
     }
 
     function _signPermit(uint256 b, uint256 value, uint256 deadline) private view returns (uint8, bytes32, bytes32) {
@@ -418,7 +413,7 @@ contract TaskEscrowInvariantTest is TestBase {
     AICPTestToken internal token;
     EscrowHandler internal handler;
 
-    address internal constant COORDINATOR = address(0xC00D);
+    uint256 internal constant COORDINATOR_KEY = 0xC00D;
     address internal constant TREASURY = address(0x7EA5);
 
     function setUp() public {
@@ -426,9 +421,9 @@ contract TaskEscrowInvariantTest is TestBase {
         token = new AICPTestToken();
         escrow = new TaskEscrow(address(this), TREASURY, 250, 3 days);
         resolver = new DisputeResolver(address(this), 7 days, 2 days);
-        handler = new EscrowHandler(escrow, resolver, token, COORDINATOR, TREASURY);
+        handler = new EscrowHandler(escrow, resolver, token, COORDINATOR_KEY, TREASURY);
 
-        escrow.grantRole(escrow.COORDINATOR_ROLE(), COORDINATOR);
+        escrow.grantRole(escrow.COORDINATOR_ROLE(), vm.addr(COORDINATOR_KEY));
         escrow.grantRole(escrow.DEFAULT_ADMIN_ROLE(), address(handler));
         escrow.setDisputeResolver(address(resolver));
         resolver.grantRole(resolver.ESCROW_ROLE(), address(escrow));
