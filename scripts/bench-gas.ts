@@ -8,6 +8,7 @@
  * figures are receipt gas ÷ n, so they include the 21 000 base and the calldata.
  */
 import { writeFileSync } from "node:fs";
+import { FUNDING_AUTHORIZATION_TYPES } from "../src/protocol/eip712.js";
 import { network } from "hardhat";
 import { Wallet, type ContractTransactionResponse } from "ethers";
 import { deployAll } from "./lib/deploy.js";
@@ -34,12 +35,16 @@ const gas = async (label: string, tx: Promise<ContractTransactionResponse>, note
 };
 const id = (s: string) => ethers.id(s);
 const deadline = BigInt((await networkHelpers.time.latest()) + 7 * 86400);
+const escrowDomain = { name: "AICP TaskEscrow", version: "1", chainId: d.chainId, verifyingContract: at("TaskEscrow") };
+/** The coordinator's FundingAuthorization of the buyer (src/protocol/eip712.ts). */
+const auth = (taskId: string, token: string, amount: bigint) =>
+  coordinator!.signTypedData(escrowDomain, FUNDING_AUTHORIZATION_TYPES, { taskId, buyer: buyer!.address, token, amount, deadline });
 
 // --- escrow route ---
 await token.mint(buyer!.address, 10n ** 15n);
-await gas("TaskEscrow.fund (native)", escrow.connect(buyer).fund(id("t1"), NATIVE, 10n ** 18n, deadline, { value: 10n ** 18n }));
+await gas("TaskEscrow.fund (native)", escrow.connect(buyer).fund(id("t1"), NATIVE, 10n ** 18n, deadline, await auth(id("t1"), NATIVE, 10n ** 18n), { value: 10n ** 18n }));
 await token.connect(buyer).approve(at("TaskEscrow"), 2n ** 255n);
-await gas("TaskEscrow.fund (ERC-20, after approve)", escrow.connect(buyer).fund(id("t2"), await token.getAddress(), 5_000_000n, deadline));
+await gas("TaskEscrow.fund (ERC-20, after approve)", escrow.connect(buyer).fund(id("t2"), await token.getAddress(), 5_000_000n, deadline, await auth(id("t2"), await token.getAddress(), 5_000_000n)));
 const sig = ethers.Signature.from(
   await buyer!.signTypedData(
     { name: "AICP Test USD", version: "1", chainId: d.chainId, verifyingContract: await token.getAddress() },
@@ -48,7 +53,7 @@ const sig = ethers.Signature.from(
   ),
 );
 await token.connect(buyer).approve(at("TaskEscrow"), 0n);
-await gas("TaskEscrow.fundWithPermit (ERC-2612)", escrow.connect(buyer).fundWithPermit(id("t3"), await token.getAddress(), 5_000_000n, deadline, deadline, sig.v, sig.r, sig.s));
+await gas("TaskEscrow.fundWithPermit (ERC-2612)", escrow.connect(buyer).fundWithPermit(id("t3"), await token.getAddress(), 5_000_000n, deadline, deadline, sig.v, sig.r, sig.s, await auth(id("t3"), await token.getAddress(), 5_000_000n)));
 await gas("TaskEscrow.award", escrow.connect(coordinator).award(id("t2"), agent!.address, 4_000_000n));
 await gas("TaskEscrow.deliver (agent)", escrow.connect(agent).deliver(id("t2"), id("result")));
 await gas("TaskEscrow.release (buyer)", escrow.connect(buyer).release(id("t2")));

@@ -15,13 +15,16 @@ export class AppError extends Error {
     message: string,
     readonly status = 400,
     readonly retryable = false,
-    options?: { cause?: unknown; details?: unknown },
+    options?: { cause?: unknown; details?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.details = options?.details;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
   readonly details: unknown;
+  /** When set, the API answers with a `Retry-After` header of this many seconds (RFC 9110 §10.2.3). */
+  readonly retryAfterSeconds: number | undefined;
 }
 
 export const badRequest = (code: string, message: string, details?: unknown) =>
@@ -30,5 +33,7 @@ export const unauthorized = (code: string, message: string) => new AppError(code
 export const forbidden = (code: string, message: string) => new AppError(code, message, 403);
 export const notFound = (code: string, message: string) => new AppError(code, message, 404);
 export const conflict = (code: string, message: string) => new AppError(code, message, 409);
+/** 409 for a request that will be valid shortly (e.g. a chain state not yet confirmed): retry after `seconds`. */
+export const notYet = (code: string, message: string, seconds: number) => new AppError(code, message, 409, true, { retryAfterSeconds: seconds });
 export const unavailable = (code: string, message: string, cause?: unknown) =>
   new AppError(code, message, 503, true, { cause });

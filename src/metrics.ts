@@ -39,6 +39,19 @@ export function createMetrics() {
       help: "Webhook deliveries to agents that failed",
       registers: [registry],
     }),
+    /**
+     * Coordinator transactions of the escrow route that the chain refused (reverted or failed),
+     * by intent kind and what the reconciliation with TaskEscrow's state did: `consistent` (the
+     * chain already says what Postgres says), `task-failed` (the task was failed and refunded to
+     * follow the chain), `retry` (sent again later), `operator` (needs a person: see the log).
+     * Alert rule: ops/prometheus-alerts.yml.
+     */
+    escrowReverts: new Counter({
+      name: "aicp_escrow_intent_reverted_total",
+      help: "Escrow-route coordinator transactions the chain refused, by kind and reconciliation outcome",
+      labelNames: ["kind", "outcome"] as const,
+      registers: [registry],
+    }),
     openAuctions: new Gauge({ name: "aicp_open_auctions", help: "Auctions open now (sampled)", registers: [registry] }),
     /** 0 closed, 1 half-open, 2 open; set from Postgres at each scrape (see api/app.ts). */
     breakerState: new Gauge({ name: "aicp_agent_breaker_state", help: "Circuit breaker per agent: 0 closed, 1 half-open, 2 open", labelNames: ["agent"] as const, registers: [registry] }),

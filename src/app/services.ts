@@ -14,7 +14,7 @@ import { createTaskTxHooks, type TaskTxHookBus } from "../tasks/hooks.js";
 import type { SettlementHooks } from "../tasks/service.js";
 import { connectEvm } from "../chain/evm/chain.js";
 import { createTxSender, type TxSender } from "../chain/evm/sender.js";
-import { createEvmBackend } from "../chain/evm/backend.js";
+import { createEvmBackend, readEscrow } from "../chain/evm/backend.js";
 import type { SettlementBackend } from "../settlement/backend.js";
 import { registerAnchoring } from "../reputation/anchoring.js";
 import { createChannelService, type ChannelService } from "../channels/service.js";
@@ -89,10 +89,13 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
         events,
         txHooks,
         backend: {
+          escrowOf: (taskId) => readEscrow(backend.evm, taskId),
+          fundingPlan: (task) => backend.fundingPlan(task),
           callFor: (kind, taskId, args) => backend.callFor(kind, taskId, args?.evidenceURI ? { evidenceUri: args.evidenceURI } : undefined),
           chainTime: async () => ((await backend.evm.provider.getBlock("latest"))?.timestamp ?? 0) * 1000,
         },
         enqueue: (t, intent) => sender!.enqueue(t, intent), // a sender exists whenever a backend does
+        outbox: sender,
       })
     : undefined;
   const workflows = createWorkflowService(ctx, tasks);

@@ -147,16 +147,16 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
   let dispute: DemoReport["dispute"] = null;
   if (r.dispute) {
     const d = r.dispute;
-    const e = (await evm.escrow.escrowOf(taskKey(d.taskId), at)) as unknown as { price: bigint; feeBps: bigint };
+    const e = (await evm.escrow.escrowOf(taskKey(d.taskId), at)) as unknown as { price: bigint; amount: bigint; feeBps: bigint };
     const share = (e.price * BigInt(d.agentShareBps)) / 10_000n;
     const fee = (share * BigInt(e.feeBps)) / 10_000n;
-    const expected = { agentAmount: (share - fee).toString(), buyerAmount: (e.price - share).toString(), fee: fee.toString() };
+    const expected = { agentAmount: (share - fee).toString(), buyerAmount: (e.amount - share).toString(), fee: fee.toString() };
     const ruling = escrowEvents.find((x) => x.e!.name === "RulingExecuted" && String(x.e!.args.getValue("taskId")).toLowerCase() === taskKey(d.taskId));
     const got = ruling
       ? { agentAmount: String(ruling.e!.args.getValue("agentAmount")), buyerAmount: String(ruling.e!.args.getValue("buyerAmount")), fee: String(ruling.e!.args.getValue("fee")) }
       : { agentAmount: "0", buyerAmount: "0", fee: "0" };
     const status = rows.find((t) => t.id === d.taskId)?.status ?? "unknown";
-    dispute = { taskId: d.taskId, disputeId: d.disputeId, arbitrator: d.arbitrator, evidence: d.evidence, agentShareBps: d.agentShareBps, price: e.price.toString(), ...got, expected, status };
+    dispute = { taskId: d.taskId, disputeId: d.disputeId, arbitrator: d.arbitrator, evidence: d.evidence, agentShareBps: d.agentShareBps, price: e.price.toString(), amount: e.amount.toString(), ...got, expected, status };
     const same = ruling !== undefined && got.agentAmount === expected.agentAmount && got.buyerAmount === expected.buyerAmount && got.fee === expected.fee;
     check("the dispute's split was executed as ruled", same && status === "resolved",
       ruling ? `RulingExecuted: agent ${got.agentAmount}, buyer ${got.buyerAmount}, fee ${got.fee} (expected ${expected.agentAmount}, ${expected.buyerAmount}, ${expected.fee}); task ${status}` : `no RulingExecuted for task ${d.taskId}; task ${status}`);
@@ -223,13 +223,14 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
   const ev = (name: string, field: string) => sum(escrowEvents.filter((x) => x.e!.name === name).map((x) => x.e!.args.getValue(field) as bigint));
   const funded = ev("EscrowFunded", "amount");
   const paid = ev("EscrowReleased", "agentAmount") + ev("RulingExecuted", "agentAmount");
-  const refunded = ev("EscrowAwarded", "refundedToBuyer") - ev("EscrowAwarded", "debitedFromBuyer") + ev("EscrowRefunded", "amount") + ev("EscrowReclaimed", "amount") + ev("RulingExecuted", "buyerAmount");
+  const refunded = ev("EscrowReleased", "buyerAmount") + ev("EscrowRefunded", "amount") + ev("EscrowReclaimed", "amount") + ev("RulingExecuted", "buyerAmount");
   const fees = ev("EscrowReleased", "fee") + ev("RulingExecuted", "fee");
   const heldEach = await Promise.all(
     escrowTasks.map(async (t) => {
       const e = (await evm.escrow.escrowOf(taskKey(t.id), at)) as unknown as { state: bigint; amount: bigint; price: bigint };
       const s = Number(e.state);
-      return s === 1 ? e.amount : s >= 2 && s <= 4 ? e.price : 0n;
+      // Funded, Awarded, Delivered and Disputed escrows hold the whole budget until they end.
+      return s >= 1 && s <= 4 ? e.amount : 0n;
     }),
   );
   const held = sum(heldEach);

@@ -62,7 +62,10 @@ export type DemoReport = {
     arbitrator: string;
     evidence: number;
     agentShareBps: number;
+    /** The award price, token base units. */
     price: string;
+    /** What the escrow held (the whole budget), token base units: agent + buyer + fee add up to it. */
+    amount: string;
     agentAmount: string;
     buyerAmount: string;
     fee: string;
@@ -152,7 +155,7 @@ export function formatReport(r: DemoReport): string {
   else {
     const d = r.dispute;
     out.push(`  task ${d.taskId} — dispute #${d.disputeId}, ${d.evidence} pieces of evidence read by arbitrator ${d.arbitrator} (GET /v1/disputes/${d.disputeId}), ruled ${d.agentShareBps / 100}% to the agent on-chain; ${d.status}.`);
-    out.push(`  price ${amt(d.price)}: agent ${amt(d.agentAmount)} (expected ${amt(d.expected.agentAmount)}), buyer ${amt(d.buyerAmount)} (expected ${amt(d.expected.buyerAmount)}), fee ${amt(d.fee)} (expected ${amt(d.expected.fee)}).`);
+    out.push(`  price ${amt(d.price)} of ${amt(d.amount)} held: agent ${amt(d.agentAmount)} (expected ${amt(d.expected.agentAmount)}), buyer ${amt(d.buyerAmount)} (expected ${amt(d.expected.buyerAmount)}), fee ${amt(d.fee)} (expected ${amt(d.expected.fee)}).`);
   }
   out.push(`  Released by silence after the acceptance window: ${r.silence.settled}/${r.silence.taskIds.length} escrow task(s) (${r.silence.taskIds.map((t) => t.slice(0, 8)).join(", ") || "none"}).`);
 

@@ -39,22 +39,10 @@ export const escrowProjection: ContractProjection = {
             );
             return;
           }
-          case "EscrowAwarded": {
-            const task = taskIdFromKey(String(a["taskId"]));
+          case "EscrowAwarded":
+            // No money moves at an award: the escrow holds the whole budget until it ends.
             await escrowUpdate(ev, "state = 'awarded', agent = $3, price = $4", [addr(a["agent"]), String(a["price"])]);
-            const net = amount(a["refundedToBuyer"]) - amount(a["debitedFromBuyer"]);
-            ledger.post(
-              ev,
-              addr(a["token"]),
-              "escrow.award",
-              [
-                { account: `escrow:${task}`, amount: -net },
-                { account: `escrow-credit:${addr(a["buyer"])}`, amount: net },
-              ],
-              task,
-            );
             return;
-          }
           case "ResultDelivered":
             await escrowUpdate(ev, "state = 'delivered', result_hash = $3, delivered_at = $4, acceptance_ends_at = $5", [
               String(a["resultHash"]).toLowerCase(),
@@ -70,9 +58,10 @@ export const escrowProjection: ContractProjection = {
               addr(a["token"]),
               "escrow.release",
               [
-                { account: `escrow:${task}`, amount: -(amount(a["agentAmount"]) + amount(a["fee"])) },
+                { account: `escrow:${task}`, amount: -(amount(a["agentAmount"]) + amount(a["fee"]) + amount(a["buyerAmount"])) },
                 { account: `escrow-credit:${addr(a["agent"])}`, amount: amount(a["agentAmount"]) },
                 { account: "treasury", amount: amount(a["fee"]) },
+                { account: `escrow-credit:${addr(a["buyer"])}`, amount: amount(a["buyerAmount"]) },
               ],
               task,
             );

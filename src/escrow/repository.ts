@@ -31,14 +31,30 @@ export const escrowRepository = {
     return r.rows[0]!;
   },
 
-  /** Delivered escrows whose acceptance window ended before `now` (chain time) and that have no release intent yet. */
-  async releasable(q: Queryable, now: Date): Promise<{ task_id: string }[]> {
-    const r = await q.query<{ task_id: string }>(
-      `SELECT e.task_id FROM escrows e WHERE e.state = 'delivered' AND e.acceptance_ends_at < $1
-          AND NOT EXISTS (SELECT 1 FROM chain_outbox o WHERE o.intent = 'release:' || e.task_id)
+  /**
+   * Delivered escrows whose acceptance window ended before `now` (chain time) and that have no
+   * release intent open or confirmed; `attempts` counts the earlier ones the chain refused (at most 5 are retried).
+   */
+  async releasable(q: Queryable, now: Date): Promise<{ task_id: string; attempts: number }[]> {
+    const r = await q.query<{ task_id: string; attempts: number }>(
+      `SELECT e.task_id, count(o.id)::int AS attempts
+         FROM escrows e
+         LEFT JOIN chain_outbox o ON o.kind = 'escrow.release' AND o.payload->>'taskId' = e.task_id::text
+        WHERE e.state = 'delivered' AND e.acceptance_ends_at < $1
+        GROUP BY e.task_id
+       HAVING count(o.id) FILTER (WHERE o.status NOT IN ('reverted', 'failed')) = 0 AND count(o.id) < 5
         LIMIT 200`,
       [now],
     );
     return r.rows;
+  },
+
+  /** The TaskEscrow projection of a task (what the indexer confirmed), or undefined. */
+  async escrow(q: Queryable, taskId: string): Promise<{ state: string; agent: string | null; price: string | null; amount: string; deadline: Date | null } | undefined> {
+    const r = await q.query<{ state: string; agent: string | null; price: string | null; amount: string; deadline: Date | null }>(
+      "SELECT state, agent, price::text, amount::text, deadline FROM escrows WHERE task_id = $1",
+      [taskId],
+    );
+    return r.rows[0];
   },
 };

@@ -41,6 +41,16 @@ export function registerEscrowRoutes(api: Api, escrow: EscrowService) {
     });
   }
   api.route({
+    method: "get",
+    path: "/v1/tasks/:id/funding",
+    summary: "The escrow funding plan (buyer): the calls for your wallet, with the coordinator's EIP-712 funding authorization; available while the task is in funding",
+    tags: ["settlement"],
+    access: "buyer",
+    params: IdParams,
+    response: z.object({ taskId: z.string(), plan: z.object({ taskKey: z.string(), authorization: z.string(), calls: z.array(Call) }).passthrough() }),
+    handler: ({ params, principal }) => escrow.funding(params.id, walletOf(principal)),
+  });
+  api.route({
     method: "post",
     path: "/v1/tasks/:id/reclaim",
     summary: "The reclaim call for your wallet (buyer), for after the deadline when nothing was delivered",

@@ -1,7 +1,7 @@
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
-import { badRequest, conflict, forbidden, notFound } from "../errors.js";
-import type { Intent } from "../settlement/outbox-store.js";
+import { badRequest, conflict, forbidden, notFound, notYet } from "../errors.js";
+import type { Intent, IntentKind, OutboxHooks, OutboxRow } from "../settlement/outbox-store.js";
 import { taskIdFromKey } from "../protocol/keys.js";
 import type { AuctionService } from "../auction/service.js";
 import type { Outgoing } from "../events/bus.js";
@@ -14,8 +14,27 @@ import { escrowRepository as repo } from "./repository.js";
 /** An unsigned call for the user's own wallet to send (EIP-1193 `eth_sendTransaction` shape). */
 export type WalletCall = { to: string; data: string; value: string; description: string };
 
+/** TaskEscrow's record of one task as the chain holds it now (amounts in token base units). */
+export type ChainEscrow = {
+  /** `ITaskEscrow.State`, lower-case: none, funded, awarded, delivered, disputed, released, refunded, resolved. */
+  state: string;
+  buyer: string | null;
+  agent: string | null;
+  /** The awarded price (0 before the award). */
+  price: bigint;
+  /** The budget funded. */
+  amount: bigint;
+};
+
 /** What the escrow route needs from the settlement backend (see src/settlement/backend.ts). */
 export type EscrowBackend = {
+  /**
+   * The calls (with the coordinator's funding authorization) that fund the task's escrow from
+   * the buyer's wallet (src/protocol/settlement.ts `FundingPlan`); amount in token base units.
+   */
+  fundingPlan(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): Promise<unknown>;
+  /** TaskEscrow's current state of the task's escrow (a chain read; rejects when the RPC is down). */
+  escrowOf(taskId: string): Promise<ChainEscrow>;
   /** Unsigned `release`, `dispute(evidenceURI)` or `reclaim` call on TaskEscrow for a task. */
   callFor(kind: "release" | "dispute" | "reclaim", taskId: string, args?: { evidenceURI?: string }): WalletCall | Promise<WalletCall>;
   /** Timestamp (ms) of the chain's latest block: TaskEscrow's clock for the acceptance window. */
@@ -38,7 +57,16 @@ export type EscrowService = {
    * @throws 404 TASK_NOT_FOUND, 403 NOT_A_PARTY, 409 NOT_DELIVERED | NOT_ESCROW
    */
   dispute(taskId: string, caller: string, evidence: { uri: string; text?: string }): Promise<{ taskId: string; call: WalletCall }>;
-  /** The buyer's `reclaim` call after the deadline when nothing was delivered. */
+  /**
+   * The funding plan of a task (or a workflow's escrow node) still waiting in `funding`, as often
+   * as the buyer asks, until the indexer has seen the escrow funded.
+   * @throws 404 TASK_NOT_FOUND, 403 NOT_BUYER, 409 NOT_ESCROW | NOT_FUNDING
+   */
+  funding(taskId: string, buyer: string): Promise<{ taskId: string; plan: unknown }>;
+  /**
+   * The buyer's `reclaim` call after the deadline when nothing was delivered.
+   * @throws 409 ESCROW_NOT_CONFIRMED | DEADLINE_NOT_REACHED (Retry-After) while the call would revert
+   */
   reclaim(taskId: string, buyer: string): Promise<{ taskId: string; call: WalletCall }>;
   /** Records release intents for delivered escrows whose acceptance window has passed on-chain. */
   releaseDue(): Promise<number>;
@@ -60,9 +88,14 @@ export function createEscrowService(
     backend: EscrowBackend;
     /** Records a coordinator transaction in the outbox inside `t` (the sender's `enqueue`). */
     enqueue(t: Queryable, intent: Intent): Promise<unknown>;
+    /** Where the transaction sender reports reverted and failed intents (absent in the API-only role). */
+    outbox?: OutboxHooks;
+    /** Seconds a wallet is told to wait (Retry-After) for a chain state to be confirmed. */
+    retryAfterSeconds?: number;
   },
 ): EscrowService {
   const { db, log } = ctx;
+  const retryAfter = deps.retryAfterSeconds ?? 2;
   const isEscrow = async (t: Queryable, id: string, settlement?: string) =>
     (settlement ?? (await repo.settlementOf(t, id))) === "escrow";
 
@@ -94,10 +127,15 @@ export function createEscrowService(
     const task = await lockTask(t, id);
     if (!task) return; // an escrow for a task this coordinator does not know: nothing to open
     const s = await repo.spec(t, id);
+    if (String(ev.args["buyer"]).toLowerCase() !== task.buyer) {
+      // TaskEscrow only accepts fundings the coordinator authorized for this buyer, so this cannot
+      // happen with the deployed contract; if it ever does, it must not touch the buyer's task.
+      log.error({ task: id, funder: ev.args["buyer"], buyer: task.buyer }, "escrow funded by someone other than the task's buyer; ignored");
+      return;
+    }
     const ok =
       task.status === "funding" &&
       task.settlement === "escrow" &&
-      String(ev.args["buyer"]) === task.buyer &&
       String(ev.args["token"]) === s.token &&
       BigInt(String(ev.args["amount"])) >= BigInt(s.budget);
     if (!ok) {
@@ -141,6 +179,91 @@ export function createEscrowService(
   deps.events.on("TaskEscrow", "EscrowDisputed", finalState("disputed"));
   deps.events.on("TaskEscrow", "RulingExecuted", finalState("resolved"));
 
+  // --- reverted or failed coordinator transactions: reconcile with the chain's escrow ---
+  const AWARDED_OR_LATER = ["awarded", "delivered", "disputed", "released", "resolved"];
+  const FINAL = ["released", "refunded", "resolved"];
+  const settledTask = (status: string) => ["settled", "refunded", "resolved", "expired", "failed", "cancelled"].includes(status);
+
+  /**
+   * What to do when TaskEscrow refused a coordinator transaction: read the escrow, keep Postgres
+   * and the chain naming the same agent and price (failing the task and refunding the buyer when
+   * the chain cannot follow), and tell the operator (metric, log; ops/prometheus-alerts.yml).
+   * @returns the outcome label of `aicp_escrow_intent_reverted_total`
+   */
+  async function reconcile(t: Queryable, row: OutboxRow): Promise<string> {
+    const id = String(row.payload["taskId"]);
+    const reason = row.last_error ?? row.status;
+    let chain: ChainEscrow;
+    try {
+      chain = await deps.backend.escrowOf(id);
+    } catch (err) {
+      log.error({ err, task: id, kind: row.kind, reason }, "escrow intent reverted and the chain cannot be read to reconcile it");
+      return "operator";
+    }
+    const task = await lockTask(t, id);
+    if (!task) return "operator";
+    const failTask = async (why: string) => {
+      if (!settledTask(task.status) && (await taskTransitions.chainRefused(t, id, why))) {
+        log.warn({ task: id, kind: row.kind, reason, chain: { ...chain, price: String(chain.price), amount: String(chain.amount) } }, "task failed to follow TaskEscrow");
+      }
+      if (chain.state === "funded" || chain.state === "awarded") await deps.enqueue(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id } });
+      return "task-failed";
+    };
+    switch (row.kind) {
+      case "escrow.award": {
+        const agent = String(row.payload["agent"]).toLowerCase();
+        const price = BigInt(String(row.payload["price"]));
+        if (AWARDED_OR_LATER.includes(chain.state) && chain.agent === agent && chain.price === price) return "consistent";
+        if (FINAL.includes(chain.state) || chain.state === "disputed") return "consistent"; // the indexer applies the chain's outcome
+        // A newer award of this task is still on its way: that one decides.
+        if (task.agent !== agent) return "consistent";
+        return failTask(`TaskEscrow refused the award to ${agent} at ${price} (${reason}); the escrow is ${chain.state}${chain.agent ? ` for ${chain.agent} at ${chain.price}` : ""}`);
+      }
+      case "escrow.deliver": {
+        if (["delivered", "disputed", ...FINAL].includes(chain.state)) return "consistent";
+        return failTask(`TaskEscrow refused the delivery attestation (${reason}); the escrow is ${chain.state}`);
+      }
+      case "escrow.release":
+        if (FINAL.includes(chain.state) || chain.state === "disputed") return "consistent";
+        // Still delivered: the sweep sends a new release once the window has passed on-chain.
+        return chain.state === "delivered" ? "retry" : "operator";
+      case "escrow.refund":
+        if (FINAL.includes(chain.state) || chain.state === "disputed") return "consistent";
+        return "operator";
+      default:
+        return "operator";
+    }
+  }
+
+  for (const kind of ["escrow.award", "escrow.deliver", "escrow.release", "escrow.refund"] as const satisfies readonly IntentKind[]) {
+    deps.outbox?.onReverted(kind, async (t, row) => {
+      const outcome = await reconcile(t, row);
+      ctx.metrics.escrowReverts.inc({ kind, outcome });
+      const line = { task: row.payload["taskId"], kind, intent: row.intent, status: row.status, reason: row.last_error, outcome };
+      if (outcome === "operator") log.error(line, "escrow intent reverted; needs an operator");
+      else log.warn(line, "escrow intent reverted; reconciled with the chain");
+    });
+  }
+
+  /**
+   * The task's on-chain escrow as the indexer has confirmed it (the `escrows` projection).
+   * @throws 409 ESCROW_NOT_CONFIRMED (Retry-After) while it does not yet show `states` for the task's agent;
+   *   409 ESCROW_STATE (no retry) once it is past them for good
+   */
+  async function confirmedEscrow(taskId: string, agent: string | null, states: string[], what: string) {
+    const e = await repo.escrow(db, taskId);
+    const order = ["funded", "awarded", "delivered", "disputed", "released", "refunded", "resolved"];
+    const beyond = e !== undefined && order.indexOf(e.state) > Math.max(...states.map((x) => order.indexOf(x)));
+    if (beyond) throw conflict("ESCROW_STATE", `TaskEscrow shows task ${taskId} ${e.state}: ${what} is no longer possible.`);
+    if (!e || !states.includes(e.state) || (agent !== null && e.agent !== agent))
+      throw notYet(
+        "ESCROW_NOT_CONFIRMED",
+        `TaskEscrow has not confirmed ${what} of task ${taskId} yet (it shows ${e ? `${e.state}${e.agent ? ` for ${e.agent}` : ""}` : "no escrow"}); retry shortly.`,
+        retryAfter,
+      );
+    return e;
+  }
+
   async function party(taskId: string) {
     const t = await repo.task(db, taskId);
     if (!t) throw notFound("TASK_NOT_FOUND", `No task ${taskId}.`);
@@ -154,6 +277,8 @@ export function createEscrowService(
       if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; only a delivered result can be accepted.`);
       if (t.settlement === "channel")
         throw conflict("PAY_WITH_VOUCHER", "Channel-route results are accepted by paying them: POST /v1/vouchers with your EIP-712 voucher.");
+      // The release call pays whoever the chain names: hand it out only once the chain names this agent.
+      if (t.settlement === "escrow") await confirmedEscrow(taskId, t.agent, ["awarded", "delivered"], `the award to ${t.agent}`);
       await taskTransitions.accept(db, taskId);
       const call = t.settlement === "escrow" ? await deps.backend.callFor("release", taskId) : null;
       return { taskId, status: "accepted", call };
@@ -165,22 +290,39 @@ export function createEscrowService(
       if (t.settlement !== "escrow") throw conflict("NOT_ESCROW", "Only escrow-route tasks can be disputed; channel results are paid per voucher.");
       if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; a dispute needs a delivered result.`);
       if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(evidence.uri)) throw badRequest("BAD_EVIDENCE_URI", "evidenceUri must be a URI (ipfs://…, https://…).");
+      // TaskEscrow.dispute needs the delivery on-chain: until the indexer confirmed it, the call would revert.
+      await confirmedEscrow(taskId, t.agent, ["delivered"], "the delivery");
       await disputeRepository.addEvidence(db, { taskId, party: caller, uri: evidence.uri, text: evidence.text ?? null });
       return { taskId, call: await deps.backend.callFor("dispute", taskId, { evidenceURI: evidence.uri }) };
+    },
+
+    async funding(taskId, buyer) {
+      const t = await party(taskId);
+      if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer may fund the escrow.");
+      if (t.settlement !== "escrow") throw conflict("NOT_ESCROW", "Only escrow-route tasks are funded from the wallet.");
+      if (t.status !== "funding") throw conflict("NOT_FUNDING", `The task is ${t.status}; its escrow is already funded (or the task ended).`);
+      const s = await repo.spec(db, taskId);
+      const plan = await deps.backend.fundingPlan({ id: taskId, buyer: t.buyer, token: s.token, amount: BigInt(s.budget), deadline: s.deadline });
+      return { taskId, plan };
     },
 
     async reclaim(taskId, buyer) {
       const t = await party(taskId);
       if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer may reclaim the escrow.");
       if (t.settlement !== "escrow") throw conflict("NOT_ESCROW", "Only escrow-route tasks hold funds to reclaim.");
+      const e = await confirmedEscrow(taskId, null, ["funded", "awarded"], "an undelivered escrow");
+      const now = await deps.backend.chainTime();
+      if (e.deadline && e.deadline.getTime() >= now)
+        throw notYet("DEADLINE_NOT_REACHED", `The escrow can be reclaimed after its deadline ${e.deadline.toISOString()} (chain time).`, Math.ceil((e.deadline.getTime() - now) / 1000) + 1);
       return { taskId, call: await deps.backend.callFor("reclaim", taskId) };
     },
 
     async releaseDue() {
       const now = await deps.backend.chainTime();
       const due = await repo.releasable(db, new Date(now));
+      // One intent per attempt: a release the chain refused (reconciled as `retry`) is sent again.
       for (const r of due)
-        await db.tx((t) => deps.enqueue(t, { intent: `release:${r.task_id}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
+        await db.tx((t) => deps.enqueue(t, { intent: r.attempts === 0 ? `release:${r.task_id}` : `release:${r.task_id}:${r.attempts}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
       return due.length;
     },
   };

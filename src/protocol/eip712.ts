@@ -35,3 +35,25 @@ export const PERMIT_TYPES = {
     { name: "deadline", type: "uint256" },
   ],
 };
+
+/**
+ * TaskEscrow's funding authorization (EIP-712, domain ("AICP TaskEscrow", "1", chainId, escrow)):
+ * the coordinator signs `FundingAuthorization(bytes32 taskId,address buyer,address token,
+ * uint256 amount,uint64 deadline)` for the one buyer it issued a task key to; `fund` and
+ * `fundWithPermit` revert with TaskEscrowUnauthorizedFunding for anyone else (no key squatting).
+ * `amount` in token base units, `deadline` in unix seconds.
+ */
+export const FUNDING_AUTHORIZATION_TYPES: Record<string, TypedDataField[]> = {
+  FundingAuthorization: [
+    { name: "taskId", type: "bytes32" },
+    { name: "buyer", type: "address" },
+    { name: "token", type: "address" },
+    { name: "amount", type: "uint256" },
+    { name: "deadline", type: "uint64" },
+  ],
+};
+
+/** The EIP-712 domain of TaskEscrow's funding authorizations on `chainId` at `verifyingContract`. */
+export function escrowDomain(chainId: number | bigint, verifyingContract: string): TypedDataDomain {
+  return { name: "AICP TaskEscrow", version: "1", chainId, verifyingContract };
+}

@@ -38,6 +38,11 @@ export type FundingPlan = {
   amount: string;
   /** The task's deadline, unix seconds. */
   deadline: number;
+  /**
+   * The coordinator's EIP-712 FundingAuthorization for this buyer, token, amount and deadline
+   * (65-byte 0x hex; src/protocol/eip712.ts): the last argument of `fund` and `fundWithPermit`.
+   */
+  authorization: string;
   /** Send these in order from the buyer's wallet. */
   calls: UnsignedCall[];
   /** Present when the token implements ERC-2612 (and the chain answered the nonce lookup). */
@@ -46,8 +51,8 @@ export type FundingPlan = {
     /** What `permitCall` encodes once the typed data is signed. */
     fundWithPermit: {
       to: string;
-      signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32)";
-      args: { taskId: string; token: string; amount: string; deadline: number; permitDeadline: number };
+      signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32,bytes)";
+      args: { taskId: string; token: string; amount: string; deadline: number; permitDeadline: number; authorization: string };
     };
   };
 };

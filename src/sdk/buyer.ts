@@ -170,7 +170,7 @@ export function createBuyer(options: BuyerOptions): Buyer {
         throw new BuyerError("BAD_FUNDING_PLAN", `The permit of task ${task.id} does not approve the escrow for the budget on the task's token.`);
       const signature = Signature.from(await wallet.signTypedData(p.typedData.domain, { Permit: p.typedData.types.Permit }, p.typedData.message));
       const a = p.fundWithPermit.args;
-      const data = c.escrow.interface.encodeFunctionData("fundWithPermit", [plan.taskKey, task.token, BigInt(task.budget), plan.deadline, a.permitDeadline, signature.v, signature.r, signature.s]);
+      const data = c.escrow.interface.encodeFunctionData("fundWithPermit", [plan.taskKey, task.token, BigInt(task.budget), plan.deadline, a.permitDeadline, signature.v, signature.r, signature.s, plan.authorization]);
       const description = `Fund the escrow of task ${task.id} with ${task.budget} base units (ERC-2612 permit)`;
       opts.onFunding?.(description);
       hashes.push((await send({ to: plan.escrow, data, value: 0n, description })).hash);

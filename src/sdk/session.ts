@@ -178,7 +178,17 @@ export function createSession(opts: SessionOptions): Session {
       return logins;
     },
     async request<T>(method: string, path: string, body?: unknown, o?: RequestOptions): Promise<T> {
-      const res = await authed(method, path, body, o);
+      let res = await authed(method, path, body, o);
+      // 409 with Retry-After: the coordinator will not hand out a call that would revert yet (a chain
+      // state not confirmed); wait as told, within a minute in all, then ask again.
+      const until = now() + 60_000;
+      for (;;) {
+        const after = Number(res.headers.get("retry-after"));
+        if (res.status !== 409 || !Number.isFinite(after) || after <= 0 || now() + after * 1000 > until) break;
+        await res.body?.cancel();
+        await new Promise((r) => setTimeout(r, after * 1000));
+        res = await authed(method, path, body, o);
+      }
       if (!res.ok) throw await errorOf(res);
       const text = await res.text();
       return (text ? JSON.parse(text) : undefined) as T;

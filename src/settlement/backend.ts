@@ -65,7 +65,8 @@ export interface SettlementBackend<Tx = TxRequest> {
   readonly operator: string;
 
   /**
-   * The calls that fund `task`'s escrow from the buyer's wallet (see `FundingPlan`). Reads the
+   * The calls that fund `task`'s escrow from the buyer's wallet (see `FundingPlan`), carrying the
+   * coordinator's funding authorization for that buyer (so no one else can fund the key). Reads the
    * chain only for the ERC-2612 permit (token domain and the buyer's permit nonce); when that read
    * fails the plan comes without `permit`.
    */
@@ -77,7 +78,7 @@ export interface SettlementBackend<Tx = TxRequest> {
    * @param permitDeadline unix seconds the typed data was signed with (defaults to the task's deadline)
    * @throws AppError 400 BAD_PERMIT_SIGNATURE when the signature is not a 65-byte (or EIP-2098) signature
    */
-  permitCall(task: FundingTask, signature: string, permitDeadline?: number): UnsignedCall;
+  permitCall(task: FundingTask, signature: string, permitDeadline?: number): Promise<UnsignedCall>;
 
   /**
    * The coordinator transaction of an outbox intent (payload shapes: src/chain/outbox.ts).

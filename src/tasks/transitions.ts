@@ -38,6 +38,11 @@ export const TRANSITIONS = {
   "voucher-paid": { from: ["delivered"], to: ["accepted"], by: "buyer: an EIP-712 voucher covering the price (channel route)" },
   "voucher-settled": { from: ["accepted"], to: ["settled"], by: "indexer: PaymentChannels.VoucherSettled confirmed" },
   "settlement-orphaned": { from: ["settled"], to: ["accepted"], by: "indexer: a reorg dropped the settlement" },
+  "chain-refused": {
+    from: ["awarded", "running", "delivered", "accepted"],
+    to: ["failed"],
+    by: "escrow: TaskEscrow refused the award or delivery attestation and its state names another agent or price (reconciled from the chain)",
+  },
   "escrow-outcome": {
     from: "any",
     to: ["settled", "refunded", "disputed", "resolved"],
@@ -179,6 +184,17 @@ export const taskTransitions = {
   async fail(t: Queryable, id: string, reason: string): Promise<void> {
     const g = guard("exhausted", "failed", 3);
     await t.query(`UPDATE tasks SET status = 'failed', failure_reason = $2, runner_ups = '[]', updated_at = now() WHERE id = $1 AND ${g.sql}`, [id, reason, g.param]);
+  },
+
+  /**
+   * `chain-refused`: → failed, because TaskEscrow refused the coordinator's award or delivery
+   * attestation and its escrow does not name this task's agent and price (the chain is the truth).
+   * @returns whether the task changed (false when it already ended)
+   */
+  async chainRefused(t: Queryable, id: string, reason: string): Promise<boolean> {
+    const g = guard("chain-refused", "failed", 3);
+    const r = await t.query(`UPDATE tasks SET status = 'failed', failure_reason = $2, runner_ups = '[]', updated_at = now() WHERE id = $1 AND ${g.sql}`, [id, reason, g.param]);
+    return (r.rowCount ?? 0) > 0;
   },
 
   /**

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { JsonRpcProvider, Wallet } from "ethers";
+import { JsonRpcProvider, Wallet, getAddress } from "ethers";
+import { FUNDING_AUTHORIZATION_TYPES, escrowDomain } from "../../src/protocol/eip712.js";
 import type { Deployment } from "../../src/protocol/deployment.js";
 
 const run = promisify(execFile);
@@ -107,4 +108,22 @@ export async function startChain(): Promise<TestChain> {
       }
     },
   };
+}
+
+/**
+ * The coordinator's EIP-712 FundingAuthorization (src/protocol/eip712.ts) that TaskEscrow's
+ * `fund` needs last, signed with Hardhat key #1 (the coordinator) unless `signer` is given.
+ */
+export async function authorizeFunding(
+  evm: { chainId: number; address(name: "TaskEscrow"): string },
+  f: { taskId: string; buyer: string; token: string; amount: bigint; deadline: bigint },
+  signer: Wallet = new Wallet(HARDHAT_KEYS[1]!),
+): Promise<string> {
+  return signer.signTypedData(escrowDomain(evm.chainId, getAddress(evm.address("TaskEscrow"))), FUNDING_AUTHORIZATION_TYPES, {
+    taskId: f.taskId,
+    buyer: getAddress(f.buyer),
+    token: getAddress(f.token),
+    amount: f.amount,
+    deadline: f.deadline,
+  });
 }

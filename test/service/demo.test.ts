@@ -94,7 +94,7 @@ describe("npm run demo (a small run against a hardhat node, a coordinator and th
     expect(d.agentShareBps).to.equal(6000);
     expect(d.agentAmount).to.equal(d.expected.agentAmount);
     expect(d.buyerAmount).to.equal(d.expected.buyerAmount);
-    expect(BigInt(d.agentAmount) + BigInt(d.buyerAmount) + BigInt(d.fee)).to.equal(BigInt(d.price));
+    expect(BigInt(d.agentAmount) + BigInt(d.buyerAmount) + BigInt(d.fee)).to.equal(BigInt(d.amount));
     expect(d.evidence).to.be.greaterThanOrEqual(2);
     expect(report.chain.timeTravel[0]!.seconds).to.be.greaterThan(86_400);
     expect(report.silence.settled).to.equal(report.silence.taskIds.length).and.to.be.greaterThan(0);

@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { JsonRpcProvider, Wallet, ZeroAddress, id as keccakId, toBeHex } from "ethers";
 import { startHarness, until, type Harness } from "./harness.js";
-import { HARDHAT_KEYS, startChain, type TestChain } from "./chain-harness.js";
+import { HARDHAT_KEYS, authorizeFunding, startChain, type TestChain } from "./chain-harness.js";
 import { loadConfig } from "../../src/config.js";
 import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
 import { taskKey } from "../../src/protocol/keys.js";
@@ -112,9 +112,9 @@ describe("indexer (hardhat node + Postgres + Redis)", function () {
     const [coordinator, arbA, arbB, buyer, agent, agent2, payer, payee] = [1, 2, 3, 5, 6, 7, 8, 9].map((i) => wallet(i)) as Wallet[];
     const deadline = BigInt((await latestTime()) + 30 * 86400);
     const escrow = c.escrow;
-    // Task A: award, re-award higher (debits the buyer's credit), deliver, release, withdrawals.
+    // Task A: award, re-award higher (within the held budget), deliver, release, withdrawals.
     const a = randomUUID();
-    await wait(escrow.connect(buyer!).fund(taskKey(a), ZeroAddress, 10n ** 15n, deadline, { value: 10n ** 15n }));
+    await wait(escrow.connect(buyer!).fund(taskKey(a), ZeroAddress, 10n ** 15n, deadline, await authorizeFunding(evm, { taskId: taskKey(a), buyer: buyer!.address, token: ZeroAddress, amount: 10n ** 15n, deadline }), { value: 10n ** 15n }));
     await wait(escrow.connect(coordinator!).award(taskKey(a), agent!.address, 6n * 10n ** 14n));
     await wait(escrow.connect(coordinator!).award(taskKey(a), agent2!.address, 8n * 10n ** 14n));
     await wait(escrow.connect(agent2!).deliver(taskKey(a), keccakId("result-a")));
@@ -126,7 +126,7 @@ describe("indexer (hardhat node + Postgres + Redis)", function () {
     await p.waitForTransaction(wtx);
     // Task B: dispute with evidence from both sides, a 60/40 split, appeal window over, finalise.
     const b = randomUUID();
-    await wait(escrow.connect(buyer!).fund(taskKey(b), ZeroAddress, 5n * 10n ** 14n, deadline, { value: 5n * 10n ** 14n }));
+    await wait(escrow.connect(buyer!).fund(taskKey(b), ZeroAddress, 5n * 10n ** 14n, deadline, await authorizeFunding(evm, { taskId: taskKey(b), buyer: buyer!.address, token: ZeroAddress, amount: 5n * 10n ** 14n, deadline }), { value: 5n * 10n ** 14n }));
     await wait(escrow.connect(coordinator!).award(taskKey(b), agent!.address, 4n * 10n ** 14n));
     await wait(escrow.connect(agent!).deliver(taskKey(b), keccakId("result-b")));
     await wait(escrow.connect(buyer!).dispute(taskKey(b), "ipfs://evidence/buyer-b"));
@@ -426,7 +426,7 @@ describe("indexer (hardhat node + Postgres + Redis)", function () {
     // The fork that will be orphaned: a deposit, an escrow funding, a voucher settlement.
     const orphanTask = randomUUID();
     const o1 = await wait(c.channels.connect(w5!).deposit(ZeroAddress, 111_111n, { value: 111_111n }));
-    const o2 = await wait(c.escrow.connect(w6!).fund(taskKey(orphanTask), ZeroAddress, 222_222n, deadline, { value: 222_222n }));
+    const o2 = await wait(c.escrow.connect(w6!).fund(taskKey(orphanTask), ZeroAddress, 222_222n, deadline, await authorizeFunding(evm, { taskId: taskKey(orphanTask), buyer: w6!.address, token: ZeroAddress, amount: 222_222n, deadline }), { value: 222_222n }));
     const v = { payer: w5!.address, payee: w7!.address, token: ZeroAddress, cumulativeAmount: 3n * 10n ** 15n };
     const sig = await w5!.signTypedData(voucherDomain(evm.chainId, evm.address("PaymentChannels")), VOUCHER_TYPES, v);
     const batch = encodeSettleBatch([{ ...v, signature: sig }]);
@@ -442,7 +442,7 @@ describe("indexer (hardhat node + Postgres + Redis)", function () {
     await chain.revert(snap);
     const canonTask = randomUUID();
     const c1 = await wait(c.channels.connect(w5!).deposit(ZeroAddress, 999n, { value: 999n }));
-    const c2 = await wait(c.escrow.connect(w6!).fund(taskKey(canonTask), ZeroAddress, 333_333n, deadline, { value: 333_333n }));
+    const c2 = await wait(c.escrow.connect(w6!).fund(taskKey(canonTask), ZeroAddress, 333_333n, deadline, await authorizeFunding(evm, { taskId: taskKey(canonTask), buyer: w6!.address, token: ZeroAddress, amount: 333_333n, deadline }), { value: 333_333n }));
     const c3 = await wait(c.channels.connect(w7!).deposit(ZeroAddress, 5555n, { value: 5555n }));
     await chain.mine(oldHead - (await p.getBlockNumber()) + 2);
     await until(async () => ix(h).status().reorgs >= 1, 20_000, 20);

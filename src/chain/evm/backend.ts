@@ -4,9 +4,9 @@ import type { IntentKind } from "../../settlement/outbox-store.js";
 import { type EvmChain } from "./chain.js";
 import { taskKey } from "../../protocol/keys.js";
 import { encodeSettleBatch } from "./vouchers.js";
-import { PERMIT_TYPES } from "../../protocol/eip712.js";
+import { FUNDING_AUTHORIZATION_TYPES, PERMIT_TYPES, escrowDomain } from "../../protocol/eip712.js";
 import { AppError, badRequest, unavailable } from "../../errors.js";
-import type { PartyCallKind, PermitTypedData, SettlementBackend, TxRequest, UnsignedCall } from "../../settlement/backend.js";
+import type { FundingTask, PartyCallKind, PermitTypedData, SettlementBackend, TxRequest, UnsignedCall } from "../../settlement/backend.js";
 import type { FundingPlan } from "../../protocol/settlement.js";
 
 const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an 0x address");
@@ -42,6 +42,19 @@ function fmtArg(v: unknown): string {
   if (typeof v === "bigint") return v.toString();
   if (Array.isArray(v)) return `[${v.map(fmtArg).join(", ")}]`;
   return String(v);
+}
+
+const ESCROW_STATES = ["none", "funded", "awarded", "delivered", "disputed", "released", "refunded", "resolved"] as const;
+
+/**
+ * TaskEscrow's current record of a task (`escrowOf(taskKey(id))` at the latest block), with the
+ * state named as `ITaskEscrow.State` in lower case and addresses lower-case (null when zero).
+ * @throws when the RPC does not answer
+ */
+export async function readEscrow(evm: EvmChain, taskId: string) {
+  const e = (await evm.escrow.escrowOf(taskKey(taskId))) as unknown as { state: bigint; buyer: string; agent: string; price: bigint; amount: bigint };
+  const a = (x: string) => (x === ZeroAddress ? null : x.toLowerCase());
+  return { state: ESCROW_STATES[Number(e.state)] ?? "none", buyer: a(e.buyer), agent: a(e.agent), price: e.price, amount: e.amount };
 }
 
 /** The EVM backend with its extra, EVM-only surface. */
@@ -97,6 +110,16 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
     return domain;
   }
 
+  /** The coordinator's FundingAuthorization of `task` for its buyer (no chain access). */
+  const authorize = (task: FundingTask) =>
+    evm.operator.signTypedData(escrowDomain(evm.chainId, getAddress(escrowAddr)), FUNDING_AUTHORIZATION_TYPES, {
+      taskId: taskKey(task.id),
+      buyer: getAddress(task.buyer),
+      token: getAddress(task.token),
+      amount: task.amount,
+      deadline: unix(task.deadline),
+    });
+
   return {
     chain: "evm",
     chainId: evm.chainId,
@@ -107,8 +130,9 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
       const key = taskKey(task.id);
       const deadline = unix(task.deadline);
       const token = task.token.toLowerCase();
-      const base = { chain: "evm", chainId: evm.chainId, escrow: escrowAddr, taskKey: key, token, amount: task.amount.toString(), deadline };
-      const fund = evm.escrow.interface.encodeFunctionData("fund", [key, token, task.amount, deadline]);
+      const authorization = await authorize(task);
+      const base = { chain: "evm", chainId: evm.chainId, escrow: escrowAddr, taskKey: key, token, amount: task.amount.toString(), deadline, authorization };
+      const fund = evm.escrow.interface.encodeFunctionData("fund", [key, token, task.amount, deadline, authorization]);
       if (token === ZeroAddress) {
         return { ...base, calls: [call(escrowAddr, fund, task.amount, `Fund the escrow of task ${task.id} with ${task.amount} wei`)] };
       }
@@ -132,8 +156,8 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
             },
             fundWithPermit: {
               to: escrowAddr,
-              signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32)",
-              args: { taskId: key, token, amount: task.amount.toString(), deadline, permitDeadline: deadline },
+              signature: "fundWithPermit(bytes32,address,uint256,uint64,uint256,uint8,bytes32,bytes32,bytes)",
+              args: { taskId: key, token, amount: task.amount.toString(), deadline, permitDeadline: deadline, authorization },
             },
           };
         }
@@ -143,7 +167,7 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
       return plan;
     },
 
-    permitCall(task, signature, permitDeadline) {
+    async permitCall(task, signature, permitDeadline) {
       let sig: Signature;
       try {
         sig = Signature.from(signature);
@@ -152,7 +176,7 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
       }
       const deadline = unix(task.deadline);
       const data = evm.escrow.interface.encodeFunctionData("fundWithPermit", [
-        taskKey(task.id), task.token, task.amount, deadline, permitDeadline ?? deadline, sig.v, sig.r, sig.s,
+        taskKey(task.id), task.token, task.amount, deadline, permitDeadline ?? deadline, sig.v, sig.r, sig.s, await authorize(task),
       ]);
       return call(escrowAddr, data, 0n, `Fund the escrow of task ${task.id} with ${task.amount} base units of ${task.token.toLowerCase()} (ERC-2612 permit)`);
     },
