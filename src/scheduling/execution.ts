@@ -94,11 +94,12 @@ export function createExecutionService(
         next = { agent, attempt: attempt + 1, delay: config.EXEC_RETRY_BASE_MS * 2 ** attempt };
         return "retry";
       }
-      // Fail over: the next runner-up that is not suspended and whose breaker is not open.
+      // Fail over: the next runner-up that is not suspended, below its concurrency limit, and whose breaker is not open.
       const queue = [...task.runner_ups];
       while (queue.length) {
         const cand = queue.shift()!;
-        if ((await repo.suspended(t, cand.agent)) !== false) continue;
+        // The concurrency cap holds at failover too (not only at bid): a saturated runner-up is skipped.
+        if (!(await repo.canTakeOver(t, cand.agent))) continue;
         if ((await breakers.get(cand.agent)).state === "open") continue;
         await transitions.failover(t, taskId, { agent: cand.agent, price: cand.price, runnerUps: queue, reason });
         await repo.acceptProposal(t, task.auction_id, cand.agent);

@@ -29,6 +29,20 @@ export const schedulingRepository = {
     return (await q.query<{ suspended: boolean }>("SELECT suspended FROM agents WHERE address = $1", [agent])).rows[0]?.suspended;
   },
 
+  /**
+   * Whether a failover may go to `agent`: registered, not suspended, and below its concurrency
+   * limit (`max_concurrency` tasks awarded or running), read under the agent row's lock so two
+   * failovers cannot both take its last slot.
+   */
+  async canTakeOver(q: Queryable, agent: string): Promise<boolean> {
+    const r = await q.query<{ ok: boolean }>(
+      `SELECT NOT a.suspended AND (SELECT count(*) FROM tasks t WHERE t.agent = a.address AND t.status IN ('awarded', 'running')) < a.max_concurrency AS ok
+         FROM agents a WHERE a.address = $1 FOR UPDATE OF a`,
+      [agent],
+    );
+    return r.rows[0]?.ok === true;
+  },
+
   /** Failover: the runner-up's proposal is now the accepted one. */
   async acceptProposal(t: Queryable, auctionId: string, agent: string): Promise<void> {
     await t.query("UPDATE proposals SET outcome = 'accepted' WHERE auction_id = $1 AND agent = $2", [auctionId, agent]);
