@@ -49,7 +49,7 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   indexer: { owns: "the chain-neutral indexer (a ChainSource from settlement/): cursor, stored events, confirmation depth, reorgs, replay of the projections", imports: ["channels", "context.ts", "db", "disputes", "escrow", "ledger", "reputation", "settlement"] },
   app: {
     owns: "the composition root: context → services → routes → roles",
-    imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
+    imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "protocol", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
   },
   stack: { owns: "npm start's local chain, deployment and reference agents", imports: ["config.ts", "logger.ts", "protocol"] },
   "main.ts": { owns: "the entry point (--role)", imports: ["app", "config.ts", "errors.ts", "logger.ts", "stack"] },

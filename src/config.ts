@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
 
 /**
@@ -28,8 +29,14 @@ const schema = z.object({
   CHAIN_ID: z.coerce.number().int().positive().default(31337).describe("Chain id expected in SIWE messages and vouchers"),
   DEPLOYMENTS_FILE: z
     .string()
+    .min(1)
     .default("deployments/localhost.json")
-    .describe("Contract addresses and ABIs written by scripts/deploy.ts"),
+    .transform((v) => resolvePath(v))
+    .describe("Contract addresses and ABIs written by scripts/deploy.ts (absolute, or relative to the working directory)"),
+  SETTLEMENT: z
+    .enum(["chain", "none"])
+    .default("chain")
+    .describe("chain: a settlement chain is required (start-up fails when DEPLOYMENTS_FILE cannot be loaded); none: run without one (escrow and channel routes answer 503)"),
   AUTH_DOMAIN: z.string().optional().describe("Domain expected in SIWE messages (defaults to HOST:PORT)"),
   AUTH_SECRET: z
     .string()

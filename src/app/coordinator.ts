@@ -1,3 +1,5 @@
+import { AppError } from "../errors.js";
+import { readDeployment } from "../protocol/deployment.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "../config.js";
@@ -32,6 +34,12 @@ export type Coordinator = {
  * Starts a coordinator process with the given role (see `Role`). Migrates the database first.
  */
 export async function startCoordinator(config: Config, role: Role = "all", opts: { sweepMs?: number; indexer?: boolean } = {}): Promise<Coordinator> {
+  if (config.SETTLEMENT === "chain" && !readDeployment(config.DEPLOYMENTS_FILE))
+    throw new AppError(
+      "SETTLEMENT_NOT_CONFIGURED",
+      `No deployment at ${config.DEPLOYMENTS_FILE}: deploy the contracts (npm run deploy:localhost), fix DEPLOYMENTS_FILE, or set SETTLEMENT=none to run without a settlement chain.`,
+      500,
+    );
   const ctx = await createContext(config, { role });
   let domain = config.AUTH_DOMAIN ?? `${config.HOST}:${config.PORT}`;
   const services = createServices(ctx, () => domain);

@@ -26,8 +26,8 @@ import type { ChainEvent, ContractName } from "./events.js";
  * | event                          | from                      | to                                   |
  * |--------------------------------|---------------------------|--------------------------------------|
  * | EscrowFunded                   | wallet:<buyer>            | escrow:<task>                        |
- * | EscrowAwarded                  | escrow:<task>             | escrow-credit:<buyer> (refundedToBuyer − debitedFromBuyer) |
- * | EscrowReleased                 | escrow:<task>             | escrow-credit:<agent> (agentAmount), treasury (fee) |
+ * | EscrowAwarded                  | (nothing moves: the escrow holds the budget until it ends) |        |
+ * | EscrowReleased                 | escrow:<task>             | escrow-credit:<agent> (agentAmount), treasury (fee), escrow-credit:<buyer> (buyerAmount: unused budget) |
  * | EscrowRefunded / Reclaimed     | escrow:<task>             | escrow-credit:<buyer>                |
  * | RulingExecuted                 | escrow:<task>             | escrow-credit:<agent>, escrow-credit:<buyer>, treasury |
  * | TaskEscrow.Withdrawn           | escrow-credit:<account>, then treasury for the rest (fees credited while it was the treasury) | wallet:<account> |

@@ -1,3 +1,4 @@
+import { unavailable } from "../errors.js";
 import type { Config } from "../config.js";
 import { badRequest } from "../errors.js";
 
@@ -26,10 +27,16 @@ export function escrowThreshold(config: Config, token: string): bigint {
 /**
  * @param chainConfigured whether a settlement backend (deployment) is available
  * @param requested the route the buyer asked for
+ * @throws AppError 503 SETTLEMENT_UNAVAILABLE when `channel` or `escrow` is asked for without a chain
  * @param budget token base units
  */
 export function resolveRoute(config: Config, chainConfigured: boolean, token: string, budget: bigint, requested: "auto" | "channel" | "escrow"): SettlementRoute {
-  if (!chainConfigured) return "offchain";
+  if (!chainConfigured) {
+    // Never a silent downgrade: a buyer who asked for a route's protection gets it or a refusal.
+    if (requested !== "auto")
+      throw unavailable("SETTLEMENT_UNAVAILABLE", `The ${requested} route needs a settlement chain and this coordinator has none; post with route "auto" to settle off-chain, or retry when the operator has configured one.`);
+    return "offchain";
+  }
   if (requested !== "auto") return requested;
   return budget >= escrowThreshold(config, token) ? "escrow" : "channel";
 }

@@ -98,8 +98,8 @@ async function intervalMining(url: string): Promise<void> {
  * contracts that exist on this chain (same chain id, code at the escrow's address).
  */
 export async function ensureDeployment(config: Config, log: Logger): Promise<Deployment> {
-  const file = join(root, config.DEPLOYMENTS_FILE);
-  const path = existsSync(config.DEPLOYMENTS_FILE) ? config.DEPLOYMENTS_FILE : file;
+  // DEPLOYMENTS_FILE is absolute (the config resolves it): deploy to and read from the same file.
+  const path = config.DEPLOYMENTS_FILE;
   if (existsSync(path)) {
     const d = JSON.parse(readFileSync(path, "utf8")) as Deployment;
     const p = new JsonRpcProvider(config.CHAIN_RPC_URL, undefined, { staticNetwork: false });

@@ -41,7 +41,19 @@ export type TaskRow = {
   closed_at: Date | null;
   close_reason: string | null;
   eligible: number;
+  /** Set when read for a viewer: may it see the input (invited to bid, or an arbitrator of its dispute)? */
+  viewer_invited?: boolean;
+  viewer_arbitrates?: boolean;
 };
+
+/**
+ * Per-row flags of what `$n` (a viewer's address, or NULL) may see beyond the buyer and the
+ * assigned agent: the input if it was invited to bid (a call for proposals went to it), input and
+ * output if it arbitrates the task's dispute.
+ */
+const viewerFlags = (n: number) => `,
+    EXISTS (SELECT 1 FROM cfps c WHERE c.auction_id = t.auction_id AND c.agent = $${n}) AS viewer_invited,
+    EXISTS (SELECT 1 FROM disputes d WHERE d.task_id = t.id AND d.arbitrator = $${n}) AS viewer_arbitrates`;
 
 const SELECT_TASK = `
   SELECT t.*, a.rule, a.window_ms, a.quantity, a.status AS auction_status, a.closes_at, a.closed_at, a.close_reason, a.eligible
@@ -56,12 +68,19 @@ export const taskRepository = {
     return r.rows[0];
   },
 
+  /** The task with the viewer flags of `viewer` (lower-case address; null for nobody). */
+  async getFor(q: Queryable, id: string, viewer: string | null): Promise<TaskRow | undefined> {
+    const r = await q.query<TaskRow>(`${SELECT_TASK.replace("a.eligible", `a.eligible${viewerFlags(2)}`)} WHERE t.id = $1`, [id, viewer]);
+    return r.rows[0];
+  },
+
   async byAuction(q: Queryable, auctionId: string): Promise<TaskRow[]> {
     const r = await q.query<TaskRow>(`${SELECT_TASK} WHERE t.auction_id = $1 ORDER BY t.lot_index`, [auctionId]);
     return r.rows;
   },
 
-  async list(q: Queryable, f: TaskFilter): Promise<{ rows: TaskRow[]; total: number }> {
+  /** A page of tasks, each with the viewer flags of `viewer` (lower-case address; null for nobody). */
+  async list(q: Queryable, f: TaskFilter, viewer: string | null = null): Promise<{ rows: TaskRow[]; total: number }> {
     const cond: string[] = [];
     const params: unknown[] = [];
     for (const [col, v] of [["t.status", f.status], ["t.buyer", f.buyer], ["t.agent", f.agent], ["t.capability", f.capability]] as const) {
@@ -72,9 +91,9 @@ export const taskRepository = {
     }
     const where = cond.length ? `WHERE ${cond.join(" AND ")}` : "";
     const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks t ${where}`, params);
-    params.push(f.limit, f.offset);
+    params.push(f.limit, f.offset, viewer);
     const r = await q.query<TaskRow>(
-      `${SELECT_TASK} ${where} ORDER BY t.created_at DESC, t.id LIMIT $${params.length - 1} OFFSET $${params.length}`,
+      `${SELECT_TASK.replace("a.eligible", `a.eligible${viewerFlags(params.length)}`)} ${where} ORDER BY t.created_at DESC, t.id LIMIT $${params.length - 2} OFFSET $${params.length - 1}`,
       params,
     );
     return { rows: r.rows, total: total.rows[0]!.n };

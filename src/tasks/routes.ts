@@ -67,7 +67,7 @@ export function registerTaskRoutes(api: Api, tasks: TaskService) {
   api.route({
     method: "get",
     path: "/v1/tasks",
-    summary: "List tasks by status, buyer, agent or capability",
+    summary: "List tasks by status, buyer, agent or capability (the input only for its buyer, invited and assigned agents, its arbitrator and the operator)",
     tags: ["tasks"],
     access: "user",
     query: Pagination.extend({
@@ -77,7 +77,7 @@ export function registerTaskRoutes(api: Api, tasks: TaskService) {
       capability: Capability.optional(),
     }),
     response: z.object({ items: z.array(TaskView), total: z.number() }),
-    handler: ({ query }) => tasks.list(query),
+    handler: ({ query, principal }) => tasks.list(query, principal),
   });
   api.route({
     method: "post",

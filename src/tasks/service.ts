@@ -40,7 +40,13 @@ export type TaskService = {
   post(buyer: string, spec: TaskSpec): Promise<TaskView[]>;
   /** Proposals are shown to the buyer (and operator) after the close, to an agent only its own. */
   get(id: string, viewer: Principal): Promise<TaskView>;
-  list(f: TaskFilter): Promise<{ items: TaskView[]; total: number }>;
+  /**
+   * Refuses a route that cannot settle here (before anything is written, e.g. a workflow's).
+   * @throws 503 SETTLEMENT_UNAVAILABLE for `channel` or `escrow` without a settlement chain
+   */
+  checkRoute(route: "auto" | "channel" | "escrow"): void;
+  /** A page of tasks; the input only where {@link privacyOf} lets `viewer` see it, never the output. */
+  list(f: TaskFilter, viewer: Principal): Promise<{ items: TaskView[]; total: number }>;
   /**
    * Cancels the task's auction (the whole lot) before the award.
    * @throws 403 NOT_BUYER, 409 NOT_CANCELLABLE
@@ -54,14 +60,33 @@ export type TaskService = {
   acceptOffchain(id: string, buyer: string): Promise<{ taskId: string; status: string; call: null }>;
 };
 
-function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: number; outcome: string }[], showOutput = false) {
+/**
+ * What a viewer may see of a task's private fields (issue: privacy of inputs and outputs): the
+ * operator, the buyer and the assigned agent see the input; agents invited to bid see the input
+ * (it is in their call for proposals); an arbitrator of the task's dispute sees input and output.
+ * Everyone else gets the public fields only. The output is further held back on the channel
+ * route until a voucher pays for it (the buyer sees the result hash meanwhile).
+ */
+export function privacyOf(t: TaskRow, viewer: Principal): { input: boolean; output: boolean } {
+  const me = viewer.address;
+  const buyer = me !== undefined && me === t.buyer;
+  const agent = me !== undefined && me === t.agent;
+  const arbitrator = t.viewer_arbitrates === true;
+  const held = t.settlement === "channel" && t.status === "delivered";
+  return {
+    input: viewer.operator || buyer || agent || arbitrator || t.viewer_invited === true,
+    output: viewer.operator || (buyer && !held) || agent || arbitrator,
+  };
+}
+
+function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: number; outcome: string }[], showOutput = false, showInput = true) {
   return {
     id: t.id,
     auctionId: t.auction_id,
     lotIndex: t.lot_index,
     buyer: t.buyer,
     capability: t.capability,
-    input: t.input,
+    ...(showInput ? { input: t.input } : {}),
     complexity: t.complexity,
     urgency: t.urgency,
     budget: t.budget,
@@ -203,7 +228,7 @@ export function createTaskService(
     },
 
     async get(id, viewer) {
-      const t = await repo.get(db, id);
+      const t = await repo.getFor(db, id, viewer.address ?? null);
       if (!t) throw notFound("TASK_NOT_FOUND", `No task ${id}.`);
       let proposals: Awaited<ReturnType<typeof repo.proposals>> | undefined;
       const closed = t.auction_status !== "open";
@@ -212,15 +237,23 @@ export function createTaskService(
         const own = await repo.proposals(db, t.auction_id, viewer.address);
         if (own.length) proposals = own;
       }
-      // Channel route: the buyer sees only the result hash until a voucher pays for it (src/channels).
-      const held = t.settlement === "channel" && t.status === "delivered";
-      const showOutput = viewer.operator || (viewer.address === t.buyer && !held) || (viewer.address !== undefined && viewer.address === t.agent);
-      return toView(t, proposals, showOutput);
+      const see = privacyOf(t, viewer);
+      return toView(t, proposals, see.output, see.input);
     },
 
-    async list(f) {
-      const { rows, total } = await repo.list(db, f);
-      return { items: rows.map((r) => toView(r)), total };
+    checkRoute(route) {
+      resolveRoute(config, settlement.chainConfigured(), "0x0000000000000000000000000000000000000000", 0n, route);
+    },
+
+    async list(f, viewer) {
+      const { rows, total } = await repo.list(db, f, viewer.address ?? null);
+      return {
+        items: rows.map((r) => {
+          const see = privacyOf(r, viewer);
+          return toView(r, undefined, false, see.input);
+        }),
+        total,
+      };
     },
 
     async acceptOffchain(id, buyer) {

@@ -205,6 +205,7 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
   return {
     async create(buyer, spec) {
       if (spec.nodes.length === 0) throw badRequest("EMPTY_WORKFLOW", "A workflow needs at least one node.");
+      tasks.checkRoute(spec.route); // no silent downgrade, and no workflow that can never start its nodes
       if (spec.nodes.length > config.WORKFLOW_MAX_NODES)
         throw badRequest("TOO_MANY_NODES", `A workflow holds at most ${config.WORKFLOW_MAX_NODES} nodes.`);
       const problem = checkDag(spec.nodes);

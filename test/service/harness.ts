@@ -39,6 +39,7 @@ export async function startHarness(
     RATE_LIMIT_PER_MINUTE: "0",
     AUCTION_MIN_WINDOW_MS: "0",
     ...iso,
+    SETTLEMENT: env["DEPLOYMENTS_FILE"] ? "chain" : "none",
     ...env,
   });
   const c = await startCoordinator(config, role, opts);
@@ -143,7 +144,7 @@ export function taskBody(over: Record<string, unknown> = {}) {
     token: ZERO,
     deadline: new Date(Date.now() + 3600_000).toISOString(),
     auction: { rule: "second-price", windowMs: 60_000 },
-    route: "channel",
+    route: "auto",
     ...over,
   };
 }

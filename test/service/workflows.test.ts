@@ -26,7 +26,7 @@ describe("DAG workflows over HTTP", function () {
     key, capability: cap, input: { n: 0 }, complexity: 2, budget: "100", dependsOn, ...over,
   });
   const submit = (nodes: unknown[], extra: Record<string, unknown> = {}) =>
-    buyer.post("/v1/workflows", { nodes, totalBudget: String(nodes.length * 100 + 1000), token: ZERO, deadline: new Date(Date.now() + 3600_000).toISOString(), route: "channel", ...extra });
+    buyer.post("/v1/workflows", { nodes, totalBudget: String(nodes.length * 100 + 1000), token: ZERO, deadline: new Date(Date.now() + 3600_000).toISOString(), route: "auto", ...extra });
   const finished = (id: string) =>
     until(async () => {
       const w = (await buyer.get(`/v1/workflows/${id}`)).body;
