@@ -8,6 +8,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IPaymentChannels} from "./interfaces/IPaymentChannels.sol";
 import {TokenTransfers} from "./libraries/TokenTransfers.sol";
 
@@ -25,6 +26,13 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     /// @inheritdoc IPaymentChannels
     bytes32 public constant override VOUCHER_TYPEHASH =
         keccak256("Voucher(address payer,address payee,address token,uint256 cumulativeAmount)");
+
+    /// @inheritdoc IPaymentChannels
+    bytes32 public constant override DELIVERY_AUTHORIZATION_TYPEHASH =
+        keccak256("DeliveryAuthorization(address payer,address token,bytes32 salt,uint256 maxAmount,uint64 expiry)");
+
+    /// @inheritdoc IPaymentChannels
+    bytes32 public constant override COORDINATOR_ROLE = keccak256("COORDINATOR_ROLE");
 
     /// @inheritdoc IPaymentChannels
     uint256 public constant override BATCH_ENTRY_SIZE = 87;
@@ -94,6 +102,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     mapping(address payer => mapping(address token => Deposit)) private _deposits;
     mapping(bytes32 pairKey => uint256 settled) private _settled;
     mapping(address payee => mapping(address token => uint256)) private _claimable;
+    mapping(bytes32 authorization => uint256 claimed) private _claimed;
 
     /// @param admin Receives `DEFAULT_ADMIN_ROLE` (sets the challenge period).
     /// @param challengePeriodSeconds The initial challenge period, in seconds.
@@ -171,6 +180,39 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
             }
         }
         _flushRun(run);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function claimDelivered(
+        DeliveryAuthorization calldata authorization,
+        bytes calldata signature,
+        DeliveryClaim[] calldata claims
+    ) external override onlyRole(COORDINATOR_ROLE) nonReentrant returns (uint256 total) {
+        if (block.timestamp > authorization.expiry) revert PaymentChannelsAuthorizationExpired(authorization.expiry);
+        if (claims.length == 0) revert PaymentChannelsZeroAmount();
+        address payer = authorization.payer;
+        address token = authorization.token;
+        bytes32 digest = _hashAuthorization(authorization);
+        if (!SignatureChecker.isValidSignatureNow(payer, digest, signature)) revert PaymentChannelsInvalidAuthorization(payer);
+        for (uint256 i; i < claims.length; ++i) {
+            DeliveryClaim calldata c = claims[i];
+            if (c.amount == 0) revert PaymentChannelsZeroAmount();
+            bytes32 pair = keccak256(abi.encode(payer, c.payee, token));
+            uint256 settled = _settled[pair];
+            if (settled != c.settledBefore) revert PaymentChannelsSettledMismatch(c.payee, c.settledBefore, settled);
+            total += c.amount;
+            uint256 cumulative = settled + c.amount;
+            _settled[pair] = cumulative;
+            _claimable[c.payee][token] += c.amount;
+            emit DeliveryClaimed(payer, c.payee, digest, token, c.amount, cumulative);
+        }
+        uint256 claimed = _claimed[digest] + total;
+        if (claimed > authorization.maxAmount) revert PaymentChannelsAuthorizationExceeded(authorization.maxAmount, claimed);
+        Deposit storage d = _deposits[payer][token];
+        uint256 balance = d.balance;
+        if (total > balance) revert PaymentChannelsDepositInsufficient(balance, total);
+        _claimed[digest] = claimed;
+        d.balance = balance - total;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -264,6 +306,16 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
                     )
                 )
             );
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function hashDeliveryAuthorization(DeliveryAuthorization calldata authorization) external view override returns (bytes32) {
+        return _hashAuthorization(authorization);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function claimedOf(bytes32 authorization) external view override returns (uint256) {
+        return _claimed[authorization];
     }
 
     /// @inheritdoc IPaymentChannels
@@ -460,6 +512,14 @@ contract PaymentChannels is IPaymentChannels, EIP712, ReentrancyGuardTransient, 
     function _flushRun(Run memory run) private {
         if (run.payer != address(0)) _deposits[run.payer][run.token].balance = run.balance;
         if (run.credit != 0) _claimable[run.payee][run.creditToken] += run.credit;
+    }
+
+    /// @dev The EIP-712 digest of a {DeliveryAuthorization} on this chain and contract.
+    function _hashAuthorization(DeliveryAuthorization calldata a) private view returns (bytes32) {
+        return
+            _hashTypedDataV4(
+                keccak256(abi.encode(DELIVERY_AUTHORIZATION_TYPEHASH, a.payer, a.token, a.salt, a.maxAmount, a.expiry))
+            );
     }
 
     /// @dev Adds a deposit for the caller; a pending withdrawal request is cancelled first.

@@ -19,7 +19,14 @@ pragma solidity 0.8.28;
 ///
 /// EIP-712 domain: name "AICP PaymentChannels", version "1", the chain id and this contract's
 /// address (no salt). Signed type:
-/// `Voucher(address payer,address payee,address token,uint256 cumulativeAmount)`.
+/// `Voucher(address payer,address payee,address token,uint256 cumulativeAmount)` and
+/// `DeliveryAuthorization(address payer,address token,bytes32 salt,uint256 maxAmount,uint64 expiry)`.
+///
+/// Delivered but unpaid work is protected: with each channel-route post the payer signs a
+/// {DeliveryAuthorization}, and the coordinator (`COORDINATOR_ROLE`) can pay the agents of
+/// delivered tasks under it with {claimDelivered} when the payer asks for its deposit back or
+/// stays silent past the acceptance window. A claim raises the pair's settled amount like a
+/// voucher does, so vouchers and claims together never pay a pair twice.
 interface IPaymentChannels {
     /// @notice A payer's promise that `payee` may have received, in total over the channel's life,
     /// `cumulativeAmount` of `token` from the payer's deposit.
@@ -33,6 +40,38 @@ interface IPaymentChannels {
         address payee;
         address token;
         uint256 cumulativeAmount;
+    }
+
+    /// @notice A payer's standing promise for the tasks of one post on the channel route: the
+    /// coordinator may pay, out of the payer's deposit, up to `maxAmount` of `token` in total to
+    /// the agents it attests delivered those tasks, until `expiry` ({claimDelivered}). It lets an
+    /// agent who delivered be paid when the payer leaves (withdraws the deposit) or stays silent
+    /// instead of signing the voucher; the payer's exposure is capped by `maxAmount` (the post's
+    /// budget) and `expiry`, like an escrow's budget under the coordinator's attestation.
+    /// @param payer The signer whose deposit pays.
+    /// @param token The ERC-20 paid, or `address(0)` for the native currency.
+    /// @param salt A value chosen by the payer, unique per post (the authorization's identity).
+    /// @param maxAmount The most all claims under this authorization may pay, in token base units.
+    /// @param expiry Unix seconds after which no claim is accepted.
+    struct DeliveryAuthorization {
+        address payer;
+        address token;
+        bytes32 salt;
+        uint256 maxAmount;
+        uint64 expiry;
+    }
+
+    /// @notice One payment under a {DeliveryAuthorization}.
+    /// @param payee The agent credited.
+    /// @param amount What it is paid, in token base units (non-zero).
+    /// @param settledBefore The pair's (payer, payee, token) settled amount the coordinator
+    /// expects before this claim, i.e. every voucher it accepted for the pair has settled; the
+    /// claim then raises the pair's settled amount by `amount`, so a later voucher's cumulative
+    /// amount covers it and it is never paid twice.
+    struct DeliveryClaim {
+        address payee;
+        uint256 amount;
+        uint256 settledBefore;
     }
 
     /// @notice Why {settleBatch} skipped an entry.
@@ -115,6 +154,23 @@ interface IPaymentChannels {
     /// @param amount The amount paid out, in token base units; the claimable balance is now zero.
     event Withdrawn(address indexed payee, address indexed token, uint256 amount);
 
+    /// @notice Emitted by {claimDelivered} for every claim it paid.
+    /// @param payer The payer charged.
+    /// @param payee The payee credited.
+    /// @param authorization The EIP-712 digest of the {DeliveryAuthorization} claimed under.
+    /// @param token The token (`address(0)` = native currency).
+    /// @param amount What moved from the payer's deposit to the payee's claimable balance, in
+    /// token base units.
+    /// @param cumulativeAmount The pair's settled amount from now on, in token base units.
+    event DeliveryClaimed(
+        address indexed payer,
+        address indexed payee,
+        bytes32 indexed authorization,
+        address token,
+        uint256 amount,
+        uint256 cumulativeAmount
+    );
+
     /// @notice Emitted when the admin changed the challenge period for future withdrawal requests.
     /// @param previousPeriod The old period, in seconds.
     /// @param newPeriod The new period, in seconds.
@@ -176,6 +232,33 @@ interface IPaymentChannels {
 
     /// @notice Thrown when a payee withdraws with nothing claimable.
     error PaymentChannelsNothingClaimable();
+
+    /// @notice Thrown by {claimDelivered} after the authorization's expiry.
+    /// @param expiry The authorization's expiry, unix seconds.
+    error PaymentChannelsAuthorizationExpired(uint64 expiry);
+
+    /// @notice Thrown by {claimDelivered} when the signature is not the payer's (ECDSA for an
+    /// account, ERC-1271 for a contract wallet) for this authorization, chain and contract.
+    /// @param payer The payer named by the authorization.
+    error PaymentChannelsInvalidAuthorization(address payer);
+
+    /// @notice Thrown by {claimDelivered} when the claims would take the authorization past its
+    /// `maxAmount`.
+    /// @param maxAmount The authorization's cap, in token base units.
+    /// @param claimed What all its claims would add up to, in token base units.
+    error PaymentChannelsAuthorizationExceeded(uint256 maxAmount, uint256 claimed);
+
+    /// @notice Thrown by {claimDelivered} when a pair's settled amount is not the one the claim
+    /// expects (a voucher of the pair settled, or has yet to settle, in between).
+    /// @param payee The claim's payee.
+    /// @param expected The claim's `settledBefore`, in token base units.
+    /// @param actual The pair's settled amount, in token base units.
+    error PaymentChannelsSettledMismatch(address payee, uint256 expected, uint256 actual);
+
+    /// @notice Thrown by {claimDelivered} when the payer's deposit does not cover the claims.
+    /// @param balance The deposit balance, in token base units.
+    /// @param needed What the claims add up to, in token base units.
+    error PaymentChannelsDepositInsufficient(uint256 balance, uint256 needed);
 
     /// @notice Thrown when sending the native currency to a withdrawing account failed; the
     /// balance stays credited.
@@ -265,6 +348,28 @@ interface IPaymentChannels {
         bytes calldata entries
     ) external returns (uint256 settledCount);
 
+    /// @notice Pays delivered work under a payer's {DeliveryAuthorization}: each claim moves
+    /// `amount` from the payer's deposit to `payee`'s claimable balance and raises the pair's
+    /// settled amount by it (a voucher whose cumulative amount covers the claimed work is then
+    /// stale, never paid twice).
+    /// @dev `COORDINATOR_ROLE` only (the coordinator attests the delivery; the payer's signature
+    /// caps what it may attest: `maxAmount` in total over the authorization's life, until
+    /// `expiry`). Not stopped by a pause, like {settleBatch}. Emits `DeliveryClaimed` per claim.
+    /// Reverts with `AccessControlUnauthorizedAccount`, `PaymentChannelsAuthorizationExpired`,
+    /// `PaymentChannelsInvalidAuthorization`, `PaymentChannelsZeroAmount` (a zero claim or no
+    /// claims), `PaymentChannelsSettledMismatch`, `PaymentChannelsAuthorizationExceeded` or
+    /// `PaymentChannelsDepositInsufficient`; nothing is paid then.
+    /// @param authorization The payer's authorization.
+    /// @param signature The payer's EIP-712 signature of it (65 bytes, or an ERC-1271 blob).
+    /// @param claims The payments, in order (one payee may appear twice, with the second's
+    /// `settledBefore` counting the first).
+    /// @return total What was paid in all, in token base units.
+    function claimDelivered(
+        DeliveryAuthorization calldata authorization,
+        bytes calldata signature,
+        DeliveryClaim[] calldata claims
+    ) external returns (uint256 total);
+
     // ------------------------------------------------------------------------------------------
     // Withdrawals
     // ------------------------------------------------------------------------------------------
@@ -345,6 +450,24 @@ interface IPaymentChannels {
     /// @param voucher The voucher.
     /// @return The digest.
     function hashVoucher(Voucher calldata voucher) external view returns (bytes32);
+
+    /// @notice The role allowed to {claimDelivered} (the coordinator).
+    /// @return The role id, `keccak256("COORDINATOR_ROLE")`.
+    function COORDINATOR_ROLE() external view returns (bytes32);
+
+    /// @notice The EIP-712 type hash of `DeliveryAuthorization(address payer,address token,bytes32 salt,uint256 maxAmount,uint64 expiry)`.
+    /// @return The type hash.
+    function DELIVERY_AUTHORIZATION_TYPEHASH() external view returns (bytes32);
+
+    /// @notice The full EIP-712 digest a payer signs for `authorization` on this chain and contract.
+    /// @param authorization The authorization.
+    /// @return The digest (also the authorization's id in `DeliveryClaimed` and {claimedOf}).
+    function hashDeliveryAuthorization(DeliveryAuthorization calldata authorization) external view returns (bytes32);
+
+    /// @notice What has been claimed so far under an authorization.
+    /// @param authorization The authorization's digest ({hashDeliveryAuthorization}).
+    /// @return The claimed total, in token base units.
+    function claimedOf(bytes32 authorization) external view returns (uint256);
 
     /// @notice The EIP-712 domain separator for this chain and contract.
     /// @return The separator.

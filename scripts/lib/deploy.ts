@@ -31,7 +31,7 @@ export type DeploymentFile = {
 
 /**
  * Deploys TaskEscrow, DisputeResolver, PaymentChannels, ReputationAnchor (and the test token),
- * wires them together and grants roles: the coordinator gets only COORDINATOR_ROLE, the
+ * wires them together and grants roles: the coordinator gets only COORDINATOR_ROLE (TaskEscrow, PaymentChannels), the
  * escrow ESCROW_ROLE on the resolver, the resolver RESOLVER_ROLE on the escrow.
  */
 export async function deployAll(ethers: HardhatEthers, networkName: string, o: DeployOptions): Promise<DeploymentFile> {
@@ -66,6 +66,7 @@ export async function deployAll(ethers: HardhatEthers, networkName: string, o: D
   const send = async (tx: Promise<{ wait(): Promise<unknown> }>) => (await tx).wait();
   await send(escrow.getFunction("setDisputeResolver")(await resolver.getAddress()));
   await send(escrow.getFunction("grantRole")(await escrow.getFunction("COORDINATOR_ROLE")(), o.coordinator));
+  await send(channels.getFunction("grantRole")(await channels.getFunction("COORDINATOR_ROLE")(), o.coordinator));
   await send(resolver.getFunction("grantRole")(await resolver.getFunction("ESCROW_ROLE")(), await escrow.getAddress()));
   const arbRole = await resolver.getFunction("ARBITRATOR_ROLE")();
   for (const a of o.arbitrators) await send(resolver.getFunction("grantRole")(arbRole, a));

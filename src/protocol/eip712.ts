@@ -57,3 +57,25 @@ export const FUNDING_AUTHORIZATION_TYPES: Record<string, TypedDataField[]> = {
 export function escrowDomain(chainId: number | bigint, verifyingContract: string): TypedDataDomain {
   return { name: "AICP TaskEscrow", version: "1", chainId, verifyingContract };
 }
+
+/**
+ * PaymentChannels' delivery authorization (EIP-712, the vouchers' domain): with a channel-route
+ * post the payer signs `DeliveryAuthorization(address payer,address token,bytes32 salt,
+ * uint256 maxAmount,uint64 expiry)`, letting the coordinator pay, out of the payer's deposit,
+ * up to `maxAmount` (token base units, in total) to the agents it attests delivered the post's
+ * tasks, until `expiry` (unix seconds) — `PaymentChannels.claimDelivered`. The coordinator
+ * claims only when the payer asks for its deposit back or stays silent past the acceptance
+ * window; otherwise the payer's vouchers pay. `salt` is the payer's choice (32 bytes).
+ */
+export const DELIVERY_AUTHORIZATION_TYPES: Record<string, TypedDataField[]> = {
+  DeliveryAuthorization: [
+    { name: "payer", type: "address" },
+    { name: "token", type: "address" },
+    { name: "salt", type: "bytes32" },
+    { name: "maxAmount", type: "uint256" },
+    { name: "expiry", type: "uint64" },
+  ],
+};
+
+/** A delivery authorization as signed: lower-case addresses, `maxAmount` in token base units, `expiry` in unix seconds. */
+export type DeliveryAuthorization = { payer: string; token: string; salt: string; maxAmount: bigint; expiry: bigint };

@@ -1,4 +1,4 @@
-import { PERMIT_TYPES, VOUCHER_TYPES } from "../../src/protocol/eip712.js";
+import { DELIVERY_AUTHORIZATION_TYPES, PERMIT_TYPES, VOUCHER_TYPES } from "../../src/protocol/eip712.js";
 import { expectErc165, IACCESS_CONTROL_ID } from "./erc165.behavior.js";
 import { expect } from "chai";
 import { Signature, TypedDataEncoder, Wallet, concat, hexlify, randomBytes, solidityPacked } from "ethers";
@@ -125,6 +125,15 @@ async function signPermit(
   return Signature.from(
     await owner.signTypedData(domain, types, { owner: owner.address, spender, value, nonce, deadline }),
   );
+}
+
+type Authorization = { payer: string; token: string; salt: string; maxAmount: bigint; expiry: bigint };
+
+/** Signs a DeliveryAuthorization with `signer` (normally the payer) for `channels`. */
+async function authorize(channels: PaymentChannels, signer: Signer, a: Partial<Authorization> & { payer: string; token: string }) {
+  const full: Authorization = { salt: hexlify(randomBytes(32)), maxAmount: 100n * USD, expiry: (await now()) + 86_400n, ...a };
+  const signature = await signer.signTypedData(await domainOf(channels), DELIVERY_AUTHORIZATION_TYPES, full);
+  return { authorization: full, signature };
 }
 
 async function now(): Promise<bigint> {
@@ -600,6 +609,145 @@ describe("PaymentChannels", function () {
       await expect(channels.settleBatch(addresses, badPayer))
         .to.be.revertedWithCustomError(channels, "PaymentChannelsBatchIndexOutOfRange")
         .withArgs(0, 0xffff);
+    });
+  });
+
+  describe("claimDelivered", function () {
+    async function claimFixture() {
+      const f = await fixture();
+      await f.channels.connect(f.admin).grantRole(await f.channels.COORDINATOR_ROLE(), f.settler.address);
+      return f;
+    }
+
+    it("pays delivered work under the payer's authorization and raises the pair's settled amount", async function () {
+      const { channels, tokenAddress, payer, payee, payee2, settler } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer, { payer: payer.address, token: tokenAddress, maxAmount: 100n * USD });
+      const digest = await channels.hashDeliveryAuthorization(authorization);
+      const tx = channels.connect(settler).claimDelivered(authorization, signature, [
+        { payee: payee.address, amount: 30n * USD, settledBefore: 0n },
+        { payee: payee.address, amount: 10n * USD, settledBefore: 30n * USD },
+        { payee: payee2.address, amount: 5n * USD, settledBefore: 0n },
+      ]);
+      await expect(tx).to.emit(channels, "DeliveryClaimed").withArgs(payer.address, payee.address, digest, tokenAddress, 30n * USD, 30n * USD);
+      await expect(tx).to.emit(channels, "DeliveryClaimed").withArgs(payer.address, payee.address, digest, tokenAddress, 10n * USD, 40n * USD);
+      await expect(tx).to.emit(channels, "DeliveryClaimed").withArgs(payer.address, payee2.address, digest, tokenAddress, 5n * USD, 5n * USD);
+      expect(await channels.claimedOf(digest)).to.equal(45n * USD);
+      expect((await channels.depositOf(payer.address, tokenAddress))[0]).to.equal(955n * USD);
+      expect(await channels.claimableOf(payee.address, tokenAddress)).to.equal(40n * USD);
+      expect(await channels.settledOf(payer.address, payee.address, tokenAddress)).to.equal(40n * USD);
+      expect(await channels.settledOf(payer.address, payee2.address, tokenAddress)).to.equal(5n * USD);
+    });
+
+    it("never pays twice with vouchers: a voucher covering claimed work is Stale, a later one pays only its increase", async function () {
+      const { channels, tokenAddress, payer, payee, settler } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer, { payer: payer.address, token: tokenAddress });
+      await channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: 20n * USD, settledBefore: 0n }]);
+      const covering = await sign(channels, payer, { payer: payer.address, payee: payee.address, token: tokenAddress, cumulativeAmount: 20n * USD });
+      await expect(settle(channels, [covering], settler))
+        .to.emit(channels, "VoucherSkipped")
+        .withArgs(payer.address, payee.address, tokenAddress, 20n * USD, Skip.Stale);
+      const later = await sign(channels, payer, { payer: payer.address, payee: payee.address, token: tokenAddress, cumulativeAmount: 27n * USD });
+      await expect(settle(channels, [later], settler))
+        .to.emit(channels, "VoucherSettled")
+        .withArgs(payer.address, payee.address, tokenAddress, 27n * USD, 7n * USD);
+      expect(await channels.claimableOf(payee.address, tokenAddress)).to.equal(27n * USD);
+    });
+
+    it("pays delivered work while a withdrawal is pending; the payer then gets only the rest", async function () {
+      const { channels, token, tokenAddress, payer, payee, settler } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer, { payer: payer.address, token: tokenAddress, expiry: (await now()) + 30n * 86_400n });
+      await channels.connect(payer).requestWithdrawal(tokenAddress);
+      await channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: 60n * USD, settledBefore: 0n }]);
+      await networkHelpers.time.increase(CHALLENGE_PERIOD);
+      await expect(channels.connect(payer).withdrawDeposit(tokenAddress)).to.changeTokenBalances(ethers, token, [payer, channels], [940n * USD, -940n * USD]);
+      await expect(channels.connect(payee).withdraw(tokenAddress)).to.changeTokenBalances(ethers, token, [payee, channels], [60n * USD, -60n * USD]);
+    });
+
+    it("accepts a contract wallet's ERC-1271 signature", async function () {
+      const { channels, token, tokenAddress, payer, payee, settler } = await networkHelpers.loadFixture(claimFixture);
+      const wallet = await ethers.deployContract("TestContractWallet", [payer.address]);
+      const walletAddress = await wallet.getAddress();
+      await token.mint(settler.address, 10n * USD);
+      await token.connect(settler).approve(channels, 10n * USD);
+      // The wallet deposits through an impersonated call (it has no code to call out).
+      await networkHelpers.impersonateAccount(walletAddress);
+      await networkHelpers.setBalance(walletAddress, ethers.parseEther("1"));
+      const asWallet = await ethers.getSigner(walletAddress);
+      await token.connect(settler).transfer(walletAddress, 10n * USD);
+      await token.connect(asWallet).approve(channels, 10n * USD);
+      await channels.connect(asWallet).deposit(tokenAddress, 10n * USD);
+      const { authorization, signature } = await authorize(channels, payer, { payer: walletAddress, token: tokenAddress, maxAmount: 10n * USD });
+      await expect(channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: 4n * USD, settledBefore: 0n }]))
+        .to.emit(channels, "DeliveryClaimed");
+      const forged = await authorize(channels, payee, { payer: walletAddress, token: tokenAddress, maxAmount: 10n * USD });
+      await expect(channels.connect(settler).claimDelivered(forged.authorization, forged.signature, [{ payee: payee.address, amount: 1n, settledBefore: 4n * USD }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsInvalidAuthorization")
+        .withArgs(walletAddress);
+    });
+
+    it("is for the coordinator role only", async function () {
+      const { channels, tokenAddress, payer, payee, stranger } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer, { payer: payer.address, token: tokenAddress });
+      await expect(channels.connect(payee).claimDelivered(authorization, signature, [{ payee: payee.address, amount: 1n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "AccessControlUnauthorizedAccount")
+        .withArgs(payee.address, await channels.COORDINATOR_ROLE());
+      await expect(channels.connect(stranger).claimDelivered(authorization, signature, [{ payee: stranger.address, amount: 1n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "AccessControlUnauthorizedAccount");
+    });
+
+    it("refuses an expired authorization, a forged or foreign-domain signature, and empty or zero claims", async function () {
+      const { channels, tokenAddress, payer, payee, settler, stranger } = await networkHelpers.loadFixture(claimFixture);
+      const expired = await authorize(channels, payer, { payer: payer.address, token: tokenAddress, expiry: (await now()) + 5n });
+      await networkHelpers.time.increase(10);
+      await expect(channels.connect(settler).claimDelivered(expired.authorization, expired.signature, [{ payee: payee.address, amount: 1n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsAuthorizationExpired")
+        .withArgs(expired.authorization.expiry);
+      const forged = await authorize(channels, stranger, { payer: payer.address, token: tokenAddress });
+      await expect(channels.connect(settler).claimDelivered(forged.authorization, forged.signature, [{ payee: payee.address, amount: 1n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsInvalidAuthorization")
+        .withArgs(payer.address);
+      const good = await authorize(channels, payer, { payer: payer.address, token: tokenAddress });
+      const otherChain = await payer.signTypedData(await domainOf(channels, 1n), DELIVERY_AUTHORIZATION_TYPES, good.authorization);
+      await expect(channels.connect(settler).claimDelivered(good.authorization, otherChain, [{ payee: payee.address, amount: 1n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsInvalidAuthorization");
+      // Changing any field after signing breaks the signature (here: a higher cap).
+      await expect(channels.connect(settler).claimDelivered({ ...good.authorization, maxAmount: good.authorization.maxAmount + 1n }, good.signature, [{ payee: payee.address, amount: 1n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsInvalidAuthorization");
+      await expect(channels.connect(settler).claimDelivered(good.authorization, good.signature, [])).to.be.revertedWithCustomError(channels, "PaymentChannelsZeroAmount");
+      await expect(channels.connect(settler).claimDelivered(good.authorization, good.signature, [{ payee: payee.address, amount: 0n, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsZeroAmount");
+    });
+
+    it("refuses a claim when the pair's settled amount moved (an outstanding voucher settles first)", async function () {
+      const { channels, tokenAddress, payer, payee, settler } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer, { payer: payer.address, token: tokenAddress });
+      await settle(channels, [await sign(channels, payer, { payer: payer.address, payee: payee.address, token: tokenAddress, cumulativeAmount: 3n * USD })], settler);
+      await expect(channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: USD, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsSettledMismatch")
+        .withArgs(payee.address, 0n, 3n * USD);
+      await expect(channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: USD, settledBefore: 3n * USD }]))
+        .to.emit(channels, "DeliveryClaimed")
+        .withArgs(payer.address, payee.address, await channels.hashDeliveryAuthorization(authorization), tokenAddress, USD, 4n * USD);
+    });
+
+    it("never claims past the authorization's cap, over several calls", async function () {
+      const { channels, tokenAddress, payer, payee, payee2, settler } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer, { payer: payer.address, token: tokenAddress, maxAmount: 10n * USD });
+      await channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: 8n * USD, settledBefore: 0n }]);
+      await expect(channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee2.address, amount: 3n * USD, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsAuthorizationExceeded")
+        .withArgs(10n * USD, 11n * USD);
+      await channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee2.address, amount: 2n * USD, settledBefore: 0n }]);
+      expect(await channels.claimedOf(await channels.hashDeliveryAuthorization(authorization))).to.equal(10n * USD);
+    });
+
+    it("never takes more than the deposit", async function () {
+      const { channels, tokenAddress, payer2, payee, settler } = await networkHelpers.loadFixture(claimFixture);
+      const { authorization, signature } = await authorize(channels, payer2, { payer: payer2.address, token: tokenAddress, maxAmount: 1_000n * USD });
+      await expect(channels.connect(settler).claimDelivered(authorization, signature, [{ payee: payee.address, amount: 101n * USD, settledBefore: 0n }]))
+        .to.be.revertedWithCustomError(channels, "PaymentChannelsDepositInsufficient")
+        .withArgs(100n * USD, 101n * USD);
+      expect((await channels.depositOf(payer2.address, tokenAddress))[0]).to.equal(100n * USD);
     });
   });
 

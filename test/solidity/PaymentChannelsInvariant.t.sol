@@ -41,6 +41,14 @@ contract ChannelsHandler is TestBase {
 
     Signed[] internal signedVouchers;
 
+    /// Delivery authorizations the payers signed (the handler holds COORDINATOR_ROLE and claims).
+    struct Authorized {
+        IPaymentChannels.DeliveryAuthorization authorization;
+        bytes signature;
+    }
+
+    Authorized[] internal authorizations;
+
     // Ghosts. Per (payer, payee, token): the highest amount the payer signed, the settled amount last
     // observed. Per (payer, token): deposited and withdrawn. Per token: totals.
     mapping(bytes32 pair => uint256) public highestSigned;
@@ -50,6 +58,12 @@ contract ChannelsHandler is TestBase {
     mapping(address token => uint256) public totalDeposited;
     mapping(address token => uint256) public totalDepositWithdrawn;
     mapping(address token => uint256) public totalPayeeWithdrawn;
+
+    mapping(bytes32 pair => uint256) public claimedOnPair;
+    mapping(bytes32 authorization => uint256) public claimedUnder;
+    uint256 public claimsPaid;
+    /// Claims that succeeded though they had to fail (forged, expired, over the cap or the deposit).
+    uint256 public wrongSuccesses;
 
     uint256 public unexpectedReverts;
     uint256 public settledDecreases;
@@ -162,6 +176,64 @@ contract ChannelsHandler is TestBase {
         for (uint256 i; i < count; ++i) _observe(picked[i].payer, picked[i].payee, picked[i].token);
     }
 
+    /// A payer signs a delivery authorization with a random cap and expiry.
+    function signAuthorization(uint256 payerSeed, uint256 tokenSeed, uint256 maxAmount, uint256 lifetime) external {
+        uint256 p = payerSeed % PAYERS;
+        IPaymentChannels.DeliveryAuthorization memory a = IPaymentChannels.DeliveryAuthorization({
+            payer: payers[p],
+            token: tokens[tokenSeed % TOKENS],
+            salt: keccak256(abi.encode(authorizations.length, payerSeed)),
+            maxAmount: bound(maxAmount, 1, 2e24),
+            expiry: uint64(block.timestamp + bound(lifetime, 0, 3 days))
+        });
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(payerKeys[p], channels.hashDeliveryAuthorization(a));
+        authorizations.push(Authorized(a, abi.encodePacked(r, s, v)));
+    }
+
+    /// The coordinator claims a random amount for a payee under a stored authorization, with the
+    /// pair's current settled amount (or, with `stale`, a wrong one), and with `forge` a signature
+    /// by another payer. The claim must succeed exactly when it is valid.
+    function claim(uint256 seed, uint256 payeeSeed, uint256 amount, bool stale, bool forge) external {
+        if (authorizations.length == 0) return;
+        Authorized memory au = authorizations[seed % authorizations.length];
+        IPaymentChannels.DeliveryAuthorization memory a = au.authorization;
+        address payee = payees[payeeSeed % PAYEES];
+        bytes32 key = pairKey(a.payer, payee, a.token);
+        uint256 settled = channels.settledOf(a.payer, payee, a.token);
+        amount = bound(amount, 1, 1e24);
+        bytes memory signature = au.signature;
+        if (forge) {
+            uint256 other = (_indexOf(a.payer) + 1) % PAYERS;
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(payerKeys[other], channels.hashDeliveryAuthorization(a));
+            signature = abi.encodePacked(r, s, v);
+        }
+        bytes32 digest = channels.hashDeliveryAuthorization(a);
+        (uint256 balance, , ) = channels.depositOf(a.payer, a.token);
+        bool valid = !forge && !stale && block.timestamp <= a.expiry && claimedUnder[digest] + amount <= a.maxAmount && amount <= balance;
+        IPaymentChannels.DeliveryClaim[] memory claims = new IPaymentChannels.DeliveryClaim[](1);
+        claims[0] = IPaymentChannels.DeliveryClaim(payee, amount, stale ? settled + 1 : settled);
+        try channels.claimDelivered(a, signature, claims) returns (uint256 total) {
+            if (!valid || total != amount) return _wrongSuccess();
+            claimedOnPair[key] += amount;
+            claimedUnder[digest] += amount;
+            ++claimsPaid;
+        } catch {
+            if (valid) return _unexpected();
+        }
+        _observe(a.payer, payee, a.token);
+    }
+
+    function authorizationCount() external view returns (uint256) {
+        return authorizations.length;
+    }
+
+    /// An authorization's cap and what the contract says was claimed under it.
+    function authorizationAt(uint256 i) external view returns (uint256 maxAmount, uint256 claimed, uint256 ghost) {
+        IPaymentChannels.DeliveryAuthorization memory a = authorizations[i].authorization;
+        bytes32 digest = channels.hashDeliveryAuthorization(a);
+        return (a.maxAmount, channels.claimedOf(digest), claimedUnder[digest]);
+    }
+
     function requestWithdrawal(uint256 payerSeed, uint256 tokenSeed) external {
         address payer = payers[payerSeed % PAYERS];
         address tok = tokens[tokenSeed % TOKENS];
@@ -248,6 +320,10 @@ contract ChannelsHandler is TestBase {
         revert("unknown payee");
     }
 
+    function _wrongSuccess() internal {
+        ++wrongSuccesses;
+    }
+
     function _unexpected() internal {
         ++unexpectedReverts;
     }
@@ -267,11 +343,12 @@ contract PaymentChannelsInvariantTest is TestBase {
         channels = new PaymentChannels(address(this), 1 days);
         token = new AICPTestToken();
         handler = new ChannelsHandler(channels, token);
+        channels.grantRole(channels.COORDINATOR_ROLE(), address(handler));
         targetContract(address(handler));
     }
 
-    /// A pair's settled amount never exceeds the highest voucher its payer signed for it, and
-    /// never decreases.
+    /// A pair's settled amount never exceeds the highest voucher its payer signed for it plus
+    /// what was claimed for it under the payer's delivery authorizations, and never decreases.
     function invariant_settledBoundedBySignedAndMonotonic() public view {
         for (uint256 p; p < handler.PAYERS(); ++p) {
             for (uint256 q; q < handler.PAYEES(); ++q) {
@@ -280,7 +357,8 @@ contract PaymentChannelsInvariantTest is TestBase {
                     address payee = handler.payees(q);
                     address tok = handler.tokens(t);
                     uint256 settled = channels.settledOf(payer, payee, tok);
-                    assertLe(settled, handler.highestSigned(handler.pairKey(payer, payee, tok)), "settled above signed");
+                    bytes32 key = handler.pairKey(payer, payee, tok);
+                    assertLe(settled, handler.highestSigned(key) + handler.claimedOnPair(key), "settled above signed + claimed");
                 }
             }
         }
@@ -320,6 +398,17 @@ contract PaymentChannelsInvariantTest is TestBase {
             assertEq(handler.totalDeposited(tok), balances + claimable + withdrawn, "deposited != held + withdrawn");
             assertEq(handler.settledTotal(tok), claimable + handler.totalPayeeWithdrawn(tok), "settled != paid to payees");
         }
+    }
+
+    /// No authorization pays past its cap; the contract's claimed totals match the claims paid;
+    /// no invalid claim (forged, expired, stale, over the cap or the deposit) ever succeeded.
+    function invariant_claimsWithinAuthorizations() public view {
+        for (uint256 i; i < handler.authorizationCount(); ++i) {
+            (uint256 maxAmount, uint256 claimed, uint256 ghost) = handler.authorizationAt(i);
+            assertLe(claimed, maxAmount, "claimed above the cap");
+            assertEq(claimed, ghost, "claimed != claims paid");
+        }
+        assertEq(handler.wrongSuccesses(), 0, "an invalid claim succeeded");
     }
 
     /// Every action the handler attempted in a valid state succeeded.
