@@ -107,7 +107,8 @@ function coordinatorEnv(port: number, schema: string, prefix: string): Record<st
     CHAIN_RPC_URL: "http://127.0.0.1:1", // nowhere: auctions need no chain
     // No deployment (tasks settle off-chain); a path outside the repository, so that nothing
     // the coordinator might write there lands in deployments/.
-    DEPLOYMENTS_FILE: join(tmpdir(), `aicp-bench-auction-${process.pid}-no-deployment.json`),
+    SETTLEMENT: "none", // tasks settle off-chain: no deployment, by choice (never a silent downgrade)
+      DEPLOYMENTS_FILE: join(tmpdir(), `aicp-bench-auction-${process.pid}-no-deployment.json`),
     ...(flags.pool ? { DATABASE_POOL_SIZE: flags.pool } : {}),
   };
 }
@@ -159,7 +160,7 @@ async function run(mode: "child" | "inproc"): Promise<void> {
     async function auction(bidders: Client[], windowMs: number): Promise<string | undefined> {
       const p = await buyer.req<{ tasks: { id: string; auction: { eligible: number } }[] }>("POST", "/v1/tasks", {
         capability: CAPABILITY, input: { n: 1 }, complexity: 3, urgency: "normal", budget: String(BUDGET), token: ZERO, deadline,
-        auction: { rule: "second-price", windowMs }, route: "channel",
+        auction: { rule: "second-price", windowMs }, route: "auto",
       });
       postMs.push(p.ms);
       if (p.status !== 201) return void fail(`post ${p.status} ${JSON.stringify(p.body).slice(0, 120)}`);

@@ -60,6 +60,8 @@ import { loadConfig } from "../src/config.js";
 import { startCoordinator } from "../src/app/coordinator.js";
 import { measureBaseline, type Baseline } from "./lib/bench-baseline.js";
 import { benchChain, fundedPayers, voucherSigner, type BenchChain, type SignedVoucher } from "./lib/bench-chain.js";
+import { hexlify, randomBytes } from "ethers";
+import { DELIVERY_AUTHORIZATION_TYPES, voucherDomain } from "../src/protocol/eip712.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -353,7 +355,7 @@ async function main() {
       CONFIRMATIONS: String(CONFIRMATIONS),
       ...(chain
         ? { CHAIN_RPC_URL: chain.url, DEPLOYMENTS_FILE: chain.deploymentsFile, CHAIN_ID: String(chain.deployment.chainId) }
-        : { CHAIN_RPC_URL: "http://127.0.0.1:1", DEPLOYMENTS_FILE: "deployments/does-not-exist.json" }),
+        : { CHAIN_RPC_URL: "http://127.0.0.1:1", DEPLOYMENTS_FILE: "deployments/does-not-exist.json", SETTLEMENT: "none" }),
       ...(flags.pool ? { DATABASE_POOL_SIZE: flags.pool } : {}),
     };
     console.log(`starting the coordinator (schema ${SCHEMA}, queue prefix ${QUEUE_PREFIX}) …`);
@@ -378,6 +380,16 @@ async function main() {
     });
     const agents = Array.from({ length: M }, () => new Client(base));
     await Promise.all([...buyers.map((b) => b.c), ...agents].map((c) => c.login(chainId)));
+    // Channel-route posts draw on each buyer's EIP-712 delivery authorization (one each, ample).
+    if (chain)
+      await Promise.all(
+        buyers.map(async (b) => {
+          const value = { payer: b.c.address, token: ZERO, salt: hexlify(randomBytes(32)), maxAmount: 10n ** 30n, expiry: BigInt(Math.floor(Date.now() / 1000) + 86_400) };
+          const signature = await b.c.wallet.signTypedData(voucherDomain(chainId, chain!.deployment.contracts["PaymentChannels"]!.address), DELIVERY_AUTHORIZATION_TYPES, value);
+          const r = await b.c.req("POST", "/v1/channels/authorizations", { ...value, maxAmount: value.maxAmount.toString(), expiry: value.expiry.toString(), signature });
+          if (r.status !== 201) throw new Error(`delivery authorization refused (${r.status}): ${JSON.stringify(r.body)}`);
+        }),
+      );
     for (const a of agents) {
       const r = await a.req("POST", "/v1/agents", { name: `bench-${a.address.slice(2, 8)}`, capabilities: [{ capability: CAPABILITY, minPrice: "0" }], maxConcurrency: 1000 });
       if (r.status !== 201) throw new Error(`agent registration failed (${r.status}): ${JSON.stringify(r.body)}`);

@@ -127,6 +127,7 @@ async function startCoordinator(): Promise<Coordinator> {
       RATE_LIMIT_PER_MINUTE: "0",
       WORKFLOW_WINDOW_MS: String(WINDOW_MS),
       CHAIN_RPC_URL: "http://127.0.0.1:1", // nowhere: without a deployment tasks settle off-chain
+      SETTLEMENT: "none", // tasks settle off-chain: no deployment, by choice (never a silent downgrade)
       DEPLOYMENTS_FILE: join(tmpdir(), `aicp-bench-wf-${process.pid}-no-deployment.json`),
     },
     { args: ["--no-chain", "--no-agents"], cpuProf: flags["cpu-prof"] },
@@ -303,7 +304,7 @@ async function runOnce(run: number, url: string, buyer: Client): Promise<RunResu
     totalBudget: total.toString(),
     token: ZERO,
     deadline: new Date(Date.now() + 3600_000).toISOString(),
-    route: "channel",
+    route: "auto",
   };
 
   const m0 = await scrape(url);

@@ -42,7 +42,7 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   auction: { owns: "auctions, calls for proposals, proposals, award rules", imports: ["agents", "context.ts", "db", "errors.ts", "events", "http", "protocol", "reputation", "tasks"] },
   scheduling: { owns: "dispatch, deadlines, retries, failover, circuit breakers", imports: ["context.ts", "db", "errors.ts", "events", "http", "reputation", "tasks"] },
   workflows: { owns: "DAG workflows", imports: ["auction", "context.ts", "db", "errors.ts", "http", "pricing", "protocol", "scheduling", "tasks"] },
-  channels: { owns: "the channel route: deposits, promises, vouchers, batch settlement", imports: ["context.ts", "db", "errors.ts", "http", "ledger", "logger.ts", "queue", "settlement", "tasks"] },
+  channels: { owns: "the channel route: deposits, promises, vouchers, delivery authorizations and claims, batch settlement", imports: ["context.ts", "db", "errors.ts", "http", "ledger", "logger.ts", "protocol", "queue", "settlement", "tasks"] },
   disputes: { owns: "disputes and their ERC-1497 evidence: API, repository, DisputeResolver projection", imports: ["db", "errors.ts", "http", "protocol", "settlement"] },
   escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "events", "http", "ledger", "protocol", "settlement", "tasks"] },
   chain: { owns: "chain backends (chain/evm: ethers connection, sender, calldata, RPC, log decoding)", imports: ["config.ts", "context.ts", "db", "errors.ts", "ledger", "logger.ts", "protocol", "queue", "settlement"] },

@@ -79,6 +79,8 @@ const schema = z.object({
   INDEXER_BATCH_BLOCKS: z.coerce.number().int().min(1).max(100_000).default(2000).describe("Block range per eth_getLogs call in backfill"),
   INDEXER_POLL_MS: z.coerce.number().int().min(10).default(500).describe("How often the indexer polls the head, ms"),
   INDEXER_KEEP_BLOCKS: z.coerce.number().int().min(1).default(256).describe("Recent block hashes kept for reorg detection"),
+  CHANNEL_PAYMENT_WINDOW_S: z.coerce.number().int().min(1).default(3600)
+    .describe("Channel route: how long after a delivery the buyer has to pay with a voucher before the coordinator claims the price under the buyer's delivery authorization, seconds"),
   SETTLE_INTERVAL_MS: z.coerce.number().int().min(50).default(5000).describe("Batch settlement of vouchers runs at least this often, ms"),
   SETTLE_MAX_PAIRS: z.coerce.number().int().min(1).max(2000).default(200).describe("Settle sooner once this many pairs are pending; also the largest batch"),
   TX_MAX_GAS: z.coerce.number().int().min(21000).default(15_000_000).describe("Upper bound of the gas limit of any coordinator transaction"),

@@ -79,7 +79,7 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   const channels = createChannelService(ctx, { verifyThreads: ctx.config.VOUCHER_VERIFY_THREADS, txHooks });
   // Posting's settlement: a channel promise and an escrow funding plan exist only with a chain.
   const settlementHooks: SettlementHooks = backend
-    ? { chainConfigured: () => true, promise: (t, p) => channels.promise(t, p), fundingPlan: (task) => backend.fundingPlan(task) }
+    ? { chainConfigured: () => true, promise: (t, p) => channels.promise(t, p), authorizationRoom: (p) => channels.authorizationRoom(p), fundingPlan: (task) => backend.fundingPlan(task) }
     : { chainConfigured: () => false };
   const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
   const channelSettlement = createChannelSettlement(ctx, { channels, sender, events });

@@ -62,6 +62,22 @@ export const channelProjection: ContractProjection = {
             ]);
             return;
           }
+          case "DeliveryClaimed": {
+            // Like a voucher's settlement: the pair's settled amount rises by the claim.
+            const [payer, payee, token] = [addr(a["payer"]), addr(a["payee"]), addr(a["token"])];
+            const claimed = amount(a["amount"]);
+            fold(payer, token, ev.blockNumber, (x) => (x.value -= claimed));
+            const k = `${payer}|${payee}|${token}`;
+            const settled = amount(a["cumulativeAmount"]);
+            const p = pairs.get(k);
+            if (!p) pairs.set(k, { payer, payee, token, settled });
+            else if (settled > p.settled) p.settled = settled;
+            ledger.post(ev, token, "channel.claim", [
+              { account: `channel-deposit:${payer}`, amount: -claimed },
+              { account: `channel-claimable:${payee}`, amount: claimed },
+            ]);
+            return;
+          }
           case "WithdrawalRequested":
             fold(addr(a["payer"]), addr(a["token"]), ev.blockNumber, (x) => (x.availableAt = secondsToDate(a["availableAt"])));
             return;

@@ -18,6 +18,9 @@ import { taskTransitions } from "../tasks/transitions.js";
 export const accountKey = (payer: string, token: string) => `${payer}|${token}`;
 export const pairKey = (payer: string, payee: string, token: string) => `${payer}|${payee}|${token}`;
 
+/** A delivery authorization as stored (amounts as decimal strings, token base units). */
+export type AuthorizationRow = { digest: string; token: string; salt: string; max_amount: string; committed: string; claimed: string; expiry: Date };
+
 export type AccountState = { deposit: bigint; withdrawalAvailableAt: Date | null };
 
 export type DueTask = { id: string; price: bigint; promised: bigint };
@@ -67,22 +70,75 @@ export const channelRepository = {
   async owedAndPromised(t: Queryable, payer: string, token: string): Promise<{ owed: bigint; promised: bigint }> {
     const r = await t.query<{ owed: string; promised: string }>(
       `SELECT (SELECT COALESCE(sum(accepted - settled), 0)::text FROM channel_pairs WHERE payer = $1 AND token = $2) AS owed,
-              (SELECT COALESCE(sum(amount), 0)::text FROM channel_promises WHERE payer = $1 AND token = $2 AND status = 'held') AS promised`,
+              (SELECT COALESCE(sum(amount), 0)::text FROM channel_promises WHERE payer = $1 AND token = $2 AND status IN ('held', 'claiming')) AS promised`,
       [payer, token],
     );
     return { owed: BigInt(r.rows[0]!.owed), promised: BigInt(r.rows[0]!.promised) };
   },
 
-  /** Inserts held promises of `amount` for `taskIds` and posts `groups` to the ledger (as `post`), in one statement. */
-  async insertPromises(t: Queryable, p: { taskIds: string[]; payer: string; token: string; amount: bigint }, groups: LedgerGroup[]): Promise<void> {
+  /**
+   * Inserts held promises of `amount` for `taskIds`, drawing on the delivery authorization
+   * `authorization` (its digest), and posts `groups` to the ledger (as `post`), in one statement.
+   */
+  async insertPromises(t: Queryable, p: { taskIds: string[]; payer: string; token: string; amount: bigint; authorization: string }, groups: LedgerGroup[]): Promise<void> {
     await t.query(
       `WITH ins AS (
-         INSERT INTO channel_promises (task_id, payer, token, amount) SELECT unnest($1::uuid[]), $2, $3, $4::numeric)
+         INSERT INTO channel_promises (task_id, payer, token, amount, authorization_digest) SELECT unnest($1::uuid[]), $2, $3, $4::numeric, $6)
        INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
        SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g)`,
-      [p.taskIds, p.payer, p.token, p.amount.toString(), JSON.stringify(ledgerRows(groups))],
+      [p.taskIds, p.payer, p.token, p.amount.toString(), JSON.stringify(ledgerRows(groups)), p.authorization],
     );
+  },
+
+  /**
+   * Commits `amount` (token base units) of the payer's delivery authorizations for `token` that
+   * expire no earlier than `notBefore`: the one expiring first with room for it. Run under the
+   * account's row lock (`lockAccounts`). @returns its digest, or undefined when none has room
+   */
+  async commitAuthorization(t: Queryable, p: { payer: string; token: string; amount: bigint; notBefore: Date }): Promise<string | undefined> {
+    const r = await t.query<{ digest: string }>(
+      `UPDATE channel_authorizations SET committed = committed + $3::numeric
+        WHERE digest = (SELECT digest FROM channel_authorizations
+                         WHERE payer = $1 AND token = $2 AND expiry >= $4 AND max_amount - committed >= $3::numeric
+                         ORDER BY expiry, created_at LIMIT 1)
+       RETURNING digest`,
+      [p.payer, p.token, p.amount.toString(), p.notBefore],
+    );
+    return r.rows[0]?.digest;
+  },
+
+  /** Whether one authorization for `token` has room for `amount` and expires no earlier than `notBefore` (read only). */
+  async hasAuthorizationRoom(q: Queryable, p: { payer: string; token: string; amount: bigint; notBefore: Date }): Promise<boolean> {
+    const r = await q.query(
+      "SELECT 1 FROM channel_authorizations WHERE payer = $1 AND token = $2 AND expiry >= $4 AND max_amount - committed >= $3::numeric LIMIT 1",
+      [p.payer, p.token, p.amount.toString(), p.notBefore],
+    );
+    return (r.rowCount ?? 0) > 0;
+  },
+
+  /** Stores a verified delivery authorization (idempotent on its digest). @returns the stored row */
+  async insertAuthorization(
+    t: Queryable,
+    a: { digest: string; payer: string; token: string; salt: string; maxAmount: bigint; expiry: Date; signature: string },
+  ): Promise<AuthorizationRow> {
+    await t.query(
+      `INSERT INTO channel_authorizations (digest, payer, token, salt, max_amount, expiry, signature)
+       VALUES ($1, $2, $3, $4, $5::numeric, $6, $7) ON CONFLICT (digest) DO NOTHING`,
+      [a.digest, a.payer, a.token, a.salt, a.maxAmount.toString(), a.expiry, a.signature],
+    );
+    return (await channelRepository.authorizations(t, a.payer, a.digest))[0]!;
+  },
+
+  /** A payer's delivery authorizations (newest first), or the one with `digest`. */
+  async authorizations(q: Queryable, payer: string, digest?: string): Promise<AuthorizationRow[]> {
+    const r = await q.query<AuthorizationRow>(
+      `SELECT a.digest, a.token, a.salt, a.max_amount::text AS max_amount, a.committed::text AS committed, a.expiry,
+              COALESCE((SELECT sum(c.amount) FROM channel_claims c WHERE c.authorization_digest = a.digest AND c.status = 'confirmed'), 0)::text AS claimed
+         FROM channel_authorizations a WHERE a.payer = $1 AND ($2::text IS NULL OR a.digest = $2) ORDER BY a.created_at DESC LIMIT 100`,
+      [payer, digest ?? null],
+    );
+    return r.rows;
   },
 
   /**
@@ -233,7 +289,7 @@ export const channelRepository = {
   /** A task that ended undelivered: its held promise → released. @returns what it held (token base units), or undefined */
   async releasePromise(t: Queryable, taskId: string): Promise<{ payer: string; token: string; amount: string } | undefined> {
     const r = await t.query<{ payer: string; token: string; amount: string }>(
-      "UPDATE channel_promises SET status = 'released', updated_at = now() WHERE task_id = $1 AND status = 'held' RETURNING payer, token, amount::text",
+      "UPDATE channel_promises SET status = 'released', updated_at = now() WHERE task_id = $1 AND status IN ('held', 'claiming') RETURNING payer, token, amount::text",
       [taskId],
     );
     return r.rows[0];
@@ -244,7 +300,7 @@ export const channelRepository = {
     const r = await q.query<{ token: string; deposit: string; settled: string; owed: string; promised: string; withdrawal_available_at: Date | null }>(
       `WITH acc AS (SELECT token, deposit, withdrawal_available_at FROM channel_accounts WHERE payer = $1),
             pr AS (SELECT token, sum(settled) AS settled, sum(accepted - settled) AS owed FROM channel_pairs WHERE payer = $1 GROUP BY token),
-            pm AS (SELECT token, sum(amount) AS promised FROM channel_promises WHERE payer = $1 AND status = 'held' GROUP BY token)
+            pm AS (SELECT token, sum(amount) AS promised FROM channel_promises WHERE payer = $1 AND status IN ('held', 'claiming') GROUP BY token)
        SELECT token, COALESCE(acc.deposit, 0)::text AS deposit, COALESCE(pr.settled, 0)::text AS settled, COALESCE(pr.owed, 0)::text AS owed,
               COALESCE(pm.promised, 0)::text AS promised, acc.withdrawal_available_at
          FROM acc FULL JOIN pr USING (token) FULL JOIN pm USING (token) ORDER BY token`,
@@ -256,8 +312,10 @@ export const channelRepository = {
   /** Per payee and token: the pair's amounts and what is due now (delivered, unpaid tasks). */
   async payerPairs(q: Queryable, payer: string) {
     const r = await q.query<{ payee: string; token: string; accepted: string; settled: string; due: string; due_task_ids: string[] | null }>(
-      `WITH d AS (SELECT agent AS payee, token, sum(price) AS due, array_agg(id::text ORDER BY delivered_at, id) AS ids FROM tasks
-                   WHERE buyer = $1 AND status = 'delivered' AND settlement = 'channel' GROUP BY agent, token)
+      `WITH d AS (SELECT agent AS payee, token, sum(price) AS due, array_agg(id::text ORDER BY delivered_at, id) AS ids FROM tasks t
+                   WHERE buyer = $1 AND status = 'delivered' AND settlement = 'channel'
+                     AND NOT EXISTS (SELECT 1 FROM channel_promises p WHERE p.task_id = t.id AND p.status = 'claiming')
+                   GROUP BY agent, token)
        SELECT payee, token, COALESCE(p.accepted, 0)::text AS accepted, COALESCE(p.settled, 0)::text AS settled,
               COALESCE(d.due, 0)::text AS due, d.ids AS due_task_ids
          FROM (SELECT payee, token, accepted, settled FROM channel_pairs WHERE payer = $1) p FULL JOIN d USING (payee, token)

@@ -3,6 +3,7 @@ import { getAddress } from "ethers";
 import { requireSelf, type Api } from "../http/api.js";
 import { Address, Amount } from "../http/schemas.js";
 import type { ChannelService } from "./service.js";
+import { forbidden } from "../errors.js";
 
 const Signature = z
   .string()
@@ -47,9 +48,42 @@ const Receipt = z
   })
   .openapi("VoucherReceipt");
 
+const AuthorizationView = z
+  .object({
+    digest: z.string().openapi({ description: "EIP-712 digest: the authorization's id on-chain (PaymentChannels.claimedOf)" }),
+    token: z.string(),
+    salt: z.string(),
+    maxAmount: z.string().openapi({ description: "Cap over the authorization's life, token base units" }),
+    committed: z.string().openapi({ description: "Σ budgets of channel-route tasks that drew on it, token base units" }),
+    claimed: z.string().openapi({ description: "Σ confirmed claims under it, token base units" }),
+    expiresAt: z.string(),
+  })
+  .openapi("DeliveryAuthorizationView");
+
+export const DeliveryAuthorizationBody = z
+  .object({
+    payer: VoucherAddress.optional().openapi({ description: "The signed-in wallet (optional; must match it)" }),
+    token: VoucherAddress.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
+    salt: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 32 bytes as 0x hex"),
+    maxAmount: Amount(1n).openapi({ description: "Most the coordinator may claim under it in total, token base units" }),
+    expiry: z
+      .union([z.number().int().positive(), z.string().regex(/^[1-9]\d{0,18}$/)])
+      .transform((v) => BigInt(v))
+      .refine((v) => v < 2n ** 64n, "must fit uint64")
+      .openapi({ type: "string", description: "Unix seconds after which no claim is accepted" }),
+    signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, "must be a 65-byte signature r ‖ s ‖ v as 0x hex"),
+  })
+  .strict()
+  .openapi("DeliveryAuthorization", {
+    description:
+      "EIP-712 `DeliveryAuthorization(address payer,address token,bytes32 salt,uint256 maxAmount,uint64 expiry)` signed by the payer (the signed-in wallet) under the vouchers' domain " +
+      '{name: "AICP PaymentChannels", version: "1", chainId, verifyingContract: PaymentChannels}.',
+  });
+
 const ChannelView = z
   .object({
     payer: z.string(),
+    authorizations: z.array(AuthorizationView),
     accounts: z.array(
       z.object({
         token: z.string(),
@@ -95,6 +129,23 @@ export function registerChannelRoutes(api: Api, channels: ChannelService) {
     params: z.object({ payer: Address }),
     response: ChannelView,
     handler: ({ params, principal }) => channels.view(requireSelf(principal, params.payer)),
+  });
+  api.route({
+    method: "post",
+    path: "/v1/channels/authorizations",
+    summary:
+      "Register the signed-in buyer's EIP-712 DeliveryAuthorization: channel-route tasks draw on it, and the coordinator claims delivered work under it (PaymentChannels.claimDelivered) when the buyer withdraws the deposit or does not pay within CHANNEL_PAYMENT_WINDOW_S. " +
+      "Idempotent on the authorization. Errors: AUTHORIZATION_FORGED, AUTHORIZATION_EXPIRED",
+    tags: ["channels"],
+    access: "user",
+    body: DeliveryAuthorizationBody,
+    response: AuthorizationView,
+    status: 201,
+    handler: async ({ body, principal }) => {
+      if (!principal.address) throw forbidden("WALLET_REQUIRED", "Sign in with the buyer's wallet: an authorization is the signed-in payer's.");
+      if (body.payer !== undefined && body.payer !== principal.address) throw forbidden("NOT_OWNER", "An authorization is registered by its payer: sign in with that wallet.");
+      return channels.authorize(principal.address, body);
+    },
   });
   api.route({
     method: "post",

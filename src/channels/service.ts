@@ -4,9 +4,13 @@ import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { AppError, unavailable } from "../errors.js";
 import type { TaskTxHookBus, TaskTxHooks } from "../tasks/hooks.js";
-import { accountKey, channelRepository as repo, pairKey, type AcceptedVoucher, type DueTask } from "./repository.js";
+import { accountKey, channelRepository as repo, pairKey, type AcceptedVoucher, type AuthorizationRow, type DueTask } from "./repository.js";
 import { createSignatureVerifier, type SignatureVerifier } from "./verifier.js";
 import type { RawVoucher } from "./verify.js";
+import { TypedDataEncoder, verifyTypedData } from "ethers";
+import { DELIVERY_AUTHORIZATION_TYPES, voucherDomain } from "../protocol/eip712.js";
+import { badRequest } from "../errors.js";
+import { CLAIM_MARGIN_S } from "./claims.js";
 
 /**
  * The channel route (DESIGN.md "Task lifecycle" 2 and 5): a buyer deposits into PaymentChannels
@@ -29,9 +33,26 @@ export type ChannelService = {
    * Promises `amountPerTask` of the buyer's deposit to each new channel-route task, inside the
    * posting transaction (serialised per payer and token by a row lock on the account).
    * Ledger: channel-deposit:<payer> → channel-promise:<task>, group `promise:<task>`.
-   * @throws 402 INSUFFICIENT_DEPOSIT (details: available, required) — nothing is written
+   * The promise draws on the buyer's delivery authorization for the token (the one expiring
+   * first that outlives the deadline plus the payment window and has room).
+   * @throws 402 INSUFFICIENT_DEPOSIT (details: available, required), 402
+   *   DELIVERY_AUTHORIZATION_REQUIRED (details: token, required, expiresAfter) — nothing is written
    */
-  promise(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint }): Promise<void>;
+  promise(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint; deadline: Date }): Promise<void>;
+  /**
+   * Registers the buyer's EIP-712 DeliveryAuthorization (POST /v1/channels/authorizations):
+   * channel-route promises draw on it, and the coordinator may claim delivered work under it
+   * (src/channels/claims.ts). Idempotent on the authorization's digest.
+   * @throws 400 AUTHORIZATION_FORGED (not the payer's signature for this chain and contract),
+   *   400 AUTHORIZATION_EXPIRED (expiry not in the future); 503 CHANNELS_UNAVAILABLE
+   */
+  authorize(payer: string, a: { token: string; salt: string; maxAmount: bigint; expiry: bigint; signature: string }): Promise<AuthorizationView>;
+  /**
+   * Whether one of the buyer's delivery authorizations for `token` has room for `amount` (token
+   * base units) and outlives `deadline` plus the payment window (nothing is committed).
+   * @throws 402 DELIVERY_AUTHORIZATION_REQUIRED (details: token, required, expiresAfter)
+   */
+  authorizationRoom(p: { buyer: string; token: string; amount: bigint; deadline: Date }): Promise<void>;
   /** Reactions to award (promise shrinks), delivery (promise = price) and ending without delivery (released). */
   txHooks: TaskTxHooks;
   /**
@@ -71,8 +92,13 @@ export type VoucherReceipt = {
 
 export type VoucherOutcome = { ok: true; receipt: VoucherReceipt } | { ok: false; error: { code: string; message: string; status: number; details?: unknown } };
 
+/** A delivery authorization as the API shows it (amounts in token base units, decimal strings). */
+export type AuthorizationView = { digest: string; token: string; salt: string; maxAmount: string; committed: string; claimed: string; expiresAt: string };
+
 export type ChannelView = {
   payer: string;
+  /** The payer's delivery authorizations, newest first: what promises drew on (committed) and what was claimed under them. */
+  authorizations: AuthorizationView[];
   accounts: {
     token: string;
     deposit: string;
@@ -103,6 +129,19 @@ const FLUSH_MAX = 1000;
 /** Group-commit transactions in flight at once (lanes by payer; default). */
 const FLUSH_PARALLEL = 4;
 
+const authorizationView = (a: AuthorizationRow): AuthorizationView => ({
+  digest: a.digest, token: a.token, salt: a.salt, maxAmount: a.max_amount, committed: a.committed, claimed: a.claimed, expiresAt: a.expiry.toISOString(),
+});
+
+const authorizationRequired = (token: string, required: bigint, notBefore: Date) =>
+  new AppError(
+    "DELIVERY_AUTHORIZATION_REQUIRED",
+    `Channel-route tasks draw on a delivery authorization: sign an EIP-712 DeliveryAuthorization for ${token} covering ${required} more base units, expiring after ${notBefore.toISOString()}, and POST it to /v1/channels/authorizations.`,
+    402,
+    false,
+    { details: { token, required: required.toString(), expiresAfter: notBefore.toISOString() } },
+  );
+
 const voucherError = (code: string, status: number, message: string, details?: unknown) => new AppError(code, message, status, false, { details });
 
 type Job = { v: VoucherInput; resolve(o: VoucherOutcome): void };
@@ -112,7 +151,7 @@ type Job = { v: VoucherInput; resolve(o: VoucherOutcome): void };
  * @param deps.txHooks the task-transition hooks to subscribe the promise bookkeeping to
  */
 export function createChannelService(ctx: AppContext, deps: { verifyThreads: number; txHooks?: TaskTxHookBus; flushParallel?: number }): ChannelService {
-  const { db, log, bus } = ctx;
+  const { db, log, bus, config } = ctx;
   const registry = ctx.metrics.registry;
   const vouchersTotal = new Counter({ name: "aicp_vouchers_total", help: "Vouchers submitted, by outcome (accepted or the error code)", labelNames: ["outcome"] as const, registers: [registry] });
   const flushSize = new Histogram({ name: "aicp_voucher_flush_size", help: "Vouchers per group-commit transaction", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] });
@@ -296,9 +335,10 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
 
   const service: ChannelService = {
     async view(payer) {
-      const [accounts, pairs] = await Promise.all([repo.accounts(db, payer), repo.payerPairs(db, payer)]);
+      const [accounts, pairs, auths] = await Promise.all([repo.accounts(db, payer), repo.payerPairs(db, payer), repo.authorizations(db, payer)]);
       return {
         payer,
+        authorizations: auths.map(authorizationView),
         accounts: accounts.map((a) => ({
           token: a.token,
           deposit: a.deposit,
@@ -341,9 +381,14 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
           false,
           { details: { token: p.token, available: (available < 0n ? 0n : available).toString(), required: required.toString() } },
         );
+      // The promise draws on a delivery authorization that outlives the task's payment window,
+      // so that delivered work can be claimed if the buyer leaves or stays silent.
+      const notBefore = new Date(p.deadline.getTime() + (config.CHANNEL_PAYMENT_WINDOW_S + CLAIM_MARGIN_S) * 1000);
+      const authorization = await repo.commitAuthorization(t, { payer: p.buyer, token: p.token, amount: required, notBefore });
+      if (!authorization) throw authorizationRequired(p.token, required, notBefore);
       await repo.insertPromises(
         t,
-        { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask },
+        { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask, authorization },
         p.taskIds.map((id) => ({
           group: `promise:${id}`,
           token: p.token,
@@ -371,6 +416,31 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
         const amount = BigInt(p.amount);
         await repo.post(t, [{ group: `promise-release:${task.id}`, token: p.token, kind: "channel-promise-release", entries: [{ account: `channel-promise:${task.id}`, amount: -amount, taskId: task.id }, { account: `channel-deposit:${p.payer}`, amount, taskId: task.id }] }]);
       },
+    },
+
+    async authorizationRoom(p) {
+      const notBefore = new Date(p.deadline.getTime() + (config.CHANNEL_PAYMENT_WINDOW_S + CLAIM_MARGIN_S) * 1000);
+      if (!(await repo.hasAuthorizationRoom(db, { payer: p.buyer, token: p.token, amount: p.amount, notBefore }))) throw authorizationRequired(p.token, p.amount, notBefore);
+    },
+
+    async authorize(payer, a) {
+      if (!deployment || !channels) throw unavailable("CHANNELS_UNAVAILABLE", "The channel route needs a PaymentChannels deployment; none is configured.");
+      if (a.expiry * 1000n <= BigInt(ctx.now())) throw badRequest("AUTHORIZATION_EXPIRED", "The authorization's expiry must be in the future.");
+      const value = { payer, token: a.token, salt: a.salt, maxAmount: a.maxAmount, expiry: a.expiry };
+      const domain = voucherDomain(deployment.chainId, channels.address);
+      let signer = "";
+      try {
+        signer = verifyTypedData(domain, DELIVERY_AUTHORIZATION_TYPES, value, a.signature).toLowerCase();
+      } catch {
+        /* malformed: refused below */
+      }
+      if (signer !== payer)
+        throw badRequest("AUTHORIZATION_FORGED", `The signature is not ${payer}'s EIP-712 DeliveryAuthorization for chain ${deployment.chainId} and PaymentChannels at ${channels.address.toLowerCase()}.`, {
+          signer: signer || null,
+        });
+      const digest = TypedDataEncoder.hash(domain, DELIVERY_AUTHORIZATION_TYPES, value).toLowerCase();
+      const row = await repo.insertAuthorization(db, { digest, payer, token: a.token, salt: a.salt.toLowerCase(), maxAmount: a.maxAmount, expiry: new Date(Number(a.expiry) * 1000), signature: a.signature });
+      return authorizationView(row);
     },
 
     async submit(v) {

@@ -16,6 +16,12 @@ type Pair = { payer: string; payee: string; token: string; cumulative: string };
 
 /** SQL of batch settlement: vouchers through settling → settled, and the batches (channel_settlements). */
 export const settlementStore = {
+  /** Whether the payer has a withdrawal of `token` pending (per the projection). */
+  async withdrawalPending(t: Queryable, payer: string, token: string): Promise<boolean> {
+    const r = await t.query("SELECT 1 FROM channel_accounts WHERE payer = $1 AND token = $2 AND withdrawal_available_at IS NOT NULL", [payer, token]);
+    return (r.rowCount ?? 0) > 0;
+  },
+
   /** One batcher at a time (a transaction-scoped advisory lock on `key`); false when another holds it. */
   async tryLock(t: Queryable, key: string): Promise<boolean> {
     return (await t.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [key])).rows[0]!.ok;

@@ -11,6 +11,7 @@ import { accountKey } from "./repository.js";
 import { settlementStore as store, type Candidate } from "./settlement-store.js";
 import { taskTransitions } from "../tasks/transitions.js";
 import type { ChannelService } from "./service.js";
+import { createDeliveryClaims } from "./claims.js";
 
 /**
  * Batch settlement of accepted vouchers (issue 5 "Batch settlement") and the watchtower.
@@ -89,6 +90,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
   const pendingPairs = new Set<string>();
   // Shrinks (halves, down to 1/16) after a batch failed for gas, grows back after confirmations.
   let gasFactor = 1;
+  const claims = createDeliveryClaims(ctx, { events: deps.events, sender: deps.sender });
 
   /** Builds and records one batch inside `t`; returns its size (0 if busy or nothing to do). */
   async function record(t: Queryable, reason: SettleJob["reason"], only?: { payer: string; token: string }): Promise<number> {
@@ -195,6 +197,9 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         settledTotal.inc();
         latency.observe(Math.max(0, Date.now() - v.received_at.getTime()) / 1000);
       }
+    // A payer on its way out: with its vouchers settled, the claims of its delivered, unpaid
+    // work can go (after this commit, so that they see the pair's new settled amount).
+    if (await store.withdrawalPending(t, payer, token)) return () => kick("watchtower");
   }
 
   async function onSkipped(t: Queryable, ev: ChainEvent) {
@@ -236,7 +241,18 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
         await t.query("ROLLBACK TO SAVEPOINT channels_watchtower");
         log.warn({ err, payer, token }, "watchtower batch failed in the indexer transaction; queued instead");
       }
-      log.info({ payer, token, availableAt: ev.args["availableAt"], vouchers: n }, "watchtower: withdrawal requested, outstanding vouchers recorded for settlement");
+      // Delivered, unpaid work of this payer is claimed under its delivery authorizations (pairs
+      // whose vouchers are still settling follow at the next run, once those have settled).
+      let claimed = 0;
+      try {
+        await t.query("SAVEPOINT channels_claims");
+        if (await store.tryLock(t, `${lockKey}.claims`)) claimed = await claims.record(t, { payer, token });
+        await t.query("RELEASE SAVEPOINT channels_claims");
+      } catch (err) {
+        await t.query("ROLLBACK TO SAVEPOINT channels_claims");
+        log.warn({ err, payer, token }, "delivery claims failed in the indexer transaction; the next run records them");
+      }
+      log.info({ payer, token, availableAt: ev.args["availableAt"], vouchers: n, claimedTasks: claimed }, "watchtower: withdrawal requested, outstanding vouchers and delivered work recorded for settlement");
       return () => kick("watchtower");
     });
   }
@@ -280,6 +296,8 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
             if (n < config.SETTLE_MAX_PAIRS) break;
           }
           pendingPairs.clear();
+          // Delivered work the buyer did not pay (withdrawal pending, silence, expiring authorization).
+          total += await db.tx(async (t) => ((await store.tryLock(t, `${lockKey}.claims`)) ? claims.record(t) : 0));
           return total;
         }),
         { connection, prefix: config.QUEUE_PREFIX, concurrency: 1 },

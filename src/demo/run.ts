@@ -281,6 +281,10 @@ async function demo(
         gasTx("channel", "approve PaymentChannels (buyer wallet)", d.txHashes.slice(0, -1));
         gasTx("channel", "deposit (buyer wallet)", d.txHashes.slice(-1));
         await b.buyer.waitDeposit(token, before + channelNeed, { timeoutMs: o.stepTimeoutMs });
+        // One EIP-712 delivery authorization for the channel-route budgets (with room for the
+        // flaky agent's extra tasks and workflow reserves): the coordinator may claim delivered
+        // work under it if this buyer leaves or stays silent.
+        await b.buyer.authorizeDeliveries(token, channelNeed * 4n);
       }
       progress.note(`${b.label} ${b.buyer.address} (#${b.account}): deposit ${fmt(channelNeed)} tUSD indexed, ${fmt(escrowNeed)} tUSD for escrows`);
     }),

@@ -235,6 +235,17 @@ export type Buyer = {
    * @throws BuyerError NO_CHAIN | TX_REVERTED | INSUFFICIENT_FUNDS
    */
   deposit(token: string, amount: bigint, opts?: { usePermit?: boolean; onStep?: (description: string) => void }): Promise<{ amount: bigint; txHashes: string[] }>;
+  /**
+   * Signs and registers an EIP-712 DeliveryAuthorization: channel-route tasks draw on it, and
+   * the coordinator may claim delivered work under it (PaymentChannels.claimDelivered) when this
+   * buyer withdraws its deposit or does not pay within the payment window. `post`/`postTask`/
+   * `createWorkflow` sign one by themselves when the coordinator asks (402
+   * DELIVERY_AUTHORIZATION_REQUIRED).
+   * @param maxAmount the cap over its life, base units
+   * @param expiry unix seconds (default: 30 days from now)
+   * @throws BuyerError NO_CHAIN; AicpHttpError AUTHORIZATION_FORGED | AUTHORIZATION_EXPIRED
+   */
+  authorizeDeliveries(token: string, maxAmount: bigint, expiry?: bigint): Promise<{ digest: string }>;
   /** One token's channel (default: the deployment's token), with on-chain figures when the chain is configured. */
   channel(token?: string): Promise<ChannelAccount>;
   /**

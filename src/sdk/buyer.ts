@@ -37,9 +37,9 @@
  */
 import { sleep } from "./sleep.js";
 import { FINAL_TASK_STATUSES, FINAL_WORKFLOW_STATUSES } from "../protocol/tasks.js";
-import { Interface, Signature, type Signer } from "ethers";
+import { Interface, Signature, hexlify, randomBytes, type Signer } from "ethers";
 import { taskKey } from "../protocol/keys.js";
-import { PERMIT_TYPES, VOUCHER_TYPES, voucherDomain } from "../protocol/eip712.js";
+import { DELIVERY_AUTHORIZATION_TYPES, PERMIT_TYPES, VOUCHER_TYPES, voucherDomain } from "../protocol/eip712.js";
 import type { FundingPlan } from "../protocol/settlement.js";
 import { NATIVE_TOKEN } from "./buyer-amounts.js";
 import { connectBuyerChain, type BuyerChain, type WalletCall } from "./buyer-chain.js";
@@ -62,6 +62,8 @@ export { FINAL_TASK_STATUSES };
 export { FINAL_WORKFLOW_STATUSES };
 
 const UNBOUNDED = 2n ** 256n - 1n;
+/** Lifetime of the delivery authorizations the SDK signs (30 days). */
+const AUTHORIZATION_LIFETIME_S = 30 * 86_400;
 const ERC20 = new Interface(["function approve(address spender, uint256 amount) returns (bool)"]);
 
 /**
@@ -187,8 +189,37 @@ export function createBuyer(options: BuyerOptions): Buyer {
     return hashes;
   }
 
+  /**
+   * Signs an EIP-712 DeliveryAuthorization (PaymentChannels' domain) for `maxAmount` base units
+   * of `token` until `expiry` (unix seconds) and registers it: the coordinator may then claim
+   * delivered channel-route work under it if this buyer withdraws or does not pay in time.
+   */
+  async function authorizeDeliveries(token: string, maxAmount: bigint, expiry: bigint) {
+    const c = needChain("Signing a delivery authorization");
+    const value = { payer: address, token: token.toLowerCase(), salt: hexlify(randomBytes(32)), maxAmount, expiry };
+    const signature = await wallet.signTypedData(voucherDomain(c.chainId, c.address("PaymentChannels")), DELIVERY_AUTHORIZATION_TYPES, value);
+    return request<{ digest: string }>("POST", "/v1/channels/authorizations", { ...value, maxAmount: maxAmount.toString(), expiry: expiry.toString(), signature });
+  }
+
+  /**
+   * Runs `call`; when the coordinator asks for a delivery authorization (402), signs one for what
+   * it names and runs `call` again (up to three times: concurrent posts may use each other's).
+   */
+  async function withAuthorization<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof AicpHttpError) || err.code !== "DELIVERY_AUTHORIZATION_REQUIRED" || !chain || attempt > 3) throw err;
+        const d = err.details as { token: string; required: string; expiresAfter: string };
+        const expiry = BigInt(Math.max(Math.floor(Date.parse(d.expiresAfter) / 1000), Math.floor(Date.now() / 1000) + AUTHORIZATION_LIFETIME_S));
+        await authorizeDeliveries(d.token, BigInt(d.required), expiry);
+      }
+    }
+  }
+
   async function post(spec: TaskSpec, opts: PostOptions = {}): Promise<Task[]> {
-    const { tasks } = await request<{ tasks: Task[] }>("POST", "/v1/tasks", specBody(spec));
+    const { tasks } = await withAuthorization(() => request<{ tasks: Task[] }>("POST", "/v1/tasks", specBody(spec)));
     const first = tasks[0]!;
     if (first.status !== "funding") return tasks;
     if (!chain)
@@ -290,14 +321,16 @@ export function createBuyer(options: BuyerOptions): Buyer {
     waitTask,
 
     postWorkflow: (spec) =>
-      request<Workflow>("POST", "/v1/workflows", {
-        nodes: spec.nodes.map((n) => ({ ...n, budget: BigInt(n.budget).toString() })),
-        totalBudget: BigInt(spec.totalBudget).toString(),
-        ...(spec.reserve !== undefined ? { reserve: BigInt(spec.reserve).toString() } : {}),
-        token: spec.token,
-        deadline: spec.deadline instanceof Date ? spec.deadline.toISOString() : spec.deadline,
-        ...(spec.route ? { route: spec.route } : {}),
-      }),
+      withAuthorization(() =>
+        request<Workflow>("POST", "/v1/workflows", {
+          nodes: spec.nodes.map((n) => ({ ...n, budget: BigInt(n.budget).toString() })),
+          totalBudget: BigInt(spec.totalBudget).toString(),
+          ...(spec.reserve !== undefined ? { reserve: BigInt(spec.reserve).toString() } : {}),
+          token: spec.token,
+          deadline: spec.deadline instanceof Date ? spec.deadline.toISOString() : spec.deadline,
+          ...(spec.route ? { route: spec.route } : {}),
+        }),
+      ),
     getWorkflow: (id) => request<Workflow>("GET", `/v1/workflows/${encodeURIComponent(id)}`),
     async waitWorkflow(id, onProgress, opts = {}) {
       const end = Date.now() + (opts.timeoutMs ?? 600_000);
@@ -350,6 +383,8 @@ export function createBuyer(options: BuyerOptions): Buyer {
       hashes.push((await send({ to: channels, data, value: 0n, description: step(`Deposit ${amount} base units of ${t} into PaymentChannels`) })).hash);
       return { amount, txHashes: hashes };
     },
+
+    authorizeDeliveries: (token, maxAmount, expiry) => authorizeDeliveries(token, maxAmount, expiry ?? BigInt(Math.floor(Date.now() / 1000) + AUTHORIZATION_LIFETIME_S)),
 
     async channel(token) {
       const t = (token ?? needChain("The default token").defaultToken).toLowerCase();

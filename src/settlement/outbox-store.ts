@@ -7,9 +7,10 @@ import type { Queryable } from "../db/index.js";
  * - `escrow.release` { taskId }                  (after the acceptance window)
  * - `escrow.refund`  { taskId }                  (agent failed / no bid)
  * - `channels.settleBatch` { vouchers: [{ payer, payee, token, cumulative, signature }] }
+ * - `channels.claimDelivered` { authorization: { payer, token, salt, maxAmount, expiry }, signature, claims: [{ payee, amount, settledBefore }] }
  * - `anchor.anchor`  { epoch, root, uri }
  */
-export type IntentKind = "escrow.award" | "escrow.deliver" | "escrow.release" | "escrow.refund" | "channels.settleBatch" | "anchor.anchor";
+export type IntentKind = "escrow.award" | "escrow.deliver" | "escrow.release" | "escrow.refund" | "channels.settleBatch" | "channels.claimDelivered" | "anchor.anchor";
 
 export type Intent = { intent: string; kind: IntentKind; payload: Record<string, unknown>; chain?: string };
 

@@ -45,6 +45,13 @@ export type TaskService = {
    * @throws 503 SETTLEMENT_UNAVAILABLE for `channel` or `escrow` without a settlement chain
    */
   checkRoute(route: "auto" | "channel" | "escrow"): void;
+  /**
+   * Before a workflow is accepted: the budgets that will settle on the channel route (by
+   * `route` and each budget, token base units), with the `reserve` overruns may draw on, fit in one of the buyer's delivery authorizations
+   * that outlives `deadline` (nothing is committed yet; each node commits when it is posted).
+   * @throws 402 DELIVERY_AUTHORIZATION_REQUIRED (details: token, required, expiresAfter)
+   */
+  checkChannelFunding(buyer: string, p: { token: string; route: "auto" | "channel" | "escrow"; budgets: bigint[]; reserve: bigint; deadline: Date }): Promise<void>;
   /** A page of tasks; the input only where {@link privacyOf} lets `viewer` see it, never the output. */
   list(f: TaskFilter, viewer: Principal): Promise<{ items: TaskView[]; total: number }>;
   /**
@@ -134,7 +141,9 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
  */
 export type SettlementHooks = {
   chainConfigured(): boolean;
-  promise?(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint }): Promise<void>;
+  promise?(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint; deadline: Date }): Promise<void>;
+  /** Channel route: throws 402 DELIVERY_AUTHORIZATION_REQUIRED unless one authorization has room for `amount` past `deadline`. */
+  authorizationRoom?(p: { buyer: string; token: string; amount: bigint; deadline: Date }): Promise<void>;
   fundingPlan?(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): Promise<unknown>;
 };
 
@@ -192,7 +201,7 @@ export function createTaskService(
           nodeKey: spec.workflow?.nodeKey ?? null, settlement: route,
         });
         if (route === "channel" && settlement.promise)
-          await settlement.promise(t, { buyer, token: spec.token, taskIds: ids, amountPerTask: spec.budget });
+          await settlement.promise(t, { buyer, token: spec.token, taskIds: ids, amountPerTask: spec.budget, deadline: spec.deadline });
         // Escrow route: the auction opens when the indexer sees EscrowFunded confirmed.
         if (funding) return { auctionId, ids };
         out = await auction.open(t, { id: auctionId, buyer, capability: spec.capability }, {
@@ -239,6 +248,12 @@ export function createTaskService(
       }
       const see = privacyOf(t, viewer);
       return toView(t, proposals, see.output, see.input);
+    },
+
+    async checkChannelFunding(buyer, p) {
+      const channel = p.budgets.filter((b) => resolveRoute(config, settlement.chainConfigured(), p.token, b, p.route) === "channel");
+      if (channel.length === 0 || !settlement.authorizationRoom) return;
+      await settlement.authorizationRoom({ buyer, token: p.token, amount: channel.reduce((a, b) => a + b, p.reserve), deadline: p.deadline });
     },
 
     checkRoute(route) {

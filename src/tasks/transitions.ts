@@ -38,6 +38,16 @@ export const TRANSITIONS = {
   "voucher-paid": { from: ["delivered"], to: ["accepted"], by: "buyer: an EIP-712 voucher covering the price (channel route)" },
   "voucher-settled": { from: ["accepted"], to: ["settled"], by: "indexer: PaymentChannels.VoucherSettled confirmed" },
   "settlement-orphaned": { from: ["settled"], to: ["accepted"], by: "indexer: a reorg dropped the settlement" },
+  "delivery-claimed": {
+    from: ["delivered"],
+    to: ["settled"],
+    by: "indexer: PaymentChannels.DeliveryClaimed confirmed (the coordinator claimed the price under the buyer's delivery authorization: the buyer withdrew or stayed silent)",
+  },
+  "deposit-withdrawn": {
+    from: ["open", "awarded", "running", "delivered"],
+    to: ["failed"],
+    by: "indexer: PaymentChannels.DepositWithdrawn confirmed while the task still drew on that deposit",
+  },
   "chain-refused": {
     from: ["awarded", "running", "delivered", "accepted"],
     to: ["failed"],
@@ -250,6 +260,30 @@ export const taskTransitions = {
           AND ${g.sql}`,
       [pair.payer, pair.payee, pair.token, pair.cumulative, g.param],
     );
+  },
+
+  /** `delivery-claimed`: delivered channel tasks paid by a confirmed claim → settled (the output is released). @returns the ids changed */
+  async claimed(t: Queryable, ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const g = guard("delivery-claimed", "settled", 2);
+    const r = await t.query<{ id: string }>(
+      `UPDATE tasks SET status = 'settled', accepted_at = COALESCE(accepted_at, now()), settled_at = now(), updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND settlement = 'channel' AND ${g.sql} RETURNING id`,
+      [ids, g.param],
+    );
+    return r.rows.map((x) => x.id);
+  },
+
+  /** `deposit-withdrawn`: channel tasks still drawing on a withdrawn deposit → failed. @returns the ids changed */
+  async depositWithdrawn(t: Queryable, ids: string[], reason: string): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const g = guard("deposit-withdrawn", "failed", 3);
+    const r = await t.query<{ id: string }>(
+      `UPDATE tasks SET status = 'failed', failure_reason = $2, runner_ups = '[]', updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND settlement = 'channel' AND ${g.sql} RETURNING id`,
+      [ids, reason, g.param],
+    );
+    return r.rows.map((x) => x.id);
   },
 
   /** `settlement-orphaned`: settled tasks whose settlement a reorg dropped → accepted again. */

@@ -223,6 +223,11 @@ export function createWorkflowService(ctx: AppContext, tasks: TaskService): Work
       if (sum + reserve > spec.totalBudget)
         throw badRequest("BUDGET_MISMATCH", `Node budgets (${sum}) plus the reserve (${reserve}) exceed the total budget (${spec.totalBudget}).`);
       if (spec.deadline.getTime() <= ctx.now()) throw badRequest("DEADLINE_TOO_SOON", "The deadline must be in the future.");
+      // Channel-route nodes draw on a delivery authorization when they are posted: refuse now,
+      // with what to sign, rather than fail the nodes later.
+      await tasks.checkChannelFunding(buyer, { token: spec.token, route: spec.route, budgets: spec.nodes.map((n) => n.budget), reserve, deadline: spec.deadline });
+      // Channel-route nodes draw on a delivery authorization when they are posted: refuse now,
+      // with what to sign, rather than fail the nodes later.
       const ready = spec.nodes.filter((n) => n.dependsOn.length === 0).map((n) => n.key);
       const id = await db.tx(async (t) => {
         const id = await repo.insert(t, {

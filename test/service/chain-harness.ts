@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { JsonRpcProvider, Wallet, getAddress } from "ethers";
-import { FUNDING_AUTHORIZATION_TYPES, escrowDomain } from "../../src/protocol/eip712.js";
+import { JsonRpcProvider, Wallet, getAddress, hexlify, randomBytes } from "ethers";
+import { DELIVERY_AUTHORIZATION_TYPES, FUNDING_AUTHORIZATION_TYPES, escrowDomain, voucherDomain } from "../../src/protocol/eip712.js";
 import type { Deployment } from "../../src/protocol/deployment.js";
 
 const run = promisify(execFile);
@@ -126,4 +126,27 @@ export async function authorizeFunding(
     amount: f.amount,
     deadline: f.deadline,
   });
+}
+
+/**
+ * Signs a buyer's EIP-712 DeliveryAuthorization (PaymentChannels' domain) and registers it with
+ * `client` (POST /v1/channels/authorizations): channel-route posts draw on it.
+ * @param maxAmount base units (default 10^30: room for any test)
+ * @returns the response (201 with the stored authorization, or the error)
+ */
+export async function authorizeDeliveries(
+  client: { post(path: string, body: unknown): Promise<{ status: number; body: any }> }, // eslint-disable-line @typescript-eslint/no-explicit-any
+  wallet: Wallet,
+  deployment: Deployment,
+  o: { token?: string; maxAmount?: bigint; expiry?: bigint; signer?: Wallet } = {},
+) {
+  const value = {
+    payer: wallet.address.toLowerCase(),
+    token: (o.token ?? "0x0000000000000000000000000000000000000000").toLowerCase(),
+    salt: hexlify(randomBytes(32)),
+    maxAmount: o.maxAmount ?? 10n ** 30n,
+    expiry: o.expiry ?? BigInt(Math.floor(Date.now() / 1000) + 30 * 86_400),
+  };
+  const signature = await (o.signer ?? wallet).signTypedData(voucherDomain(deployment.chainId, deployment.contracts["PaymentChannels"]!.address), DELIVERY_AUTHORIZATION_TYPES, value);
+  return client.post("/v1/channels/authorizations", { ...value, maxAmount: value.maxAmount.toString(), expiry: value.expiry.toString(), signature });
 }

@@ -8,7 +8,7 @@
 import { expect } from "chai";
 import { Contract, JsonRpcProvider, TypedDataEncoder, Wallet, getAddress, parseEther, type InterfaceAbi } from "ethers";
 import { Client, newAgent, newUser, startHarness, taskBody, until, ZERO, type Harness } from "./harness.js";
-import { HARDHAT_KEYS, startChain, type TestChain } from "./chain-harness.js";
+import { HARDHAT_KEYS, authorizeDeliveries, startChain, type TestChain } from "./chain-harness.js";
 import { encodeSettleBatch } from "../../src/chain/evm/vouchers.js";
 import { VOUCHER_TYPES, voucherDomain } from "../../src/protocol/eip712.js";
 import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
@@ -122,8 +122,13 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
   const account = async (c: Client, token = ZERO) => (await view(c)).accounts.find((a: { token: string }) => a.token === token);
   const task = async (c: Client, id: string) => (await c.get(`/v1/tasks/${id}`)).body;
 
-  /** Deposits native currency from the wallet and waits until the indexer has projected it. */
+  /**
+   * Deposits native currency from the wallet and waits until the indexer has projected it; the
+   * buyer also registers a delivery authorization (channel-route posts draw on one).
+   */
   async function deposit(w: Wallet, c: Client, amount: bigint) {
+    const a = await authorizeDeliveries(c, w, chain.deployment);
+    expect(a.status, JSON.stringify(a.body)).to.equal(201);
     const before = BigInt((await account(c))?.deposit ?? "0");
     await (await (channels.connect(w) as Contract).getFunction("deposit")(ZERO, amount, { value: amount })).wait();
     await until(async () => BigInt((await account(c))?.deposit ?? "0") === before + amount, 30_000, 100);
@@ -254,6 +259,59 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     expect((await other.get(`/v1/channels/${buyer.address}`)).body.error.code).to.equal("NOT_OWNER");
   });
 
+  it("delivery authorizations: refused when missing, forged or expired; a buyer silent past the payment window is charged by a claim, once", async () => {
+    const bw = await fundedWallet();
+    const buyer = await newUser(h.url, bw);
+    const agent = await agentFor();
+    await (await (channels.connect(bw) as Contract).getFunction("deposit")(ZERO, 100_000n, { value: 100_000n })).wait();
+    await until(async () => (await account(buyer))?.deposit === "100000", 30_000, 100);
+    // No authorization: the post is refused with what to sign, nothing written.
+    const before = await footprint();
+    const none = await buyer.post("/v1/tasks", taskBody({ capability: agent.capability, budget: "5000" }));
+    expect(none.status, JSON.stringify(none.body)).to.equal(402);
+    expect(none.body.error.code).to.equal("DELIVERY_AUTHORIZATION_REQUIRED");
+    expect(none.body.error.details).to.include({ token: ZERO, required: "5000" });
+    expect(await footprint()).to.deep.equal(before);
+    // A workflow with channel nodes is refused up front too.
+    const wf = await buyer.post("/v1/workflows", {
+      nodes: [{ key: "a", capability: agent.capability, input: {}, complexity: 1, budget: "1000", dependsOn: [] }],
+      totalBudget: "2000", token: ZERO, deadline: new Date(Date.now() + 600_000).toISOString(),
+    });
+    expect(wf.status, JSON.stringify(wf.body)).to.equal(402);
+    expect(wf.body.error.code).to.equal("DELIVERY_AUTHORIZATION_REQUIRED");
+    // Forged (another key) and expired authorizations are refused.
+    const forged = await authorizeDeliveries(buyer, bw, chain.deployment, { signer: wallet(9) });
+    expect(forged.status).to.equal(400);
+    expect(forged.body.error.code).to.equal("AUTHORIZATION_FORGED");
+    const expired = await authorizeDeliveries(buyer, bw, chain.deployment, { expiry: BigInt(Math.floor(Date.now() / 1000) - 10) });
+    expect(expired.body.error.code).to.equal("AUTHORIZATION_EXPIRED");
+    // One expiring too soon for the task's payment window does not count; a cap too small neither.
+    expect((await authorizeDeliveries(buyer, bw, chain.deployment, { expiry: BigInt(Math.floor(Date.now() / 1000) + 60) })).status).to.equal(201);
+    expect((await authorizeDeliveries(buyer, bw, chain.deployment, { maxAmount: 4_999n })).status).to.equal(201);
+    expect((await buyer.post("/v1/tasks", taskBody({ capability: agent.capability, budget: "5000" }))).body.error.code).to.equal("DELIVERY_AUTHORIZATION_REQUIRED");
+    const good = await authorizeDeliveries(buyer, bw, chain.deployment, { maxAmount: 50_000n });
+    expect(good.status, JSON.stringify(good.body)).to.equal(201);
+    expect(good.body).to.include({ maxAmount: "50000", committed: "0", claimed: "0" });
+
+    const id = await deliveredTask(buyer, agent, 20_000n, 7_000n);
+    const auths = (await view(buyer)).authorizations as { digest: string; committed: string }[];
+    expect(auths.find((a) => a.digest === good.body.digest)?.committed).to.equal("20000");
+    expect((await task(buyer, id)).status).to.equal("delivered");
+    // The buyer stays silent past the payment window (backdated here): the coordinator claims the price.
+    await db().query("UPDATE tasks SET delivered_at = now() - interval '2 hours' WHERE id = $1", [id]);
+    await h.c.services.channelSettlement.kick("pairs");
+    await until(async () => (await task(buyer, id)).status === "settled", 60_000, 200);
+    expect((await task(buyer, id)).output).to.deep.equal({ answer: 42 });
+    expect(await channels.getFunction("settledOf")(bw.address, agent.address, ZERO)).to.equal(7_000n);
+    expect(await channels.getFunction("claimedOf")(good.body.digest)).to.equal(7_000n);
+    expect(await account(buyer)).to.deep.include({ deposit: "93000", owed: "0", promised: "0", available: "93000" });
+    const claims = await db().query("SELECT status, reason, amount::text FROM channel_claims WHERE $1 = ANY(task_ids)", [id]);
+    expect(claims.rows).to.deep.equal([{ status: "confirmed", reason: "silence", amount: "7000" }]);
+    // The buyer's voucher for it afterwards pays nothing twice: nothing is due.
+    expect((await buyer.post("/v1/vouchers", await voucherFor(bw, agent.address, 7_000n))).body.error.code).to.equal("VOUCHER_STALE");
+    expect(await unbalancedGroups(db())).to.deep.equal([]);
+  });
+
   it("rejects forged, wrong-domain, replayed, stale, wrong-amount and overdrawn vouchers with their codes, writing nothing", async () => {
     const bw = wallet(7);
     const buyer = await newUser(h.url, bw);
@@ -296,19 +354,24 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     expect((await buyer.post("/v1/vouchers", v2)).body.idempotent).to.equal(true);
     expect((await task(buyer, t1)).output).to.deep.equal({ answer: 42 });
 
-    // Overdrawn: the deposit leaves (withdrawal after the challenge period) while t3 is delivered unpaid.
+    // The buyer leaves while t3 is delivered unpaid: the withdrawal request gets the owed voucher
+    // settled (watchtower) and t3's price claimed under the buyer's delivery authorization, so
+    // the deposit that leaves is only what nobody is owed, and the available balance never goes negative.
     const t3 = await deliveredTask(buyer, agent, 40_000n, 30_000n);
     await (await (channels.connect(bw) as Contract).getFunction("requestWithdrawal")(ZERO)).wait();
     await until(async () => (await account(buyer)).withdrawal !== null, 30_000, 100);
-    // The watchtower settled what was owed (25 000) before the deposit could leave.
-    await until(async () => (await channels.getFunction("settledOf")(bw.address, agent.address, ZERO)) === 25_000n, 60_000, 200);
+    await until(async () => (await channels.getFunction("settledOf")(bw.address, agent.address, ZERO)) === 55_000n, 60_000, 200);
+    await until(async () => (await task(buyer, t3)).status === "settled", 30_000, 100);
+    expect((await task(buyer, t3)).output).to.deep.equal({ answer: 42 }); // paid by the claim: released
+    expect(await channels.getFunction("claimableOf")(agent.address, ZERO)).to.be.greaterThanOrEqual(55_000n);
+    const during = await account(buyer);
+    expect(BigInt(during.available)).to.be.greaterThanOrEqual(0n);
     await provider.send("evm_increaseTime", [86_401]);
     await (await (channels.connect(bw) as Contract).getFunction("withdrawDeposit")(ZERO)).wait();
     await until(async () => (await account(buyer)).deposit === "0", 30_000, 100);
-    const over = await code(await voucherFor(bw, agent.address, 55_000n));
-    expect(over).to.include({ status: 402, code: "VOUCHER_OVERDRAWN" });
-    expect(over.details).to.deep.include({ deposit: "0", increase: "30000" });
-    expect((await task(buyer, t3)).status).to.equal("delivered");
+    expect(await account(buyer)).to.deep.include({ deposit: "0", owed: "0", promised: "0", available: "0" });
+    // Nothing is due any more: a voucher for t3 on top finds nothing to pay.
+    expect(await code(await voucherFor(bw, agent.address, 85_000n))).to.include({ status: 409, code: "VOUCHER_WRONG_AMOUNT" });
     expect(await unbalancedGroups(db())).to.deep.equal([]);
   });
 

@@ -24,6 +24,11 @@ const payloads = {
   "channels.settleBatch": z.object({
     vouchers: z.array(z.object({ payer: Address, payee: Address, token: Address, cumulative: Amount, signature: z.string().regex(/^0x([0-9a-fA-F]{130})$/) })).min(1),
   }),
+  "channels.claimDelivered": z.object({
+    authorization: z.object({ payer: Address, token: Address, salt: Bytes32, maxAmount: Amount, expiry: Amount }),
+    signature: z.string().regex(/^0x([0-9a-fA-F]{2})+$/),
+    claims: z.array(z.object({ payee: Address, amount: Amount, settledBefore: Amount })).min(1),
+  }),
   "anchor.anchor": z.object({ epoch: Epoch, root: Bytes32, uri: z.string().max(2048).default("") }),
 } satisfies Record<IntentKind, z.ZodType>;
 
@@ -208,6 +213,11 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
             throw badRequest("INVALID_INTENT_PAYLOAD", `Cannot encode settleBatch: ${(err as Error).message}.`);
           }
           return { to: channelsAddr, data: evm.channels.interface.encodeFunctionData("settleBatch", [encoded.addresses, encoded.entries]), value: 0n };
+        }
+        case "channels.claimDelivered": {
+          const p = parse(kind, payload);
+          const data = evm.channels.interface.encodeFunctionData("claimDelivered", [p.authorization, p.signature, p.claims]);
+          return { to: channelsAddr, data, value: 0n };
         }
         case "anchor.anchor": {
           const p = parse(kind, payload);
