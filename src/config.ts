@@ -26,6 +26,7 @@ const schema = z.object({
   REDIS_URL: z.string().default("redis://127.0.0.1:6379").describe("Redis URL for BullMQ queues and pub/sub"),
   QUEUE_PREFIX: z.string().min(1).default("aicp").describe("Prefix of every BullMQ queue and Redis channel"),
   CHAIN_RPC_URL: z.string().default("http://127.0.0.1:8545").describe("JSON-RPC URL of the EVM chain"),
+  PUBLIC_RPC_URL: z.string().url().optional().describe("The RPC URL GET /v1/network gives wallets (default: CHAIN_RPC_URL)"),
   CHAIN_ID: z.coerce.number().int().positive().default(31337).describe("Chain id expected in SIWE messages and vouchers"),
   DEPLOYMENTS_FILE: z
     .string()

@@ -25,7 +25,7 @@ import { loadConfig, type Config } from "./config.js";
 import { AppError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { startCoordinator, type Coordinator } from "./app/coordinator.js";
-import { ensureChain, ensureDeployment, LOCAL_ROLES, localAccount, startReferenceAgents, stopChildren } from "./stack/local.js";
+import { ensureChain, ensureDeployment, fundLocalBuyers, LOCAL_BUYER_TOKENS, LOCAL_ROLES, localAccount, startReferenceAgents, stopChildren } from "./stack/local.js";
 
 const ROLES = ["api", "worker", "indexer", "agents", "all"] as const;
 type MainRole = (typeof ROLES)[number];
@@ -50,7 +50,8 @@ function banner(config: Config, c: Coordinator | undefined, agents: { kind: stri
   ];
   if (config.CHAIN_ID === 31337) {
     lines.push("", "Funded local accounts (Hardhat's public test keys — local networks only):");
-    for (const [i, b] of LOCAL_ROLES.buyers.entries()) lines.push(`  buyer ${i + 1}    ${acct(b).address}  key ${acct(b).privateKey}  (aicp --account ${b})`);
+    for (const [i, b] of LOCAL_ROLES.buyers.entries())
+      lines.push(`  buyer ${i + 1}    ${acct(b).address}  key ${acct(b).privateKey}  (aicp --account ${b}; ${LOCAL_BUYER_TOKENS / 10n ** 6n} tUSD)`);
     for (const a of LOCAL_ROLES.arbitrators) lines.push(`  arbitrator ${acct(a).address}  key ${acct(a).privateKey}`);
     for (const a of agents) lines.push(`  agent ${a.kind.padEnd(6)} ${a.address}`);
   }
@@ -85,7 +86,8 @@ async function main() {
 
   if (role === "all" && !process.argv.includes("--no-chain")) {
     chainProc = await ensureChain(config, log);
-    await ensureDeployment(config, log);
+    const deployment = await ensureDeployment(config, log);
+    await fundLocalBuyers(config, deployment, log);
   }
   if (role !== "agents") coordinator = await startCoordinator(config, role === "all" ? "all" : role);
   if ((role === "all" && !process.argv.includes("--no-agents")) || role === "agents") {

@@ -14,6 +14,8 @@ import { createTaskTxHooks, type TaskTxHookBus } from "../tasks/hooks.js";
 import type { SettlementHooks } from "../tasks/service.js";
 import { connectEvm } from "../chain/evm/chain.js";
 import { createTxSender, type TxSender } from "../chain/evm/sender.js";
+import { createEvmNetworkInfo } from "../chain/evm/network.js";
+import type { NetworkInfo } from "../protocol/network.js";
 import { createEvmBackend, readEscrow } from "../chain/evm/backend.js";
 import type { SettlementBackend } from "../settlement/backend.js";
 import { registerAnchoring } from "../reputation/anchoring.js";
@@ -46,6 +48,8 @@ export type Services = {
   channelSettlement: ChannelSettlement;
   /** Handlers of confirmed chain events, run by the indexer in its transaction (src/indexer). */
   events: EventRegistry;
+  /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
+  network: () => Promise<NetworkInfo>;
   /** The escrow route (src/escrow), when a chain is configured. */
   escrow?: EscrowService;
   /** Disputes of escrow tasks as arbitrators and parties read them (src/disputes), with the escrow route. */
@@ -110,5 +114,6 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
     },
   });
   const disputes = escrow ? createDisputeService(ctx.db) : undefined;
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes };
+  const network = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network };
 }

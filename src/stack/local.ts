@@ -3,7 +3,7 @@ import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { JsonRpcProvider, HDNodeWallet, Mnemonic } from "ethers";
+import { Contract, JsonRpcProvider, HDNodeWallet, Mnemonic, NonceManager, Wallet } from "ethers";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Deployment } from "../protocol/deployment.js";
@@ -120,6 +120,37 @@ export async function ensureDeployment(config: Config, log: Logger): Promise<Dep
     env: { ...childEnv(), CHAIN_RPC_URL: config.CHAIN_RPC_URL, DEPLOYMENTS_OUT: path },
   });
   return JSON.parse(readFileSync(path, "utf8")) as Deployment;
+}
+
+/** What each local buyer account holds in test tokens after `npm start` (1 000 000 tUSD at 6 decimals). */
+export const LOCAL_BUYER_TOKENS = 1_000_000n * 10n ** 6n;
+
+/**
+ * Local networks only (chain id 31337): tops up each of LOCAL_ROLES.buyers to
+ * LOCAL_BUYER_TOKENS of the deployment's test token (AICPTestToken's open `mint`, sent by the
+ * admin account), so that the README's CLI lines (`aicp channel deposit …`) work at once.
+ * @returns how many accounts were topped up
+ */
+export async function fundLocalBuyers(config: Config, deployment: Deployment, log: Logger): Promise<number> {
+  const token = deployment.contracts["AICPTestToken"];
+  if (config.CHAIN_ID !== 31337 || deployment.chainId !== 31337 || !token) return 0;
+  const provider = new JsonRpcProvider(config.CHAIN_RPC_URL, deployment.chainId, { staticNetwork: true });
+  try {
+    const admin = new NonceManager(new Wallet(localAccount(LOCAL_ROLES.admin).privateKey, provider));
+    const erc = new Contract(token.address, ["function balanceOf(address) view returns (uint256)", "function mint(address to, uint256 amount)"], admin);
+    let n = 0;
+    for (const i of LOCAL_ROLES.buyers) {
+      const who = localAccount(i).address;
+      const have = (await erc.getFunction("balanceOf")(who)) as bigint;
+      if (have >= LOCAL_BUYER_TOKENS) continue;
+      await (await erc.getFunction("mint")(who, LOCAL_BUYER_TOKENS - have)).wait();
+      n++;
+    }
+    if (n) log.info({ accounts: n, token: token.address }, "minted test tokens to the local buyer accounts");
+    return n;
+  } finally {
+    provider.destroy();
+  }
 }
 
 /**

@@ -1,0 +1,47 @@
+import { z } from "zod";
+import type { Api } from "../http/api.js";
+import type { NetworkInfo } from "../protocol/network.js";
+
+const Network = z
+  .object({
+    settlement: z.enum(["chain", "none"]),
+    chain: z
+      .object({
+        kind: z.literal("evm"),
+        chainId: z.number().int().openapi({ description: "EIP-155 chain id" }),
+        rpcUrl: z.string().openapi({ description: "A JSON-RPC URL a wallet can add (EIP-3085)" }),
+        confirmations: z.number().int().openapi({ description: "Blocks the indexer waits before applying an event" }),
+        contracts: z.record(z.string(), z.string()).openapi({ description: "Contract addresses by name (TaskEscrow, DisputeResolver, PaymentChannels, ReputationAnchor, AICPTestToken)" }),
+        tokens: z.array(
+          z.object({
+            address: z.string().openapi({ description: "0x000…000 is the native currency" }),
+            symbol: z.string(),
+            decimals: z.number().int(),
+            escrowThreshold: z.string().openapi({ description: "route=auto: budgets at or above this (base units) go to escrow" }),
+          }),
+        ),
+        feeBps: z.number().int().openapi({ description: "Platform fee on escrow releases, basis points" }),
+        windows: z.object({
+          acceptanceSeconds: z.number().int(),
+          disputeRuleSeconds: z.number().int(),
+          appealSeconds: z.number().int(),
+          channelChallengeSeconds: z.number().int(),
+          channelPaymentSeconds: z.number().int(),
+        }),
+      })
+      .nullable(),
+  })
+  .openapi("Network");
+
+/** GET /v1/network (public): which chain, RPC, contracts, tokens, fee and windows this coordinator settles on. */
+export function registerNetworkRoute(api: Api, network: () => Promise<NetworkInfo>) {
+  api.route({
+    method: "get",
+    path: "/v1/network",
+    summary: "The settlement chain a wallet, the SDKs and the CLI need: chain id, an RPC URL, contract addresses, accepted tokens (symbol, decimals, escrow threshold), fee in bps, windows in seconds, confirmation depth (no auth)",
+    tags: ["network"],
+    access: "public",
+    response: Network,
+    handler: () => network(),
+  });
+}
