@@ -13,7 +13,7 @@ import { network } from "hardhat";
 import { Wallet, type ContractTransactionResponse } from "ethers";
 import { deployAll } from "./lib/deploy.js";
 import { encodeSettleBatch } from "../src/chain/evm/vouchers.js";
-import { voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/protocol/eip712.js";
+import { DELIVERY_AUTHORIZATION_TYPES, voucherDomain, VOUCHER_TYPES, type SignedVoucher } from "../src/protocol/eip712.js";
 
 const { ethers, networkHelpers } = await network.create();
 const [admin, coordinator, arb1, arb2, treasury, buyer, agent] = await ethers.getSigners();
@@ -111,6 +111,15 @@ for (const n of [1, 10, 100, 500]) {
   const { addresses, entries } = encodeSettleBatch(vs);
   const g = await gas(`PaymentChannels.settleBatch (${n} voucher${n > 1 ? "s" : ""}, ${Math.min(n, PAYERS)} payers)`, channels.connect(coordinator).settleBatch(addresses, entries));
   perVoucher.push([n, g / BigInt(n)]);
+}
+// A delivery claim under the payer's authorization (one payee, a pair already settled once).
+{
+  const p = payers[0]!;
+  const authorization = { payer: p.address, token: tokenAddr, salt: id("bench-salt"), maxAmount: 10n ** 12n, expiry: BigInt(Math.floor(Date.now() / 1000) + 30 * 86_400) };
+  const signature = await p.signTypedData(domain, DELIVERY_AUTHORIZATION_TYPES, authorization);
+  const payee = payees[0]!;
+  const settledBefore = (await channels.settledOf(p.address, payee, tokenAddr)) as bigint;
+  await gas("PaymentChannels.claimDelivered (1 claim, existing pair)", channels.connect(coordinator).claimDelivered(authorization, signature, [{ payee, amount: 1_000n, settledBefore }]));
 }
 await gas("PaymentChannels.deposit (ERC-20, existing)", channels.connect(payers[0]).deposit(tokenAddr, 1_000n));
 await gas("PaymentChannels.withdraw (payee)", channels.connect(await ethers.getImpersonatedSigner(payees[0]!)).withdraw(tokenAddr).catch(async () => {
