@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.js";
+import { DECAY_SQL } from "../reputation/repository.js";
 
 export type AgentRow = {
   address: string;
@@ -18,7 +19,12 @@ export type AgentRow = {
   breaker_failures: number | null;
   breaker_retry_at: Date | null;
   breaker_reopen_count: number | null;
+  /** Σ decayed counts over the agent's capabilities (they set the tier). */
+  successes_decayed: number;
+  failures_decayed: number;
 };
+
+const DECAY_FACTOR = (col: string) => `r.${col} * ${DECAY_SQL("now()", "r")}`;
 
 const SELECT_AGENT = `
   SELECT a.*,
@@ -27,6 +33,8 @@ const SELECT_AGENT = `
     (SELECT count(*)::int FROM tasks t WHERE t.agent = a.address AND t.status IN ('awarded', 'running')) AS load,
     COALESCE((SELECT sum(successes)::int FROM reputation_stats r WHERE r.agent = a.address), 0) AS successes,
     COALESCE((SELECT sum(failures)::int FROM reputation_stats r WHERE r.agent = a.address), 0) AS failures,
+    COALESCE((SELECT sum(${DECAY_FACTOR("successes_decayed")}) FROM reputation_stats r WHERE r.agent = a.address), 0) AS successes_decayed,
+    COALESCE((SELECT sum(${DECAY_FACTOR("failures_decayed")}) FROM reputation_stats r WHERE r.agent = a.address), 0) AS failures_decayed,
     b.state AS breaker_state, b.failures AS breaker_failures, b.retry_at AS breaker_retry_at, b.reopen_count AS breaker_reopen_count
   FROM agents a LEFT JOIN agent_breakers b ON b.agent = a.address`;
 

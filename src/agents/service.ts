@@ -37,7 +37,7 @@ export type AgentService = {
 };
 
 function toView(r: AgentRow) {
-  const rep = multiplierFor(r.successes, r.failures);
+  const rep = multiplierFor(r.successes_decayed, r.failures_decayed);
   // OPEN past its recovery time reads as HALF_OPEN (the next call is a trial).
   const breaker =
     r.breaker_state === "open" && r.breaker_retry_at && r.breaker_retry_at.getTime() <= Date.now() ? "half_open" : (r.breaker_state ?? "closed");

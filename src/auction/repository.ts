@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.js";
+import { DECAYED_COUNTS_SQL } from "../reputation/repository.js";
 import type { AuctionRule } from "../protocol/tasks.js";
 
 /** An auction row (budget in token base units). */
@@ -6,8 +7,8 @@ export type AuctionRow = {
   id: string; buyer: string; capability: string; rule: AuctionRule; quantity: number; budget: string; status: string; eligible: number; closes_at: Date;
 };
 
-/** A proposal as the close ranks it, with the bidder's load, reputation counts and whether it has a webhook. */
-export type ClosingProposal = { agent: string; price: string; updated_at: Date; load: number; successes: number | null; failures: number | null; webhook: boolean };
+/** A proposal as the close ranks it, with the bidder's load, reputation counts (decayed to now) and whether it has a webhook. */
+export type ClosingProposal = { agent: string; price: string; updated_at: Date; load: number; max_concurrency: number; successes: number | null; failures: number | null; webhook: boolean };
 
 /** What one propose statement saw and did (see {@link auctionRepository.propose}). */
 export type ProposeRow = {
@@ -63,12 +64,22 @@ export const auctionRepository = {
     return r.rows[0];
   },
 
-  /** The auction's proposals with what the award rule and the tie-breaks need. */
+  /**
+   * Locks the rows of the auction's bidders (in address order: closes that share bidders take
+   * turns without deadlock; NO KEY UPDATE does not block proposals' foreign-key checks), so that
+   * the load read next, in a new statement, stays true until the close commits: the concurrency
+   * cap holds at the award.
+   */
+  async lockBidders(t: Queryable, auctionId: string): Promise<void> {
+    await t.query("SELECT 1 FROM agents WHERE address IN (SELECT agent FROM proposals WHERE auction_id = $1) ORDER BY address FOR NO KEY UPDATE", [auctionId]);
+  },
+
+  /** The auction's proposals with what the award rule and the tie-breaks need (after `lockBidders`). */
   async closingProposals(t: Queryable, auctionId: string, capability: string): Promise<ClosingProposal[]> {
     const r = await t.query<ClosingProposal>(
       `SELECT p.agent, p.price::text, p.updated_at,
               (SELECT count(*)::int FROM tasks x WHERE x.agent = p.agent AND x.status IN ('awarded', 'running')) AS load,
-              r.successes, r.failures, (ag.endpoint_url IS NOT NULL) AS webhook
+              ag.max_concurrency, ${DECAYED_COUNTS_SQL("r")}, (ag.endpoint_url IS NOT NULL) AS webhook
          FROM proposals p LEFT JOIN reputation_stats r ON r.agent = p.agent AND r.capability = $2
               LEFT JOIN agents ag ON ag.address = p.agent
         WHERE p.auction_id = $1`,

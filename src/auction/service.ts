@@ -129,8 +129,11 @@ export function createAuctionService(
       }
       if (reason === "window" && a.closes_at.getTime() > ctx.now() + 50) return false; // early: the job retries
       scheduledAt = a.closes_at.getTime();
+      await repo.lockBidders(t, auctionId);
       const props = await repo.closingProposals(t, auctionId, a.capability);
-      const bids: Bid[] = props.map((p) => ({
+      // The concurrency cap holds at the award (not only at the bid): a bidder that reached its
+      // limit since it proposed cannot win; the next one does (its load is read under its lock).
+      const bids: Bid[] = props.filter((p) => p.load < p.max_concurrency).map((p) => ({
         agent: p.agent,
         price: BigInt(p.price),
         multiplierBps: multiplierFor(p.successes ?? 0, p.failures ?? 0).multiplierBps,

@@ -1,15 +1,32 @@
 import type { Queryable } from "../db/index.js";
+import { DECAY_PER_DAY } from "./score.js";
 
 /** One agent's statistics for one capability (score 0–100, decayed from `scored_at`). */
 export type StatRow = {
   agent: string; capability: string; successes: number; failures: number; response_ms_total: string; score: number; scored_at: Date;
+  /** The counts decayed at λ per day as of `counts_at` (see migration 010). */
+  successes_decayed: number; failures_decayed: number; counts_at: Date;
 };
 
 /** SQL of the reputation domain: per-agent, per-capability statistics, history and epochs. */
+/**
+ * SQL factor e^(−λ·whole UTC days) from a row's `counts_at` to `at` (λ = DECAY_PER_DAY), for the
+ * decayed counts (as `decayedCount` in src/reputation/score.ts).
+ */
+export const DECAY_SQL = (at: string, table = "reputation_stats") =>
+  `exp(-${DECAY_PER_DAY} * GREATEST(0, floor(extract(epoch FROM ${at}) / 86400) - floor(extract(epoch FROM ${table}.counts_at) / 86400)))`;
+
+/** `successes` and `failures` of `table` (reputation_stats or an alias of it) decayed to now, as floats. */
+export const DECAYED_COUNTS_SQL = (table: string) =>
+  `${table}.successes_decayed * ${DECAY_SQL("now()", table)} AS successes, ${table}.failures_decayed * ${DECAY_SQL("now()", table)} AS failures`;
+
 export const reputationRepository = {
-  /** An agent's success and failure counts for one capability (zeros when it has none). */
+  /** An agent's success and failure counts for one capability, decayed to now (zeros when it has none). */
   async record(q: Queryable, agent: string, capability: string): Promise<{ successes: number; failures: number }> {
-    const r = await q.query<{ successes: number; failures: number }>("SELECT successes, failures FROM reputation_stats WHERE agent = $1 AND capability = $2", [agent, capability]);
+    const r = await q.query<{ successes: number; failures: number }>(
+      `SELECT ${DECAYED_COUNTS_SQL("reputation_stats")} FROM reputation_stats WHERE agent = $1 AND capability = $2`,
+      [agent, capability],
+    );
     return r.rows[0] ?? { successes: 0, failures: 0 };
   },
 
@@ -59,6 +76,9 @@ export const reputationRepository = {
     await t.query(
       `WITH s AS (
          UPDATE reputation_stats SET successes = successes + $3, failures = failures + $4,
+                successes_decayed = successes_decayed * ${DECAY_SQL("$7::timestamptz")} + $3,
+                failures_decayed = failures_decayed * ${DECAY_SQL("$7::timestamptz")} + $4,
+                counts_at = GREATEST(counts_at, $7::timestamptz),
                 response_ms_total = response_ms_total + $5, score = $6, scored_at = $7, updated_at = now()
           WHERE agent = $1 AND capability = $2)
        INSERT INTO reputation_events (agent, capability, task_id, outcome, response_ms, score_after) VALUES ($1, $2, $8, $9, $10, $6)`,

@@ -26,3 +26,12 @@ export function updated(score: number, elapsedMs: number, ok: boolean): number {
 
 /** The integer form used in Merkle leaves and on-chain: hundredths of a point, 0–10 000. */
 export const scoreToUint = (score: number): bigint => BigInt(Math.round(score * 100));
+
+/**
+ * A count decayed at λ = DECAY_PER_DAY from `at` (ms) to `now` (ms), by whole UTC days: each
+ * outcome weighs e^(−λ·(days between its day and today)), so the outcomes of one day weigh the
+ * same (and a day's record compares exactly).
+ */
+export function decayedCount(count: number, at: number, now: number): number {
+  return count * Math.exp(-DECAY_PER_DAY * Math.max(0, Math.floor(now / DAY_MS) - Math.floor(at / DAY_MS)));
+}

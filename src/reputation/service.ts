@@ -5,7 +5,7 @@ import { notFound } from "../errors.js";
 import { multiplierFor } from "./tiers.js";
 import { reputationRepository as repo, type StatRow } from "./repository.js";
 import { recordEpochAnchor } from "./anchoring.js";
-import { decayed, scoreToUint, updated, NEUTRAL_SCORE } from "./score.js";
+import { decayed, decayedCount, scoreToUint, updated, NEUTRAL_SCORE } from "./score.js";
 
 /** Leaf encoding shared with ReputationAnchor.verify: (agent, score ×100, tasks, epoch). */
 export const LEAF_ENCODING = ["address", "uint256", "uint256", "uint256"] as const;
@@ -39,7 +39,11 @@ function view(rows: Omit<StatRow, "agent">[], now: number, capability?: string) 
   const score = total === 0
     ? rows.length ? decayed(rows[0]!.score, now - rows[0]!.scored_at.getTime()) : NEUTRAL_SCORE
     : rows.reduce((a, r) => a + decayed(r.score, now - r.scored_at.getTime()) * (r.successes + r.failures), 0) / total;
-  const tier = multiplierFor(successes, failures);
+  // The tier follows the decayed counts (recent record), the shown counts are lifetime.
+  const tier = multiplierFor(
+    rows.reduce((a, r) => a + decayedCount(r.successes_decayed, r.counts_at.getTime(), now), 0),
+    rows.reduce((a, r) => a + decayedCount(r.failures_decayed, r.counts_at.getTime(), now), 0),
+  );
   return {
     ...(capability ? { capability } : {}),
     score: Math.round(score * 100) / 100,

@@ -7,6 +7,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { AUCTION_RULES, decideAuction, type AuctionRule, type Bid } from "../../src/auction/rules.js";
 import { multiplierFor, NEUTRAL_MULTIPLIER_BPS } from "../../src/reputation/tiers.js";
+import { decayedCount } from "../../src/reputation/score.js";
 import { quote, suggestedPrice, URGENCIES, URGENCY_BPS, type Urgency } from "../../src/pricing/quote.js";
 
 const RUNS = { numRuns: 500 };
@@ -238,6 +239,19 @@ describe("reputation tiers (src/reputation/tiers.ts)", () => {
       expect(multiplierFor(s, f)).to.deep.equal({ tier, multiplierBps: bps });
     });
   }
+
+  it("follows the decayed record: old outcomes fade toward neutral, recent ones weigh more (λ = 0.1/day by whole days)", () => {
+    const day = 86_400_000;
+    const now = 400 * day + 3_600_000;
+    // 10 successes 30 days ago weigh 10·e^−3 ≈ 0.5 today: less than one task's worth → neutral.
+    expect(multiplierFor(decayedCount(10, now - 30 * day, now), 0)).to.deep.equal({ tier: "new", multiplierBps: NEUTRAL_MULTIPLIER_BPS });
+    // 9 successes 20 days ago (≈ 1.22) and 1 failure today: 55 % recent → probation, not the lifetime 90 % expert.
+    expect(multiplierFor(decayedCount(9, now - 20 * day, now), decayedCount(1, now, now)).tier).to.equal("probation");
+    expect(multiplierFor(9, 1).tier).to.equal("expert");
+    // Outcomes of the same UTC day weigh the same: a day's 9 of 10 is exactly 90 %.
+    expect(multiplierFor(decayedCount(9, now - 3_000_000, now), decayedCount(1, now, now)).tier).to.equal("expert");
+    expect(decayedCount(5, now - 2 * day, now)).to.be.closeTo(5 * Math.exp(-0.2), 1e-12);
+  });
 
   it("matches the success rate for any record (exact rational comparison) and is monotone in it", () => {
     const rank = ["probation", "standard", "proficient", "expert", "elite"];

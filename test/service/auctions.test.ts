@@ -159,7 +159,7 @@ describe("coordinator API over HTTP (Postgres + Redis)", function () {
 
     // Give agent 1 an elite record (×2.0) and agent 0 a probation one (×0.5).
     await h.c.ctx.db.query(
-      "INSERT INTO reputation_stats (agent, capability, successes, failures) VALUES ($1, $3, 100, 0), ($2, $3, 1, 9)",
+      "INSERT INTO reputation_stats (agent, capability, successes, failures, successes_decayed, failures_decayed) VALUES ($1, $3, 100, 0, 100, 0), ($2, $3, 1, 9, 1, 9)",
       [agents[1]!.address, agents[0]!.address, capability],
     );
     const rw = (await buyer.post("/v1/tasks", taskBody({ capability, budget: "1000", auction: { rule: "reputation-weighted", windowMs: 60_000 } }))).body.tasks[0];

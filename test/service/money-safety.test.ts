@@ -88,4 +88,48 @@ describe("money safety (Postgres + Redis, no chain)", function () {
       expect((await listed(operator, `capability=${capability}`))?.input).to.deep.equal(secret);
     });
   });
+
+  describe("reputation decay feeds the multiplier", () => {
+    it("an old record fades to neutral: the agent's tier and the price quote follow the decayed counts, the lifetime counts stay shown", async () => {
+      const agent = await newAgent(h.url, { "decay.cap": 0 });
+      const db = h.c.ctx.db;
+      await db.query(
+        `INSERT INTO reputation_stats (agent, capability, successes, failures, successes_decayed, failures_decayed, counts_at)
+         VALUES ($1, 'decay.cap', 20, 0, 20, 0, now())`,
+        [agent.address],
+      );
+      const fresh = (await agent.get(`/v1/agents/${agent.address}`)).body.reputation;
+      expect(fresh).to.include({ tier: "elite", multiplierBps: 20000, successes: 20, failures: 0 });
+      // The same record, 40 days old: 20·e^−4 ≈ 0.37 of a task — no evidence left.
+      await db.query("UPDATE reputation_stats SET counts_at = now() - interval '40 days' WHERE agent = $1", [agent.address]);
+      const old = (await agent.get(`/v1/agents/${agent.address}`)).body.reputation;
+      expect(old).to.include({ tier: "new", multiplierBps: 10000, successes: 20, failures: 0 });
+      const rep = (await agent.get(`/v1/agents/${agent.address}/reputation`)).body;
+      expect(rep).to.include({ tier: "new", multiplierBps: 10000 });
+    });
+  });
+
+  describe("the concurrency cap holds at the award", () => {
+    it("a bidder that reached its limit after proposing does not win; the next bidder does", async () => {
+      const x = `cap.x.${Date.now()}`;
+      const y = `cap.y.${Date.now()}`;
+      const a = await newAgent(h.url, { [x]: 0, [y]: 0 }, { maxConcurrency: 1 });
+      const b = await newAgent(h.url, { [x]: 0 });
+      const buyer = await newUser(h.url);
+      const t2 = (await buyer.post("/v1/tasks", taskBody({ capability: x, route: "auto", auction: { rule: "first-price", windowMs: 60_000 } }))).body.tasks[0].id as string;
+      expect((await a.post(`/v1/tasks/${t2}/proposals`, { price: "100", etaMs: 1000 })).status).to.equal(201);
+      // A wins another task meanwhile and is at its limit (1 awarded).
+      const t1 = (await buyer.post("/v1/tasks", taskBody({ capability: y, route: "auto", auction: { rule: "first-price", windowMs: 60_000 } }))).body.tasks[0].id as string;
+      expect((await a.post(`/v1/tasks/${t1}/proposals`, { price: "100", etaMs: 1000 })).status).to.equal(201);
+      const won = async (id: string) => (await buyer.get(`/v1/tasks/${id}`)).body;
+      for (let i = 0; i < 100 && (await won(t1)).status === "open"; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await won(t1)).to.include({ agent: a.address });
+      expect(["awarded", "running"]).to.include((await won(t1)).status);
+      // B's higher proposal completes t2's auction: A, cheaper but saturated, cannot win it.
+      expect((await b.post(`/v1/tasks/${t2}/proposals`, { price: "300", etaMs: 1000 })).status).to.equal(201);
+      for (let i = 0; i < 100 && (await won(t2)).status === "open"; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await won(t2)).to.include({ agent: b.address });
+      expect(["awarded", "running"]).to.include((await won(t2)).status);
+    });
+  });
 });

@@ -147,7 +147,7 @@ describe("reputation", function () {
     try {
       const agents = ["0x" + "11".repeat(20), "0x" + "22".repeat(20)];
       await h.c.ctx.db.query(
-        "INSERT INTO reputation_stats (agent, capability, successes, failures, score) VALUES ($1, 'x', 9, 1, 80), ($2, 'x', 1, 1, 45)",
+        "INSERT INTO reputation_stats (agent, capability, successes, failures, successes_decayed, failures_decayed, score) VALUES ($1, 'x', 9, 1, 9, 1, 80), ($2, 'x', 1, 1, 1, 1, 45)",
         agents,
       );
       const op = new Client(h.url);
