@@ -109,11 +109,13 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
     async rolesOf(address) {
       const roles = ["buyer"];
       if (await agents.isAgent(address)) roles.push("agent");
-      if (await ctx.chain.isArbitrator(address)) roles.push("arbitrator");
+      // Sign-in goes on while the chain is away; the arbitrator routes ask the chain themselves.
+      if (await ctx.chain.isArbitrator(address).catch(() => false)) roles.push("arbitrator");
       return roles;
     },
   });
   const disputes = escrow ? createDisputeService(ctx.db) : undefined;
   const network = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
+  void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
   return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network };
 }

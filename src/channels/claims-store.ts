@@ -77,7 +77,7 @@ export const claimsStore = {
          RETURNING id),
        pr AS (
          UPDATE channel_promises SET status = 'claiming', updated_at = now() WHERE task_id = ANY($2::uuid[]) AND status = 'held')
-       SELECT id::text FROM ins ORDER BY id`,
+       SELECT ins.id::text AS id FROM ins ORDER BY ins.id`,
       [
         JSON.stringify(rows.map((x) => ({ digest: x.digest, payer: x.payer, payee: x.payee, token: x.token, amount: x.amount.toString(), settled_before: x.settledBefore.toString(), task_ids: x.taskIds, reason: x.reason }))),
         rows.flatMap((x) => x.taskIds),

@@ -157,7 +157,9 @@ export const channelProjection: ContractProjection = {
     };
   },
   async reset(t: Queryable) {
-    await t.query("DELETE FROM channel_accounts");
+    // Zeroed, not deleted: a request that waits on an account's row lock during a reorg's
+    // rebuild then reads the rebuilt row (a deleted row would read as no deposit at all).
+    await t.query("UPDATE channel_accounts SET deposit = 0, withdrawal_available_at = NULL WHERE deposit <> 0 OR withdrawal_available_at IS NOT NULL");
     await t.query("UPDATE channel_pairs SET settled = 0, updated_at = now() WHERE settled <> 0");
   },
 };

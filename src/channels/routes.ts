@@ -17,7 +17,12 @@ const Signature = z
 const VoucherAddress = z
   .string()
   .regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte hex address")
-  .refine((s) => s.slice(2) === s.slice(2).toLowerCase() || s.slice(2) === s.slice(2).toUpperCase() || getAddress(s.toLowerCase()) === s, "has a wrong EIP-55 checksum")
+  // zod runs refinements even when the regex failed: only a well-formed address is checksummed
+  // (getAddress throws on anything else, which would be a 500).
+  .refine(
+    (s) => !/^0x[0-9a-fA-F]{40}$/.test(s) || s.slice(2) === s.slice(2).toLowerCase() || s.slice(2) === s.slice(2).toUpperCase() || getAddress(s.toLowerCase()) === s,
+    "has a wrong EIP-55 checksum",
+  )
   .transform((s) => s.toLowerCase())
   .openapi({ example: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", type: "string" });
 

@@ -75,7 +75,8 @@ export const indexerRepository = {
   /** Stored blocks at or below `below`, newest first (reorg: where the chains agree). */
   async blocksBelow(q: Queryable, chain: string, below: number, limit: number): Promise<Cursor[]> {
     const r = await q.query<{ number: string; hash: string }>(
-      "SELECT number::text, hash FROM indexed_blocks WHERE chain = $1 AND number <= $2 ORDER BY number DESC LIMIT $3",
+      // Ordered by the BIGINT column (an ORDER BY on the text alias would sort "9" above "16").
+      "SELECT b.number::text AS number, b.hash FROM indexed_blocks b WHERE b.chain = $1 AND b.number <= $2 ORDER BY b.number DESC LIMIT $3",
       [chain, below, limit],
     );
     return r.rows.map((x) => ({ number: Number(x.number), hash: x.hash }));
@@ -109,8 +110,9 @@ export async function* storedEvents(t: Queryable, chain: string, pageSize = 10_0
   let after: [string, number] = ["-1", 0];
   for (;;) {
     const r = await t.query<StoredEvent>(
-      `SELECT chain, contract, name, args, block_number::text, block_hash, tx_hash, log_index, block_time FROM chain_events
-        WHERE chain = $1 AND (block_number, log_index) > ($2::bigint, $3::int) ORDER BY block_number, log_index LIMIT $4`,
+      // ORDER BY the BIGINT columns (e.block_number), not the text alias: "10" sorts before "9".
+      `SELECT e.chain, e.contract, e.name, e.args, e.block_number::text AS block_number, e.block_hash, e.tx_hash, e.log_index, e.block_time FROM chain_events e
+        WHERE e.chain = $1 AND (e.block_number, e.log_index) > ($2::bigint, $3::int) ORDER BY e.block_number, e.log_index LIMIT $4`,
       [chain, after[0], after[1], pageSize],
     );
     if (r.rows.length === 0) return;

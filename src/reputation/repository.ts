@@ -95,7 +95,7 @@ export const reputationRepository = {
   async epoch(q: Queryable, epoch?: number) {
     const r = await q.query<{ epoch: string; root: string; tree: unknown; anchored_tx: string | null }>(
       epoch === undefined
-        ? "SELECT epoch::text, root, tree, anchored_tx FROM reputation_epochs ORDER BY epoch DESC LIMIT 1"
+        ? "SELECT e.epoch::text AS epoch, e.root, e.tree, e.anchored_tx FROM reputation_epochs e ORDER BY e.epoch DESC LIMIT 1"
         : "SELECT epoch::text, root, tree, anchored_tx FROM reputation_epochs WHERE epoch = $1",
       epoch === undefined ? [] : [epoch],
     );

@@ -101,8 +101,8 @@ export const taskRepository = {
 
   async proposals(q: Queryable, auctionId: string, agent?: string) {
     const r = await q.query<{ agent: string; price: string; eta_ms: number; outcome: string; created_at: Date; updated_at: Date }>(
-      `SELECT agent, price::text, eta_ms, outcome, created_at, updated_at FROM proposals
-        WHERE auction_id = $1 ${agent ? "AND agent = $2" : ""} ORDER BY price, updated_at, agent`,
+      `SELECT p.agent, p.price::text AS price, p.eta_ms, p.outcome, p.created_at, p.updated_at FROM proposals p
+        WHERE p.auction_id = $1 ${agent ? "AND p.agent = $2" : ""} ORDER BY p.price, p.updated_at, p.agent`,
       agent ? [auctionId, agent] : [auctionId],
     );
     return r.rows;

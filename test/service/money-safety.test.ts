@@ -132,4 +132,13 @@ describe("money safety (Postgres + Redis, no chain)", function () {
       expect(["awarded", "running"]).to.include((await won(t2)).status);
     });
   });
+
+  describe("malformed vouchers (found by the OpenAPI fuzz of npm run test:faults)", () => {
+    it("answers 400, not 500, for addresses that are not addresses", async () => {
+      for (const payer of ["3P@[}", " ", "0x123", "x".repeat(100)]) {
+        const r = await new Client(h.url).post("/v1/vouchers", { payer, payee: "normal", token: "-1", cumulativeAmount: "1", signature: "" });
+        expect([r.status, r.body.error?.code], payer).to.deep.equal([400, "VALIDATION_FAILED"]);
+      }
+    });
+  });
 });

@@ -2,6 +2,7 @@ import type { Config } from "../../config.js";
 import type { NetworkInfo } from "../../protocol/network.js";
 import { escrowThreshold } from "../../settlement/route.js";
 import type { EvmChain } from "./chain.js";
+import { chainRead } from "./reader.js";
 
 const NATIVE = "0x0000000000000000000000000000000000000000";
 
@@ -10,19 +11,21 @@ const NATIVE = "0x0000000000000000000000000000000000000000";
  * URL for wallets (PUBLIC_RPC_URL, else CHAIN_RPC_URL), the contracts, the accepted tokens (the
  * native currency and the deployment's ERC-20, its symbol and decimals read once from the
  * chain), the fee and the windows (read from the contracts) and the confirmation depth.
- * @returns a function answering from a cache (the deployment does not change while running)
+ * @returns a function answering from a cache (the deployment does not change while running);
+ *   it rejects with 503 CHAIN_UNAVAILABLE when the chain does not answer in time
  */
 export function createEvmNetworkInfo(evm: EvmChain, config: Config): () => Promise<NetworkInfo> {
   let cached: Promise<NetworkInfo> | undefined;
   const build = async (): Promise<NetworkInfo> => {
     const d = evm.deployment;
-    const [feeBps, acceptance, rule, appeal, challenge] = await Promise.all([
-      evm.escrow.feeBps(), evm.escrow.acceptanceWindow(), evm.resolver.ruleWindow(), evm.resolver.appealWindow(), evm.channels.challengePeriod(),
-    ]);
+    const [feeBps, acceptance, rule, appeal, challenge] = await chainRead(
+      Promise.all([evm.escrow.feeBps(), evm.escrow.acceptanceWindow(), evm.resolver.ruleWindow(), evm.resolver.appealWindow(), evm.channels.challengePeriod()]),
+      "the contracts' parameters",
+    );
     const tokens: NonNullable<NetworkInfo["chain"]>["tokens"] = [{ address: NATIVE, symbol: "ETH", decimals: 18, escrowThreshold: escrowThreshold(config, NATIVE).toString() }];
     if (evm.token) {
       const address = evm.address("AICPTestToken");
-      const [symbol, decimals] = await Promise.all([evm.token.symbol(), evm.token.decimals()]);
+      const [symbol, decimals] = await chainRead(Promise.all([evm.token.symbol(), evm.token.decimals()]), "the token's symbol and decimals");
       tokens.push({ address, symbol, decimals: Number(decimals), escrowThreshold: escrowThreshold(config, address).toString() });
     }
     return {

@@ -2,6 +2,19 @@ import { Contract, JsonRpcProvider, id as keccakId } from "ethers";
 import type { Logger } from "../../logger.js";
 import { readDeployment } from "../../protocol/deployment.js";
 import type { ChainReader } from "../../settlement/backend.js";
+import { unavailable } from "../../errors.js";
+
+/** How long a live chain read on a request's path may take before the request answers 503, ms. */
+export const CHAIN_READ_TIMEOUT_MS = 3_000;
+
+/** `p`, or a 503 CHAIN_UNAVAILABLE after `ms` (a stopped or unreachable node must not hang requests). */
+export function chainRead<T>(p: Promise<T>, what: string, ms = CHAIN_READ_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unavailable("CHAIN_UNAVAILABLE", `The settlement chain did not answer within ${ms} ms (${what}); try again shortly.`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 const ARBITRATOR_ROLE = keccakId("ARBITRATOR_ROLE");
 
@@ -21,12 +34,15 @@ export function createChainReader(rpcUrl: string, chainId: number, deploymentsFi
       const hit = cache.get(address);
       if (hit && hit.until > Date.now()) return hit.value;
       try {
-        const value = (await resolver.getFunction("hasRole")(ARBITRATOR_ROLE, address)) as boolean;
+        const value = (await chainRead(resolver.getFunction("hasRole")(ARBITRATOR_ROLE, address) as Promise<boolean>, "the arbitrator role"));
         cache.set(address, { value, until: Date.now() + 30_000 });
         return value;
       } catch (err) {
-        log.warn({ err }, "arbitrator role lookup failed; treating as not an arbitrator");
-        return false;
+        // The chain cannot say: the last answer if there was one, else a clear 503 (never a
+        // wrong "not an arbitrator").
+        if (hit) return hit.value;
+        log.warn({ err }, "arbitrator role lookup failed");
+        throw unavailable("CHAIN_UNAVAILABLE", "The arbitrator role is on-chain and the chain does not answer right now; try again shortly.", err);
       }
     },
     close: () => provider.destroy(),

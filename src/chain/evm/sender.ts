@@ -331,7 +331,15 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
     let result: string | typeof BUSY;
     try {
       result = await withLock(async () => {
-        await advance();
+        try {
+          await advance();
+        } catch (err) {
+          // New rows cannot go out (e.g. "nonce too high": a reorg or a mempool dropped one of
+          // ours): the sent rows are still followed, so the dropped one is re-broadcast and the
+          // gap closes before the retry.
+          await trackSent().catch((e: Error) => log.warn({ err: e.message }, "chain transaction sender: tracking failed too"));
+          throw err;
+        }
         let row = await loadRow(id);
         if (!row) return "missing";
         if (row.status === "sent") {
