@@ -30,18 +30,20 @@ const Network = z
         }),
       })
       .nullable(),
+    abis: z.record(z.string(), z.array(z.unknown())).optional().openapi({ description: "With ?abi=true: each contract's ABI" }),
   })
   .openapi("Network");
 
 /** GET /v1/network (public): which chain, RPC, contracts, tokens, fee and windows this coordinator settles on. */
-export function registerNetworkRoute(api: Api, network: () => Promise<NetworkInfo>) {
+export function registerNetworkRoute(api: Api, network: (opts?: { abi?: boolean }) => Promise<NetworkInfo>) {
   api.route({
     method: "get",
     path: "/v1/network",
     summary: "The settlement chain a wallet, the SDKs and the CLI need: chain id, an RPC URL, contract addresses, accepted tokens (symbol, decimals, escrow threshold), fee in bps, windows in seconds, confirmation depth (no auth)",
     tags: ["network"],
     access: "public",
+    query: z.object({ abi: z.enum(["true", "false"]).optional().openapi({ description: "Include each contract's ABI" }) }).strict(),
     response: Network,
-    handler: () => network(),
+    handler: ({ query }) => network({ abi: query.abi === "true" }),
   });
 }

@@ -49,7 +49,7 @@ export type Services = {
   /** Handlers of confirmed chain events, run by the indexer in its transaction (src/indexer). */
   events: EventRegistry;
   /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
-  network: () => Promise<NetworkInfo>;
+  network: (opts?: { abi?: boolean }) => Promise<NetworkInfo>;
   /** The escrow route (src/escrow), when a chain is configured. */
   escrow?: EscrowService;
   /** Disputes of escrow tasks as arbitrators and parties read them (src/disputes), with the escrow route. */

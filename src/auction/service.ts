@@ -127,7 +127,20 @@ export function createAuctionService(
         clearTimeout(timer);
         timers.delete(auctionId);
       }
-      if (reason === "window" && a.closes_at.getTime() > ctx.now() + 50) return false; // early: the job retries
+      // Never before the window ends (a proposal may still arrive in its last milliseconds): a
+      // timer or job that fired early re-arms a timer for the rest (the job also retries).
+      const early = a.closes_at.getTime() - ctx.now();
+      if (reason === "window" && early > 0) {
+        if (!timers.has(auctionId)) {
+          const timer = setTimeout(() => {
+            timers.delete(auctionId);
+            close(auctionId, "window").catch((err) => log.warn({ err, auctionId }, "timed close failed; the queued job will retry"));
+          }, early + 1);
+          timer.unref();
+          timers.set(auctionId, timer);
+        }
+        return false;
+      }
       scheduledAt = a.closes_at.getTime();
       await repo.lockBidders(t, auctionId);
       const props = await repo.closingProposals(t, auctionId, a.capability);

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { createBuyer, type Buyer, type BuyerSigner } from "../sdk/buyer.js";
 import { AmountError, NATIVE_TOKEN, describeAmount, parseAmount, type TokenInfo } from "../sdk/buyer-amounts.js";
 import { BuyerError } from "../sdk/buyer-errors.js";
+import type { BuyerChainOptions } from "../sdk/buyer-chain.js";
 
 /** The CLI's environment, each with its default; flags override. */
 export const Env = z.object({
@@ -49,22 +50,33 @@ export type CliContext = {
 };
 
 /**
- * Builds the context from the global flags and the environment.
+ * Whether the chain comes from the coordinator: no chain setting (flag or environment) was given,
+ * so the CLI asks the coordinator at AICP_URL which chain it settles on (GET /v1/network).
+ */
+export function wantsNetwork(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): boolean {
+  return flags.rpc === undefined && flags.deployments === undefined && !env["CHAIN_RPC_URL"] && !env["DEPLOYMENTS_FILE"];
+}
+
+/**
+ * Builds the context from the global flags and the environment; `network` is the chain the
+ * coordinator named (used unless a chain setting is given).
  * @throws BuyerError BAD_SETTINGS on an invalid environment value
  */
-export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CliContext {
+export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env, network?: BuyerChainOptions): CliContext {
   const parsed = Env.safeParse(Object.fromEntries(Object.keys(Env.shape).map((k) => [k, env[k] === "" ? undefined : env[k]])));
   if (!parsed.success) throw new BuyerError("BAD_SETTINGS", `Invalid environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   const e = parsed.data;
   const url = flags.url ?? e.AICP_URL;
   const rpcUrl = flags.rpc ?? e.CHAIN_RPC_URL;
   const deploymentsFile = flags.deployments ?? e.DEPLOYMENTS_FILE;
-  const explicitDeployments = flags.deployments !== undefined || env["DEPLOYMENTS_FILE"] !== undefined;
+  const explicitDeployments = flags.deployments !== undefined || !!env["DEPLOYMENTS_FILE"];
   // Without a deployments file the CLI still talks to the coordinator (reads, off-chain routes);
   // a file named explicitly must exist.
   if (!existsSync(deploymentsFile) && explicitDeployments)
     throw new BuyerError("NOT_DEPLOYED", `No deployments file at ${deploymentsFile}; deploy the contracts first (npm run deploy:localhost) or fix --deployments / DEPLOYMENTS_FILE.`);
-  const chain = existsSync(deploymentsFile) ? { rpcUrl, deploymentsFile } : undefined;
+  // Named chain settings win; else the chain the coordinator names (GET /v1/network), else the default file.
+  const explicitChain = explicitDeployments || flags.rpc !== undefined || !!env["CHAIN_RPC_URL"];
+  const chain: BuyerChainOptions | undefined = !explicitChain && network ? network : existsSync(deploymentsFile) ? { rpcUrl, deploymentsFile } : network;
   let buyer: Buyer | undefined;
 
   function wallet(): BuyerSigner {
@@ -87,8 +99,9 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
 
   function buyerChainId(): number | undefined {
     if (!chain) return undefined;
+    if (chain.deployment) return chain.deployment.chainId;
     try {
-      return (JSON.parse(readFileSync(chain.deploymentsFile, "utf8")) as { chainId?: number }).chainId;
+      return (JSON.parse(readFileSync(chain.deploymentsFile!, "utf8")) as { chainId?: number }).chainId;
     } catch {
       return undefined;
     }

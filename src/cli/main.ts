@@ -18,7 +18,8 @@ import type { Buyer, Task, Workflow } from "../sdk/buyer.js";
 import { FINAL_TASK_STATUSES } from "../sdk/buyer.js";
 import { BuyerError, PolicyError } from "../sdk/buyer-errors.js";
 import type { SpendingPolicy, VoucherPayment } from "../sdk/buyer-vouchers.js";
-import { createContext, Env, type CliContext, type GlobalFlags } from "./context.js";
+import { createContext, Env, wantsNetwork, type CliContext, type GlobalFlags } from "./context.js";
+import { chainFromNetwork } from "../sdk/buyer-chain.js";
 import { readTaskFile, readWorkflowFile } from "./files.js";
 import { emit, fields, preview, printError, table } from "./output.js";
 import { counterProgress, taskProgress, workflowProgress } from "./progress.js";
@@ -31,7 +32,10 @@ function action<A extends unknown[]>(program: Command, fn: (ctx: CliContext, ...
     let ctx: CliContext | undefined;
     const flags = program.opts<GlobalFlags>();
     try {
-      ctx = createContext(flags);
+      // Only AICP_URL needed: without chain settings the coordinator says where it settles.
+      const url = flags.url ?? process.env["AICP_URL"] ?? "http://127.0.0.1:3000";
+      const network = wantsNetwork(flags) ? await chainFromNetwork(url).catch(() => undefined) : undefined;
+      ctx = createContext(flags, process.env, network);
       await fn(ctx, ...args);
     } catch (err) {
       printError(err, ctx?.url ?? flags.url ?? process.env["AICP_URL"] ?? "the coordinator", flags.json === true);

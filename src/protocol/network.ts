@@ -21,4 +21,6 @@ export type NetworkInfo = {
     feeBps: number;
     windows: { acceptanceSeconds: number; disputeRuleSeconds: number; appealSeconds: number; channelChallengeSeconds: number; channelPaymentSeconds: number };
   } | null;
+  /** With `?abi=true`: each contract's ABI (JSON), so that a client needs no deployments file. */
+  abis?: Record<string, unknown[]>;
 };

@@ -9,12 +9,17 @@ import { readDeployment, type Deployment } from "../protocol/deployment.js";
 import { NATIVE_TOKEN, type TokenInfo } from "./buyer-amounts.js";
 import { BuyerError } from "./buyer-errors.js";
 
-/** Where the chain is: the node's JSON-RPC URL and the deployments file of that network. */
+/**
+ * Where the chain is: the node's JSON-RPC URL and the deployments file of that network, or the
+ * deployment itself (e.g. from the coordinator's GET /v1/network?abi=true: {@link chainFromNetwork}).
+ */
 export type BuyerChainOptions = {
   /** e.g. `http://127.0.0.1:8545`. */
   rpcUrl: string;
-  /** e.g. `deployments/localhost.json`. */
-  deploymentsFile: string;
+  /** e.g. `deployments/localhost.json` (unless `deployment` is given). */
+  deploymentsFile?: string;
+  /** The deployment (chain id, addresses, ABIs), instead of a file. */
+  deployment?: Deployment;
   /** Blocks to wait for after each transaction of the buyer; default 1 (the inclusion block). */
   confirmations?: number;
 };
@@ -76,11 +81,14 @@ const ERC20_ABI = [
  * @throws BuyerError NOT_DEPLOYED when the file does not exist or lacks TaskEscrow or PaymentChannels
  */
 export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
-  let deployment: Deployment | undefined;
-  try {
-    deployment = readDeployment(opts.deploymentsFile);
-  } catch (err) {
-    throw new BuyerError("NOT_DEPLOYED", `Cannot read the deployments file ${opts.deploymentsFile}: ${(err as Error).message}`);
+  let deployment: Deployment | undefined = opts.deployment;
+  if (!deployment) {
+    if (!opts.deploymentsFile) throw new BuyerError("NOT_DEPLOYED", "Give the chain's deployments file, or its deployment (see chainFromNetwork).");
+    try {
+      deployment = readDeployment(opts.deploymentsFile);
+    } catch (err) {
+      throw new BuyerError("NOT_DEPLOYED", `Cannot read the deployments file ${opts.deploymentsFile}: ${(err as Error).message}`);
+    }
   }
   if (!deployment) throw new BuyerError("NOT_DEPLOYED", `No deployments file at ${opts.deploymentsFile}; deploy the contracts first (npm run deploy:localhost) or point --deployments / DEPLOYMENTS_FILE at it.`);
   const d = deployment;
@@ -88,7 +96,7 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
   const confirmations = opts.confirmations ?? 1;
   const address = (name: string): string => {
     const c = d.contracts[name];
-    if (!c) throw new BuyerError("NOT_DEPLOYED", `${name} is missing from ${opts.deploymentsFile}.`);
+    if (!c) throw new BuyerError("NOT_DEPLOYED", `${name} is missing from ${opts.deploymentsFile ?? "the deployment"}.`);
     return c.address.toLowerCase();
   };
   const contract = <T>(name: string) => new Contract(address(name), d.contracts[name]!.abi as InterfaceAbi, provider) as unknown as T;
@@ -205,4 +213,25 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
     },
     close: () => provider.destroy(),
   };
+}
+
+/**
+ * The chain a coordinator settles on, from its public GET /v1/network?abi=true: the RPC URL it
+ * gives wallets, the chain id, the contracts' addresses and ABIs — so that a client needs only
+ * the coordinator's URL.
+ * @returns undefined when the coordinator runs without a settlement chain
+ * @throws BuyerError COORDINATOR_UNREACHABLE when it does not answer
+ */
+export async function chainFromNetwork(baseUrl: string): Promise<BuyerChainOptions | undefined> {
+  let body: { chain: { chainId: number; rpcUrl: string; contracts: Record<string, string> } | null; abis?: Record<string, unknown[]> };
+  try {
+    const res = await fetch(`${baseUrl.replace(/\/+$/, "")}/v1/network?abi=true`, { headers: { accept: "application/json" } });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = (await res.json()) as typeof body;
+  } catch (err) {
+    throw new BuyerError("COORDINATOR_UNREACHABLE", `Cannot read ${baseUrl}/v1/network: ${(err as Error).message}`);
+  }
+  if (!body.chain) return undefined;
+  const contracts = Object.fromEntries(Object.entries(body.chain.contracts).map(([name, address]) => [name, { address, blockNumber: 0, abi: body.abis?.[name] ?? [] }]));
+  return { rpcUrl: body.chain.rpcUrl, deployment: { network: `chain-${body.chain.chainId}`, chainId: body.chain.chainId, contracts } };
 }

@@ -111,6 +111,17 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     expect(text.stdout).to.match(/deposit\s+10 tUSD \(10000000 base units\)/);
   });
 
+  it("needs only AICP_URL: without chain settings it takes the chain, contracts and ABIs from GET /v1/network", async () => {
+    const only = { CHAIN_RPC_URL: "", DEPLOYMENTS_FILE: "" };
+    const before = await onChainDeposit(8);
+    const r = await aicp(["--account", "8", "channel", "deposit", "1.5", "--wait"], { env: only });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/deposited 1.5 tUSD \(1500000 base units\)/);
+    expect(await onChainDeposit(8)).to.equal(before + 1_500_000n);
+    const shown = json<{ deposit: string }>(await aicp(["--account", "8", "--json", "channel", "show"], { env: only }));
+    expect(BigInt(shown.deposit)).to.equal(before + 1_500_000n);
+  });
+
   it("posts a task from a JSON file and follows it to its final state while a reference agent does the work", async () => {
     const f = file("task.json", taskFile());
     const r = await aicp(["--account", "5", "--json", "task", "post", f, "--wait", "--accept"]);

@@ -14,7 +14,7 @@ const NATIVE = "0x0000000000000000000000000000000000000000";
  * @returns a function answering from a cache (the deployment does not change while running);
  *   it rejects with 503 CHAIN_UNAVAILABLE when the chain does not answer in time
  */
-export function createEvmNetworkInfo(evm: EvmChain, config: Config): () => Promise<NetworkInfo> {
+export function createEvmNetworkInfo(evm: EvmChain, config: Config): (opts?: { abi?: boolean }) => Promise<NetworkInfo> {
   let cached: Promise<NetworkInfo> | undefined;
   const build = async (): Promise<NetworkInfo> => {
     const d = evm.deployment;
@@ -48,11 +48,13 @@ export function createEvmNetworkInfo(evm: EvmChain, config: Config): () => Promi
       },
     };
   };
-  return () => {
+  const abis = Object.fromEntries(Object.entries(evm.deployment.contracts).map(([name, c]) => [name, c.abi]));
+  return async (opts = {}) => {
     cached ??= build().catch((err: unknown) => {
       cached = undefined; // the RPC was down: ask again next time
       throw err;
     });
-    return cached;
+    const info = await cached;
+    return opts.abi ? { ...info, abis } : info;
   };
 }
