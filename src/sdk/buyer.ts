@@ -51,7 +51,7 @@ import type { BuyerOptions, TaskSpec, Task, Workflow, ChannelAccount, Buyer, Pos
 
 export type * from "./buyer-types.js";
 export { AicpHttpError } from "./session.js";
-export { chainFromNetwork, type BuyerChainOptions } from "./buyer-chain.js";
+export { chainFromNetwork } from "./buyer-chain.js";
 export { BuyerError, PolicyError } from "./buyer-errors.js";
 export { AmountError, NATIVE_TOKEN, describeAmount, formatUnits, parseAmount, type TokenInfo } from "./buyer-amounts.js";
 export type { BuyerChain, BuyerChainOptions, WalletCall } from "./buyer-chain.js";
