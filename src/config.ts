@@ -37,7 +37,7 @@ const schema = z.object({
   SETTLEMENT: z
     .enum(["chain", "none"])
     .default("chain")
-    .describe("chain: a settlement chain is required (start-up fails when DEPLOYMENTS_FILE cannot be loaded); none: run without one (escrow and channel routes answer 503)"),
+    .describe("`chain`: a settlement chain is required — start-up fails when `DEPLOYMENTS_FILE` (absolute, or relative to the working directory) cannot be loaded; `none`: run without one (requested escrow and channel routes answer 503 `SETTLEMENT_UNAVAILABLE`, route `auto` settles off-chain)"),
   AUTH_DOMAIN: z.string().optional().describe("Domain expected in SIWE messages (defaults to HOST:PORT)"),
   AUTH_SECRET: z
     .string()
@@ -77,6 +77,8 @@ const schema = z.object({
     .default("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
     .describe("The coordinator's operator key (holds only COORDINATOR_ROLE); the default is Hardhat's public test key #1"),
   CONFIRMATIONS: z.coerce.number().int().min(0).max(100).default(2).describe("Confirmation depth before the indexer applies a block"),
+  FINALITY_DEPTH: z.coerce.number().int().min(0).max(10_000).default(0)
+    .describe("Blocks after which a chain event is taken as irreversible: channel deposits back promises and vouchers (which release outputs) only from this depth; 0 = CONFIRMATIONS"),
   INDEXER_BATCH_BLOCKS: z.coerce.number().int().min(1).max(100_000).default(2000).describe("Block range per eth_getLogs call in backfill"),
   INDEXER_POLL_MS: z.coerce.number().int().min(10).default(500).describe("How often the indexer polls the head, ms"),
   INDEXER_KEEP_BLOCKS: z.coerce.number().int().min(1).default(256).describe("Recent block hashes kept for reorg detection"),

@@ -11,6 +11,7 @@ const Network = z
         chainId: z.number().int().openapi({ description: "EIP-155 chain id" }),
         rpcUrl: z.string().openapi({ description: "A JSON-RPC URL a wallet can add (EIP-3085)" }),
         confirmations: z.number().int().openapi({ description: "Blocks the indexer waits before applying an event" }),
+        finality: z.number().int().openapi({ description: "Blocks after which an event is irreversible: deposits back promises and vouchers only from this depth" }),
         contracts: z.record(z.string(), z.string()).openapi({ description: "Contract addresses by name (TaskEscrow, DisputeResolver, PaymentChannels, ReputationAnchor, AICPTestToken)" }),
         tokens: z.array(
           z.object({

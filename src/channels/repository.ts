@@ -108,6 +108,23 @@ export const channelRepository = {
     return r.rows[0]?.digest;
   },
 
+  /**
+   * Deposits applied but not final yet: per account (`payer|token`), Σ of the Deposited amounts
+   * in the last `extraBlocks` applied blocks (the indexer's cursor minus `extraBlocks`).
+   */
+  async unfinalDeposits(q: Queryable, keys: { payer: string; token: string }[], extraBlocks: number): Promise<Map<string, bigint>> {
+    if (extraBlocks <= 0 || keys.length === 0) return new Map();
+    const r = await q.query<{ payer: string; token: string; pending: string }>(
+      `SELECT lower(e.args->>'payer') AS payer, lower(e.args->>'token') AS token, sum((e.args->>'amount')::numeric)::text AS pending
+         FROM chain_events e JOIN indexer_cursors c ON c.chain = e.chain
+        WHERE e.chain = 'evm' AND e.contract = 'PaymentChannels' AND e.name = 'Deposited' AND e.block_number > c.block_number - $3
+          AND (lower(e.args->>'payer'), lower(e.args->>'token')) IN (SELECT u.p, u.t FROM unnest($1::text[], $2::text[]) AS u(p, t))
+        GROUP BY 1, 2`,
+      [keys.map((k) => k.payer), keys.map((k) => k.token), extraBlocks],
+    );
+    return new Map(r.rows.map((x) => [accountKey(x.payer, x.token), BigInt(x.pending)]));
+  },
+
   /** Whether one authorization for `token` has room for `amount` and expires no earlier than `notBefore` (read only). */
   async hasAuthorizationRoom(q: Queryable, p: { payer: string; token: string; amount: bigint; notBefore: Date }): Promise<boolean> {
     const r = await q.query(

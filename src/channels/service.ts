@@ -152,6 +152,8 @@ type Job = { v: VoucherInput; resolve(o: VoucherOutcome): void };
  */
 export function createChannelService(ctx: AppContext, deps: { verifyThreads: number; txHooks?: TaskTxHookBus; flushParallel?: number }): ChannelService {
   const { db, log, bus, config } = ctx;
+  /** Blocks between the indexer's cursor (CONFIRMATIONS deep) and finality. */
+  const finalityExtra = Math.max(0, config.FINALITY_DEPTH - config.CONFIRMATIONS);
   const registry = ctx.metrics.registry;
   const vouchersTotal = new Counter({ name: "aicp_vouchers_total", help: "Vouchers submitted, by outcome (accepted or the error code)", labelNames: ["outcome"] as const, registers: [registry] });
   const flushSize = new Histogram({ name: "aicp_voucher_flush_size", help: "Vouchers per group-commit transaction", buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [registry] });
@@ -237,6 +239,8 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
   async function decide(t: Queryable, list: VoucherInput[]) {
     const accountKeys = [...new Map(list.map((v) => [accountKey(v.payer, v.token), { payer: v.payer, token: v.token }])).values()];
     const accounts = await repo.lockAccounts(t, accountKeys);
+    // Vouchers release outputs: only a final deposit backs them (FINALITY_DEPTH).
+    const unfinal = await repo.unfinalDeposits(t, accountKeys, finalityExtra);
     const { owed, pairs, due, existing } = await repo.snapshot(t, list.map((v) => ({ ...v, cumulative: v.cumulativeAmount })));
     const accepted: AcceptedVoucher[] = [];
     const outcomes: VoucherOutcome[] = [];
@@ -274,6 +278,16 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       }
       const deposit = accounts.get(ak)?.deposit ?? 0n;
       const owedNow = owed.get(ak) ?? 0n;
+      const notFinal = unfinal.get(ak) ?? 0n;
+      if (owedNow + increase <= deposit && owedNow + increase > deposit - notFinal) {
+        fail(
+          new AppError("DEPOSIT_NOT_FINAL", `${notFinal} of the deposit (${deposit}) is not final yet (${config.FINALITY_DEPTH} blocks); send the same voucher again in a moment.`, 409, true, {
+            details: { deposit: deposit.toString(), notFinal: notFinal.toString(), owed: owedNow.toString(), increase: increase.toString() },
+            retryAfterSeconds: 5,
+          }),
+        );
+        continue;
+      }
       if (owedNow + increase > deposit) {
         fail(
           voucherError("VOUCHER_OVERDRAWN", 402, `The deposit (${deposit}) does not cover this voucher's ${increase} on top of ${owedNow} already owed; deposit more.`, {
@@ -366,7 +380,9 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       const acc = (await repo.lockAccounts(t, [{ payer: p.buyer, token: p.token }])).get(accountKey(p.buyer, p.token));
       // Read after the lock, in a new statement: sees what the previous holder committed.
       const { owed, promised } = await repo.owedAndPromised(t, p.buyer, p.token);
-      const available = (acc?.deposit ?? 0n) - owed - promised;
+      // Agents work against the promise: only a final deposit backs it (FINALITY_DEPTH).
+      const notFinal = (await repo.unfinalDeposits(t, [{ payer: p.buyer, token: p.token }], finalityExtra)).get(accountKey(p.buyer, p.token)) ?? 0n;
+      const available = (acc?.deposit ?? 0n) - notFinal - owed - promised;
       // A deposit on its way out (withdrawal requested) takes no new promises: agents would
       // work for money that leaves before their vouchers arrive.
       if (acc?.withdrawalAvailableAt)
@@ -376,10 +392,10 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       if (available < required)
         throw new AppError(
           "INSUFFICIENT_DEPOSIT",
-          `Your available channel deposit of ${p.token} is ${available < 0n ? 0n : available} base units; this post needs ${required}. Deposit into PaymentChannels first, or use the escrow route.`,
+          `Your available channel deposit of ${p.token} is ${available < 0n ? 0n : available} base units${notFinal ? ` (${notFinal} more is not final yet)` : ""}; this post needs ${required}. Deposit into PaymentChannels first, or use the escrow route.`,
           402,
           false,
-          { details: { token: p.token, available: (available < 0n ? 0n : available).toString(), required: required.toString() } },
+          { details: { token: p.token, available: (available < 0n ? 0n : available).toString(), required: required.toString(), ...(notFinal ? { notFinal: notFinal.toString() } : {}) } },
         );
       // The promise draws on a delivery authorization that outlives the task's payment window,
       // so that delivered work can be claimed if the buyer leaves or stays silent.

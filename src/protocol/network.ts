@@ -12,8 +12,10 @@ export type NetworkInfo = {
     chainId: number;
     /** A JSON-RPC URL a wallet can add (EIP-3085); PUBLIC_RPC_URL, else the coordinator's own. */
     rpcUrl: string;
-    /** Blocks the indexer waits before it applies an event (display and settlement). */
+    /** Blocks the indexer waits before it applies (and shows) an event. */
     confirmations: number;
+    /** Blocks after which an event is taken as irreversible: deposits back promises and vouchers only from this depth. */
+    finality: number;
     /** Contract addresses by name (lower-case). */
     contracts: Record<string, string>;
     /** Accepted tokens; `address` 0x000…000 is the native currency. */

@@ -541,3 +541,33 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     await until(async () => (await checkChainInvariants(db(), evm)).length === 0, 30_000, 200);
   });
 });
+describe("finality of channel deposits (FINALITY_DEPTH deeper than CONFIRMATIONS)", function () {
+  this.timeout(120_000);
+  let chain: TestChain;
+  let h: Harness;
+  before(async () => {
+    chain = await startChain();
+    h = await startHarness({ CHAIN_RPC_URL: chain.url, DEPLOYMENTS_FILE: chain.deploymentsFile, CONFIRMATIONS: "0", FINALITY_DEPTH: "4", INDEXER_POLL_MS: "100" });
+  });
+  after(async () => {
+    await h?.stop();
+    await chain?.stop();
+  });
+
+  it("shows a fresh deposit at once but promises and pays against it only once it is final", async () => {
+    const w = new Wallet(HARDHAT_KEYS[5]!, chain.provider);
+    const buyer = await newUser(h.url, w);
+    expect((await authorizeDeliveries(buyer, w, chain.deployment)).status).to.equal(201);
+    const agent = await newAgent(h.url, { "final.cap": 0 });
+    expect((await buyer.get("/v1/network")).body.chain).to.include({ confirmations: 0, finality: 4 });
+    const pc = chain.deployment.contracts["PaymentChannels"]!;
+    await (await (new Contract(pc.address, pc.abi as InterfaceAbi, w)).getFunction("deposit")(ZERO, 50_000n, { value: 50_000n })).wait();
+    await until(async () => (await buyer.get(`/v1/channels/${buyer.address}`)).body.accounts?.[0]?.deposit === "50000", 30_000, 100);
+    const early = await buyer.post("/v1/tasks", taskBody({ capability: "final.cap", budget: "10000" }));
+    expect(early.status, JSON.stringify(early.body)).to.equal(402);
+    expect(early.body.error.details).to.include({ available: "0", notFinal: "50000" });
+    await chain.mine(5);
+    await until(async () => (await buyer.post("/v1/tasks", taskBody({ capability: "final.cap", budget: "10000" }))).status === 201, 30_000, 200);
+    void agent;
+  });
+});

@@ -35,6 +35,7 @@ export function createEvmNetworkInfo(evm: EvmChain, config: Config): (opts?: { a
         chainId: d.chainId,
         rpcUrl: config.PUBLIC_RPC_URL ?? config.CHAIN_RPC_URL,
         confirmations: config.CONFIRMATIONS,
+        finality: Math.max(config.FINALITY_DEPTH, config.CONFIRMATIONS),
         contracts: Object.fromEntries(Object.entries(d.contracts).map(([name, c]) => [name, c.address.toLowerCase()])),
         tokens,
         feeBps: Number(feeBps),
