@@ -35,7 +35,7 @@ CREATE TABLE channel_claims (
   settled_before  NUMERIC(78,0) NOT NULL,
   task_ids        UUID[] NOT NULL,
   reason          TEXT NOT NULL CHECK (reason IN ('withdrawal', 'silence', 'expiry')),
-  status          TEXT NOT NULL DEFAULT 'sending' CHECK (status IN ('sending', 'confirmed', 'reverted')),
+  status          TEXT NOT NULL DEFAULT 'sending' CHECK (status IN ('sending', 'confirmed', 'reverted', 'orphaned')),
   outbox_id       BIGINT,
   created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
   updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()

@@ -109,20 +109,48 @@ export const claimsStore = {
    * amount after it) → confirmed, the promises it paid → claimed. A claim that had been given up
    * as reverted is confirmed too (the chain is the truth). @returns the claim with its promises' amounts, or undefined
    */
-  async confirmed(t: Queryable, e: { digest: string; payee: string; cumulative: string }): Promise<(ClaimRow & { promises: { task_id: string; amount: string }[] }) | undefined> {
+  async confirmed(t: Queryable, e: { digest: string; payee: string; cumulative: string; txHash: string }): Promise<(ClaimRow & { promises: { task_id: string; amount: string }[] }) | undefined> {
     const r = await t.query<ClaimRow & { promises: { task_id: string; amount: string }[] }>(
       `WITH c AS (
          UPDATE channel_claims SET status = 'confirmed', updated_at = now()
-          WHERE id = (SELECT id FROM channel_claims WHERE authorization_digest = $1 AND payee = $2 AND settled_before + amount = $3::numeric AND status <> 'confirmed'
-                      ORDER BY id LIMIT 1)
+          -- The claim whose transaction this is, else (sent by an earlier attempt) the newest open one.
+          WHERE id = (SELECT k.id FROM channel_claims k WHERE k.authorization_digest = $1 AND k.payee = $2 AND k.settled_before + k.amount = $3::numeric AND k.status <> 'confirmed'
+                      ORDER BY (k.outbox_id IN (SELECT o.id FROM chain_outbox o WHERE lower(o.tx_hash) = lower($4))) DESC, (k.status = 'sending') DESC, k.id DESC LIMIT 1)
          RETURNING id::text, payer, payee, token, amount::text, task_ids::text[], authorization_digest, status),
        pr AS (
          UPDATE channel_promises SET status = 'claimed', updated_at = now() WHERE task_id IN (SELECT unnest(task_ids::uuid[]) FROM c) AND status IN ('claiming', 'held')
          RETURNING task_id::text, amount::text)
        SELECT c.*, COALESCE((SELECT json_agg(json_build_object('task_id', pr.task_id, 'amount', pr.amount)) FROM pr), '[]') AS promises FROM c`,
-      [e.digest, e.payee, e.cumulative],
+      [e.digest, e.payee, e.cumulative, e.txHash],
     );
     return r.rows[0];
+  },
+
+  /**
+   * After a reorg rebuilt the projections: confirmed claims whose DeliveryClaimed event is no
+   * longer among the chain's events → orphaned, their promises back to held. @returns them
+   */
+  async orphaned(t: Queryable): Promise<ClaimRow[]> {
+    const r = await t.query<ClaimRow>(
+      `WITH c AS (
+         UPDATE channel_claims k SET status = 'orphaned', updated_at = now()
+          WHERE k.status = 'confirmed' AND NOT EXISTS (
+                SELECT 1 FROM chain_events e
+                 WHERE e.contract = 'PaymentChannels' AND e.name = 'DeliveryClaimed'
+                   AND lower(e.args->>'authorization') = k.authorization_digest AND lower(e.args->>'payee') = k.payee
+                   AND (e.args->>'cumulativeAmount')::numeric = k.settled_before + k.amount)
+         RETURNING k.id::text AS id, k.payer, k.payee, k.token, k.amount::text AS amount, k.task_ids::text[] AS task_ids, k.authorization_digest, k.status),
+       pr AS (
+         UPDATE channel_promises SET status = 'held', updated_at = now() WHERE task_id IN (SELECT unnest(task_ids::uuid[]) FROM c) AND status = 'claimed'),
+       -- The claim had raised the pair's accepted amount (as settled); back to what vouchers accepted.
+       pairs AS (
+         UPDATE channel_pairs p
+            SET accepted = GREATEST(p.settled, COALESCE((SELECT max(v.cumulative) FROM vouchers v WHERE v.payer = p.payer AND v.payee = p.payee AND v.token = p.token), 0)),
+                updated_at = now()
+          WHERE (p.payer, p.payee, p.token) IN (SELECT payer, payee, token FROM c))
+       SELECT * FROM c`,
+    );
+    return r.rows;
   },
 
   /** The tasks still drawing on a payer's deposit of `token` (held or claiming promises). */

@@ -82,7 +82,7 @@ export function createDeliveryClaims(ctx: AppContext, deps: { events?: EventRegi
   async function onClaimed(t: Queryable, ev: ChainEvent) {
     const payee = str(ev.args["payee"]);
     const digest = str(ev.args["authorization"]);
-    const c = await store.confirmed(t, { digest, payee, cumulative: String(ev.args["cumulativeAmount"]) });
+    const c = await store.confirmed(t, { digest, payee, cumulative: String(ev.args["cumulativeAmount"]), txHash: ev.txHash });
     if (!c) {
       log.error({ payee, authorization: digest, txHash: ev.txHash }, "DeliveryClaimed that this coordinator did not record");
       return;
@@ -137,6 +137,15 @@ export function createDeliveryClaims(ctx: AppContext, deps: { events?: EventRegi
   if (deps.events) {
     deps.events.on("PaymentChannels", "DeliveryClaimed", onClaimed);
     deps.events.on("PaymentChannels", "DepositWithdrawn", onDepositWithdrawn);
+    // A reorg dropped confirmed claims: their tasks are delivered and unpaid again, and the next
+    // sweep claims them again (the ledger movements were rolled back with their blocks).
+    deps.events.onRollback?.(async (t) => {
+      const orphaned = await store.orphaned(t);
+      if (orphaned.length === 0) return;
+      await taskTransitions.unclaim(t, orphaned.flatMap((c) => c.task_ids));
+      claimsTotal.inc({ outcome: "orphaned", reason: "-" }, orphaned.length);
+      log.warn({ claims: orphaned.length }, "chain reorganisation: delivery claims dropped; their tasks will be claimed again");
+    });
   }
   if (deps.sender) {
     deps.sender.onReverted("channels.claimDelivered", async (t: Queryable, row: OutboxRow) => {

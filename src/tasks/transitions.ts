@@ -43,6 +43,7 @@ export const TRANSITIONS = {
     to: ["settled"],
     by: "indexer: PaymentChannels.DeliveryClaimed confirmed (the coordinator claimed the price under the buyer's delivery authorization: the buyer withdrew or stayed silent)",
   },
+  "claim-orphaned": { from: ["settled"], to: ["delivered"], by: "indexer: a reorg dropped the DeliveryClaimed that settled the task (it is claimed again)" },
   "deposit-withdrawn": {
     from: ["open", "awarded", "running", "delivered"],
     to: ["failed"],
@@ -272,6 +273,13 @@ export const taskTransitions = {
       [ids, g.param],
     );
     return r.rows.map((x) => x.id);
+  },
+
+  /** `claim-orphaned`: channel tasks settled by a claim that a reorg dropped → delivered (claimed again). */
+  async unclaim(t: Queryable, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const g = guard("claim-orphaned", "delivered", 2);
+    await t.query(`UPDATE tasks SET status = 'delivered', settled_at = NULL, updated_at = now() WHERE id = ANY($1::uuid[]) AND settlement = 'channel' AND ${g.sql}`, [ids, g.param]);
   },
 
   /** `deposit-withdrawn`: channel tasks still drawing on a withdrawn deposit → failed. @returns the ids changed */

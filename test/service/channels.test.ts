@@ -312,6 +312,32 @@ describe("channel route end to end (hardhat node + Postgres + Redis)", function 
     expect(await unbalancedGroups(db())).to.deep.equal([]);
   });
 
+  it("a reorg that drops a confirmed delivery claim puts the task back to delivered; it is claimed again, once", async () => {
+    const bw = await fundedWallet();
+    const buyer = await newUser(h.url, bw);
+    const agent = await agentFor();
+    await deposit(bw, buyer, 100_000n);
+    const id = await deliveredTask(buyer, agent, 20_000n, 6_000n);
+    const snap = await chain.snapshot();
+    const forkedAt = await provider.getBlockNumber();
+    await db().query("UPDATE tasks SET delivered_at = now() - interval '2 hours' WHERE id = $1", [id]);
+    await h.c.services.channelSettlement.kick("pairs");
+    await until(async () => (await task(buyer, id)).status === "settled", 60_000, 200);
+    const oldHead = await provider.getBlockNumber();
+    // The claim's block is dropped: a longer branch without it.
+    await chain.revert(snap);
+    await chain.mine(oldHead - forkedAt + 2);
+    await until(async () => (await db().query("SELECT 1 FROM channel_claims WHERE $1 = ANY(task_ids) AND status = 'orphaned'", [id])).rowCount === 1, 60_000, 200);
+    // Claimed again on the canonical chain, and paid once.
+    await h.c.services.channelSettlement.kick("pairs");
+    await until(async () => (await task(buyer, id)).status === "settled" && (await channels.getFunction("settledOf")(bw.address, agent.address, ZERO)) === 6_000n, 60_000, 200);
+    expect(await channels.getFunction("claimableOf")(agent.address, ZERO)).to.be.greaterThanOrEqual(6_000n);
+    const claims = await db().query("SELECT status FROM channel_claims WHERE $1 = ANY(task_ids) ORDER BY id", [id]);
+    expect(claims.rows.map((r) => r["status"])).to.deep.equal(["orphaned", "confirmed"]);
+    expect(await account(buyer)).to.deep.include({ deposit: "94000", promised: "0" });
+    expect(await unbalancedGroups(db())).to.deep.equal([]);
+  });
+
   it("rejects forged, wrong-domain, replayed, stale, wrong-amount and overdrawn vouchers with their codes, writing nothing", async () => {
     const bw = wallet(7);
     const buyer = await newUser(h.url, bw);

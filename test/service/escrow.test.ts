@@ -59,6 +59,13 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     return t as { id: string };
   }
 
+  /** A wallet call handed out once the indexer has confirmed the chain state it needs (409 ESCROW_NOT_CONFIRMED + Retry-After until then). */
+  const handedOut = (c: Client, path: string, body?: unknown) =>
+    until(async () => {
+      const r = await c.post(path, body);
+      return (r.status !== 409 || r.body.error?.code !== "ESCROW_NOT_CONFIRMED") && r;
+    }, 30_000, 200);
+
   it("funds from the wallet, opens on EscrowFunded, attests award and delivery, releases on the buyer's call; agent and buyer withdraw", async () => {
     const capability = cap();
     const buyerWallet = chain.wallet(5);
@@ -73,7 +80,7 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     const onchain = await evm.escrow.escrowOf(taskKey(t.id));
     expect(onchain.agent.toLowerCase()).to.equal(agentWallet.address.toLowerCase());
     expect(onchain.price).to.equal(3_000_000n);
-    const acc = await buyer.post(`/v1/tasks/${t.id}/accept`);
+    const acc = await handedOut(buyer, `/v1/tasks/${t.id}/accept`);
     expect(acc.status).to.equal(200);
     await send(buyerWallet, acc.body.call);
     await status(buyer, t.id, "settled");
@@ -159,7 +166,12 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     const t = await fundedTask(buyer, buyerWallet, capability);
     const evm = connectEvm(h.config);
     await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
-    const d = await buyer.post(`/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://bafy-evidence", text: "The summary misses the main point." });
+    // The call is handed out once the indexer has confirmed the delivery (409 + Retry-After until then).
+    const d = await until(async () => {
+      const r = await buyer.post(`/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://bafy-evidence", text: "The summary misses the main point." });
+      if (r.status === 409) expect(r.body.error.code).to.equal("ESCROW_NOT_CONFIRMED");
+      return r.status === 200 && r;
+    }, 30_000, 200);
     expect(d.status, JSON.stringify(d.body)).to.equal(200);
     await send(buyerWallet, d.body.call);
     await status(buyer, t.id, "disputed");
@@ -218,7 +230,7 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     const t = await fundedTask(buyer, buyerWallet, capability);
     const evm = connectEvm(h.config);
     await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
-    const d = await buyer.post(`/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://appeal-case" });
+    const d = await handedOut(buyer, `/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://appeal-case" });
     await send(buyerWallet, d.body.call);
     await status(buyer, t.id, "disputed");
     const id = await evm.resolver.disputeOfTask(taskKey(t.id));
