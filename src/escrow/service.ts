@@ -2,6 +2,7 @@ import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
 import { badRequest, conflict, forbidden, notFound, notYet } from "../errors.js";
 import type { Intent, IntentKind, OutboxHooks, OutboxRow } from "../settlement/outbox-store.js";
+import { resendOrphaned } from "../settlement/outbox-store.js";
 import { taskIdFromKey } from "../protocol/keys.js";
 import type { AuctionService } from "../auction/service.js";
 import type { Outgoing } from "../events/bus.js";
@@ -173,6 +174,12 @@ export function createEscrowService(
     const buyer = await taskTransitions.escrowOutcome(t, id, status);
     if (buyer) return () => deps.auction.dispatch([{ address: buyer, event: { type: "task", data: { taskId: id, status } } }]);
   };
+  // A reorg may drop the coordinator's own attestations (award, delivery, release, refund) with
+  // their blocks: they are sent again, in their order, so the chain follows what was decided.
+  deps.events.onRollback?.(async (t, r) => {
+    const again = await resendOrphaned(t, ["escrow.award", "escrow.deliver", "escrow.release", "escrow.refund"], r.fromBlock);
+    if (again.length) log.warn({ intents: again.map((x) => x.intent) }, "chain reorganisation: escrow attestations sent again");
+  });
   deps.events.on("TaskEscrow", "EscrowReleased", finalState("settled"));
   deps.events.on("TaskEscrow", "EscrowRefunded", finalState("refunded"));
   deps.events.on("TaskEscrow", "EscrowReclaimed", finalState("refunded"));

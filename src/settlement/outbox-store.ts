@@ -84,6 +84,27 @@ export async function enqueue(t: Queryable, intent: Intent): Promise<{ id: strin
   return r;
 }
 
+/**
+ * After a reorg dropped blocks ≥ `fromBlock`: records again, in `t`, every confirmed intent of
+ * `kinds` mined in those blocks (in nonce order, intent `<intent>:reorg:<id>`), since its
+ * transaction may be gone from the chain. Sending one whose transaction the new branch kept
+ * reverts harmlessly (the caller's revert handler finds the chain consistent).
+ * @returns the intents recorded again
+ */
+export async function resendOrphaned(t: Queryable, kinds: readonly IntentKind[], fromBlock: number): Promise<{ intent: string; kind: string }[]> {
+  const r = await t.query<{ id: string; intent: string; kind: IntentKind; payload: Record<string, unknown>; chain: string }>(
+    `SELECT id::text, intent, kind, payload, chain FROM chain_outbox
+      WHERE status = 'confirmed' AND kind = ANY($1::text[]) AND block_number >= $2 ORDER BY nonce, id`,
+    [kinds, fromBlock],
+  );
+  const out: { intent: string; kind: string }[] = [];
+  for (const row of r.rows) {
+    const again = await enqueue(t, { intent: `${row.intent}:reorg:${row.id}`, kind: row.kind, payload: row.payload, chain: row.chain });
+    if (again.created) out.push({ intent: row.intent, kind: row.kind });
+  }
+  return out;
+}
+
 type Status = "pending" | "signed" | "sent" | "confirmed" | "reverted" | "failed";
 
 /**

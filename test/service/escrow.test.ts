@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { Wallet } from "ethers";
-import { Client, newUser, startHarness, taskBody, until, type Harness } from "./harness.js";
+import { Client, newAgent, newUser, startHarness, taskBody, until, type Harness } from "./harness.js";
 import { startChain, type TestChain } from "./chain-harness.js";
 import { spawnAgent, type AgentProc } from "./agents-harness.js";
 import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
@@ -155,6 +155,35 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     expect((await task(buyer, t.id)).auction.closeReason).to.be.oneOf(["all-proposed", "window"]);
     const evm = connectEvm(h.config);
     expect(await evm.escrow.balanceOf(buyerWallet.address, token)).to.be.greaterThanOrEqual(5_000_000n);
+  });
+
+  it("a reorg that drops the coordinator's award and delivery attestations: they are sent again, in order, and the escrow names the same agent and price", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(7);
+    const buyer = await newUser(h.url, buyerWallet);
+    procs.push(await spawnAgent(h.url, capability, "succeed", { price: "2500000" }));
+    await newAgent(h.url, { [capability]: 0 }); // invited, never proposes: the auction runs its window
+    const t = await fundedTask(buyer, buyerWallet, capability, { auction: { rule: "first-price", windowMs: 6000 } });
+    const evm = connectEvm(h.config);
+    const state = async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state);
+    const snap = await chain.snapshot();
+    const forkedAt = await chain.provider.getBlockNumber();
+    expect(await state()).to.equal(1); // funded, the auction still open
+    await until(async () => (await state()) === 3, 60_000, 100); // award and delivery attested
+    const confirmed = async () => (await h.c.ctx.db.query("SELECT count(*)::int AS n FROM chain_outbox WHERE intent LIKE $1 AND status = 'confirmed'", [`%${t.id}%`])).rows[0]!["n"] as number;
+    await until(async () => (await confirmed()) >= 2, 30_000, 100);
+    const oldHead = await chain.provider.getBlockNumber();
+    await chain.revert(snap);
+    expect(await state()).to.equal(1); // the attestations are gone
+    await chain.mine(oldHead - forkedAt + 2);
+    await until(async () => (await state()) === 3, 60_000, 200);
+    const e = await evm.escrow.escrowOf(taskKey(t.id));
+    const row = (await task(buyer, t.id)) as { agent: string; price: string; status: string };
+    expect(e.agent.toLowerCase()).to.equal(row.agent);
+    expect(e.price.toString()).to.equal(row.price);
+    const resent = await h.c.ctx.db.query("SELECT kind FROM chain_outbox WHERE intent LIKE $1 AND intent LIKE '%:reorg:%' ORDER BY id", [`%${t.id}%`]);
+    expect(resent.rows.map((r) => r["kind"])).to.deep.equal(["escrow.award", "escrow.deliver"]);
+    evm.close();
   });
 
   it("goes to dispute with evidence, the arbitrator rules a split, the escrow executes it", async () => {

@@ -178,6 +178,15 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
       // Sent before a crash, or our answer was lost on the way back: the node knows it already.
       if (!(await known(row.tx_hash!))) {
         const code = (err as { code?: string }).code;
+        // A gap below our nonce that no open row of ours will fill (a reorg dropped our mined
+        // transactions; the outbox had them confirmed): this one is signed again at the chain's nonce.
+        if (/nonce too high/i.test((err as Error).message ?? "")) {
+          const pending = await rpc("getTransactionCount", () => p.getTransactionCount(operator, "pending"));
+          if (BigInt(row.nonce!) > BigInt(pending) && !(await outbox.openBelow(db, name, row.nonce!))) {
+            await resetToPending(row, `nonce ${row.nonce} is above the chain's ${pending} with nothing of ours in between (a reorg dropped our transactions); signing again`);
+            return "reset";
+          }
+        }
         if (code === "NONCE_EXPIRED") {
           const mined = await rpc("getTransactionCount", () => p.getTransactionCount(operator, "latest"));
           if (BigInt(mined) > BigInt(row.nonce!) && !(await known(row.tx_hash!))) {
