@@ -135,6 +135,8 @@ export type Workflow = {
     budget: string;
     taskId: string | null;
     taskStatus: string | null;
+    /** For an escrow-route node waiting for funding: the path of its funding plan (GET). */
+    funding?: string | null;
     agent: string | null;
     price: string | null;
     attempts: number;
@@ -224,9 +226,11 @@ export type Buyer = {
   getWorkflow(id: string): Promise<Workflow>;
   /**
    * Waits until the workflow is completed, failed or cancelled, calling `onProgress` whenever a
-   * node changes. @throws BuyerError TIMEOUT (default 600 000 ms)
+   * node changes. Escrow-route nodes that wait for funding are funded from the wallet (their plan
+   * fetched from GET /v1/tasks/:id/funding) when the chain is configured, unless `fund: false`.
+   * @throws BuyerError TIMEOUT (default 600 000 ms)
    */
-  waitWorkflow(id: string, onProgress?: (w: Workflow) => void, opts?: Omit<WaitOptions<Workflow>, "onProgress">): Promise<Workflow>;
+  waitWorkflow(id: string, onProgress?: (w: Workflow) => void, opts?: Omit<WaitOptions<Workflow>, "onProgress"> & { fund?: boolean }): Promise<Workflow>;
 
   /**
    * Deposits into PaymentChannels from the wallet: approve (when the allowance is short) and

@@ -335,6 +335,7 @@ export function createBuyer(options: BuyerOptions): Buyer {
     getWorkflow: (id) => request<Workflow>("GET", `/v1/workflows/${encodeURIComponent(id)}`),
     async waitWorkflow(id, onProgress, opts = {}) {
       const end = Date.now() + (opts.timeoutMs ?? 600_000);
+      const funded = new Set<string>();
       let last = "";
       for (;;) {
         const w = await buyer.getWorkflow(id);
@@ -344,6 +345,14 @@ export function createBuyer(options: BuyerOptions): Buyer {
           onProgress?.(w);
         }
         if ((FINAL_WORKFLOW_STATUSES as readonly string[]).includes(w.status)) return w;
+        // Escrow nodes wait for the buyer's wallet: fund each once (its plan fetched again).
+        if (chain && opts.fund !== false)
+          for (const n of w.nodes)
+            if (n.funding && n.taskId && !funded.has(n.taskId)) {
+              funded.add(n.taskId);
+              const { plan } = await request<{ taskId: string; plan: Task["funding"] }>("GET", `/v1/tasks/${encodeURIComponent(n.taskId)}/funding`);
+              await fund({ ...(await getTask(n.taskId)), funding: plan });
+            }
         if (opts.signal?.aborted) throw new BuyerError("ABORTED", `Stopped waiting for workflow ${id}.`);
         if (Date.now() > end) throw new BuyerError("TIMEOUT", `Workflow ${id} is still ${w.status} after ${opts.timeoutMs ?? 600_000} ms.`, { workflow: w });
         await sleep(pollMs, opts.signal);

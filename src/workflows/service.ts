@@ -79,6 +79,8 @@ async function loadView(q: Queryable, id: string) {
       budget: n.budget,
       taskId: n.task_id,
       taskStatus: n.task_status,
+      // An escrow-route node waits for the buyer's funding: where its funding plan is (again).
+      funding: n.task_id && n.task_status === "funding" ? `/v1/tasks/${n.task_id}/funding` : null,
       agent: n.agent,
       price: n.price,
       attempts: n.attempts,

@@ -153,6 +153,25 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     expect(JSON.parse(t.output.result)).to.include({ dominantShare: 0.3333 });
   });
 
+  it("a workflow on the escrow route: each node waits for funding with its plan linked; the CLI funds them from the wallet and the workflow completes", async () => {
+    const wf = file("wf-escrow.json", {
+      route: "escrow",
+      nodes: [
+        { key: "hash", capability: "hash.digest", input: { text: "escrow workflow", algorithms: ["sha256"] }, complexity: 1, budget: "0.3 tUSD" },
+        { key: "again", capability: "hash.digest", input: { text: { $from: "hash", path: "digests.sha256" }, algorithms: ["keccak256"] }, complexity: 1, budget: "0.3 tUSD", dependsOn: ["hash"] },
+      ],
+      totalBudget: "1 tUSD",
+      deadline: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    });
+    const r = await aicp(["--account", "7", "--json", "workflow", "post", wf, "--wait", "--accept"], { timeoutMs: 240_000 });
+    const w = json<{ status: string; nodes: { key: string; status: string; taskId: string }[] }>(r);
+    expect(w.status, r.stderr).to.equal("completed");
+    for (const n of w.nodes) {
+      const t = json<{ settlement: string }>(await aicp(["--account", "7", "--json", "task", "show", n.taskId]));
+      expect(t.settlement).to.equal("escrow");
+    }
+  });
+
   it("refuses bad input with a readable error and a non-zero exit, and does nothing", async () => {
     const missing = await aicp(["--account", "5", "task", "post", join(dir, "nope.json")]);
     expect(missing.code).to.equal(1);
