@@ -155,9 +155,11 @@ export const taskTransitions = {
   ): Promise<void> {
     for (const o of outcomes) allowedFrom("auction-close", o.status);
     const g = guard("auction-close", "awarded", 10);
+    // closed_at is the moment of the close (clock_timestamp), not the transaction's start (now()),
+    // which may precede the end of the window the close waited for.
     await t.query(
       `WITH a AS (
-         UPDATE auctions SET status = 'closed', closed_at = now(), close_reason = $7, clearing_price = $8::numeric WHERE id = $6),
+         UPDATE auctions SET status = 'closed', closed_at = clock_timestamp(), close_reason = $7, clearing_price = $8::numeric WHERE id = $6),
        p AS (
          UPDATE proposals SET outcome = CASE WHEN agent = ANY($9::text[]) THEN 'accepted' ELSE 'rejected' END WHERE auction_id = $6)
        UPDATE tasks t SET status = u.status, agent = u.agent, price = u.price::numeric, runner_ups = $5::jsonb,
