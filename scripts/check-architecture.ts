@@ -49,14 +49,14 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   indexer: { owns: "the chain-neutral indexer (a ChainSource from settlement/): cursor, stored events, confirmation depth, reorgs, replay of the projections", imports: ["channels", "context.ts", "db", "disputes", "escrow", "ledger", "reputation", "settlement"] },
   app: {
     owns: "the composition root: context → services → routes → roles",
-    imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "logger.ts", "metrics.ts", "pricing", "protocol", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
+    imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "ledger", "logger.ts", "metrics.ts", "pricing", "protocol", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],
   },
   stack: { owns: "npm start's local chain, deployment and reference agents", imports: ["config.ts", "logger.ts", "protocol"] },
   "main.ts": { owns: "the entry point (--role)", imports: ["app", "config.ts", "errors.ts", "logger.ts", "stack"] },
   sdk: { owns: "agent and buyer SDKs (HTTP clients)", imports: ["protocol"] },
   "agents-ref": { owns: "the reference agents", imports: ["logger.ts", "sdk"] },
   cli: { owns: "the aicp CLI", imports: ["sdk"] },
-  demo: { owns: "npm run demo", imports: ["agents-ref", "chain", "config.ts", "db", "ledger", "protocol", "sdk", "settlement", "stack"] },
+  demo: { owns: "npm run demo (its figures from the operator audit over HTTP)", imports: ["agents-ref", "chain", "config.ts", "protocol", "sdk", "settlement", "stack"] },
 };
 
 /** Outside src/, only the generated contract typings (typechain, `types/`), and only through src/protocol/contracts.ts. */

@@ -7,11 +7,15 @@
  *   npm run demo -- --tasks 40 --workflows 2     a smaller run
  *   npm run demo -- --json                       the report as JSON on stdout
  *
- * Reads AICP_URL (default http://127.0.0.1:3000) and the coordinator's own settings
- * (CHAIN_RPC_URL, DEPLOYMENTS_FILE, ADMIN_API_KEY, DATABASE_URL, DATABASE_SCHEMA, …; see
- * src/config.ts): run it with the same environment as `npm start`.
+ * Needs only AICP_URL (default http://127.0.0.1:3000): the chain, its contracts and ABIs and the
+ * escrow threshold come from the coordinator's GET /v1/network?abi=true (unless CHAIN_RPC_URL or
+ * DEPLOYMENTS_FILE are set), and the report's figures from its operator audit
+ * (POST /v1/admin/audit, with ADMIN_API_KEY: the local default unless the stack set another).
  */
 import { Command, InvalidArgumentError } from "commander";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { AppError } from "../src/errors.js";
 import { DemoError, formatReport, runDemo } from "../src/demo/run.js";
@@ -54,11 +58,31 @@ type Flags = {
 };
 const f = program.opts<Flags>();
 
+/**
+ * The chain settings the coordinator at `url` names (GET /v1/network?abi=true), as configuration
+ * overrides, with its deployment written to a temporary file; none when chain settings are set.
+ */
+async function fromNetwork(url: string): Promise<Record<string, string>> {
+  if (process.env["CHAIN_RPC_URL"] || process.env["DEPLOYMENTS_FILE"]) return {};
+  const res = await fetch(`${url.replace(/\/+$/, "")}/v1/network?abi=true`).catch((err: Error) => {
+    throw new DemoError("COORDINATOR_UNREACHABLE", `The coordinator at ${url} does not answer (${err.message}); start it with \`npm start\` or set AICP_URL.`);
+  });
+  if (!res.ok) throw new DemoError("COORDINATOR_UNREACHABLE", `GET ${url}/v1/network answered ${res.status}.`);
+  const n = (await res.json()) as { chain: { chainId: number; rpcUrl: string; contracts: Record<string, string>; tokens: { address: string; escrowThreshold: string }[] } | null; abis?: Record<string, unknown[]> };
+  if (!n.chain) throw new DemoError("NO_CHAIN", `The coordinator at ${url} runs without a settlement chain; the demo needs one (npm start).`);
+  const file = join(mkdtempSync(join(tmpdir(), "aicp-demo-")), "deployment.json");
+  const contracts = Object.fromEntries(Object.entries(n.chain.contracts).map(([name, address]) => [name, { address, blockNumber: 0, abi: n.abis?.[name] ?? [] }]));
+  writeFileSync(file, JSON.stringify({ network: `chain-${n.chain.chainId}`, chainId: n.chain.chainId, contracts }));
+  const token = n.chain.contracts["AICPTestToken"];
+  const threshold = n.chain.tokens.find((t) => t.address === token)?.escrowThreshold;
+  return { CHAIN_RPC_URL: n.chain.rpcUrl, DEPLOYMENTS_FILE: file, CHAIN_ID: String(n.chain.chainId), ...(threshold ? { ESCROW_THRESHOLD: threshold } : {}) };
+}
+
 try {
   if (f.split > 10_000) throw new DemoError("BAD_SPLIT", "--split is in basis points: 0–10000.");
   const report = await runDemo({
     url: f.url,
-    config: loadConfig(),
+    config: loadConfig({ ...process.env, ...(await fromNetwork(f.url)) }),
     tasks: f.tasks,
     workflows: f.workflows,
     escrowShare: f.escrowShare,

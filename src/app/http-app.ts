@@ -21,6 +21,7 @@ import { registerEscrowRoutes } from "../escrow/routes.js";
 import { registerDisputeRoutes } from "../disputes/routes.js";
 import { registerChannelRoutes } from "../channels/routes.js";
 import { registerNetworkRoute } from "./network-routes.js";
+import { registerAuditRoute } from "./audit-routes.js";
 
 /** Builds the Express 5 application: `/v1` routes, OpenAPI, Swagger UI, health and metrics. */
 export function createApp(ctx: AppContext, services: Services) {
@@ -52,6 +53,7 @@ export function createApp(ctx: AppContext, services: Services) {
   else registerOffchainAcceptRoute(api, services.tasks);
   registerChannelRoutes(api, services.channels);
   registerNetworkRoute(api, services.network);
+  registerAuditRoute(api, ctx, services.evm);
   const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({
     openapi: "3.1.0",
     info: {

@@ -15,6 +15,7 @@ import type { SettlementHooks } from "../tasks/service.js";
 import { connectEvm } from "../chain/evm/chain.js";
 import { createTxSender, type TxSender } from "../chain/evm/sender.js";
 import { createEvmNetworkInfo } from "../chain/evm/network.js";
+import type { EvmChain } from "../chain/evm/chain.js";
 import type { NetworkInfo } from "../protocol/network.js";
 import { createEvmBackend, readEscrow } from "../chain/evm/backend.js";
 import type { SettlementBackend } from "../settlement/backend.js";
@@ -48,6 +49,8 @@ export type Services = {
   channelSettlement: ChannelSettlement;
   /** Handlers of confirmed chain events, run by the indexer in its transaction (src/indexer). */
   events: EventRegistry;
+  /** The EVM connection of the settlement backend (the operator audit checks invariants against it). */
+  evm?: EvmChain;
   /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
   network: (opts?: { abi?: boolean }) => Promise<NetworkInfo>;
   /** The escrow route (src/escrow), when a chain is configured. */
@@ -117,5 +120,5 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   const disputes = escrow ? createDisputeService(ctx.db) : undefined;
   const network = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network };
+  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}) };
 }

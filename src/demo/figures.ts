@@ -7,12 +7,9 @@
 import type { JsonRpcProvider, Log } from "ethers";
 import type { EvmChain } from "../chain/evm/chain.js";
 import { taskKey } from "../protocol/keys.js";
-import type { Db } from "../db/index.js";
-import { balances } from "../ledger/store.js";
-import { checkChainInvariants } from "../chain/evm/invariants.js";
 import type { AgentKind } from "../agents-ref/kinds.js";
 import { FINAL_TASK_STATUSES, type Workflow } from "../sdk/buyer.js";
-import { demoStore, type TaskRow } from "./store.js";
+import { demoStore, type AuditClient, type TaskRow } from "./store.js";
 import { percentile, type Check, type Conservation, type DemoReport, type Tracked } from "./report.js";
 
 /** What the run recorded for its report. */
@@ -55,7 +52,7 @@ const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
  * Reads everything the report needs and checks the invariants.
  * @param env.token the demo's token (lower-case); env.threshold its escrow threshold, base units
  */
-export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain; provider: JsonRpcProvider; token: string; threshold: bigint }): Promise<DemoReport> {
+export async function collectReport(r: DemoRecord, env: { db: AuditClient; evm: EvmChain; provider: JsonRpcProvider; token: string; threshold: bigint }): Promise<DemoReport> {
   const { db, evm, provider, token } = env;
   const checks: Check[] = [];
   const check = (name: string, ok: boolean, detail: string, invariant = true) => checks.push({ name, ok, detail, invariant });
@@ -183,7 +180,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
   check("agents withdrew their payouts on-chain", r.withdrawals.some((w) => w.label.startsWith("agent")), `${r.withdrawals.filter((w) => w.label.startsWith("agent")).length} agent withdrawals`, false);
 
   // ---- money ---------------------------------------------------------------------------------
-  const ledgerRows = (await balances(db)).filter((b) => b.token === token);
+  const ledgerRows = await demoStore.balances(db, token);
   const ledger = ledgerRows.map((b) => ({ account: b.account, label: accountLabel(b.account), balance: b.balance.toString() }));
   const ledgerSum = (f: (a: string) => boolean) => sum(ledgerRows.filter((b) => f(b.account)).map((b) => b.balance));
   const tokenC = evm.token!;
@@ -251,7 +248,7 @@ export async function collectReport(r: DemoRecord, env: { db: Db; evm: EvmChain;
   };
   check("escrow route: money conserved (deposits = held + paid + refunded + fees), chain = ledger", escrow.ok, escrow.source);
 
-  const violations = await checkChainInvariants(db, evm);
+  const violations = await demoStore.violations(db);
   check("ledger = chain (checkChainInvariants)", violations.length === 0, violations.length === 0 ? "TaskEscrow and PaymentChannels balances equal the ledger's accounts; every ledger group sums to zero" : violations.map((v) => v.message).join("; "));
 
   // ---- gas -----------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import { JsonRpcProvider, MaxUint256, NonceManager, Wallet, type TransactionRece
 import type { Config } from "../config.js";
 import { connectEvm, type EvmChain } from "../chain/evm/chain.js";
 import { taskKey } from "../protocol/keys.js";
-import { createDb, type Db } from "../db/index.js";
 import { escrowThreshold } from "../settlement/route.js";
 import { LOCAL_ROLES, localAccount } from "../stack/local.js";
 import { AGENT_KINDS, createReferenceAgent, type AgentKind } from "../agents-ref/kinds.js";
@@ -34,7 +33,7 @@ import { channelBudget, FLAKY_WAVE, flakyTask, mixTask, planTasks, planWorkflows
 import { createDemoProgress, type DemoProgress } from "./progress.js";
 import { collectReport, type DemoRecord } from "./figures.js";
 import type { DemoReport, Tracked } from "./report.js";
-import { demoStore } from "./store.js";
+import { createAuditClient, demoStore, type AuditClient } from "./store.js";
 import { createMutex, createSemaphore, DemoError, sleep, until } from "./util.js";
 
 export { DemoError } from "./util.js";
@@ -126,16 +125,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const startedAt = Date.now();
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   let evm: EvmChain | undefined;
-  let db: Db | undefined;
   try {
     evm = connectEvm(config);
-    db = createDb({ url: config.DATABASE_URL, schema: config.DATABASE_SCHEMA, poolSize: 3 });
+    // The figures come from the coordinator's operator audit over HTTP, not from its database.
+    const db = createAuditClient(url, config.ADMIN_API_KEY);
     return await demo({ ...o, flakyExtraTasks }, url, evm, db, progress, startedAt, cleanups);
   } finally {
     progress.stop();
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
     evm?.close();
-    await db?.close().catch(() => undefined);
   }
 }
 
@@ -143,7 +141,7 @@ async function demo(
   o: Required<Omit<DemoOptions, "url" | "config">> & { config: Config },
   url: string,
   evm: EvmChain,
-  db: Db,
+  db: AuditClient,
   progress: DemoProgress,
   startedAt: number,
   cleanups: (() => Promise<unknown> | unknown)[],
@@ -175,7 +173,7 @@ async function demo(
   const health = await fetch(`${url}/health`).then((r) => r.ok, () => false);
   if (!health) throw new DemoError("COORDINATOR_UNREACHABLE", `The coordinator at ${url} does not answer /health; start it with \`npm start\` or set AICP_URL.`);
   await demoStore.ping(db).catch((err: Error) => {
-    throw new DemoError("DATABASE_UNREACHABLE", `Cannot read the coordinator's database (${config.DATABASE_URL.replace(/:[^:@/]*@/, ":***@")}, schema ${config.DATABASE_SCHEMA}): ${err.message}. Run the demo with the same DATABASE_URL and DATABASE_SCHEMA as the coordinator.`);
+    throw new DemoError("AUDIT_REFUSED", `The coordinator's operator audit refused the demo (${err.message}); run it with the coordinator's ADMIN_API_KEY.`);
   });
   if (!evm.token) throw new DemoError("NO_TEST_TOKEN", `${config.DEPLOYMENTS_FILE} has no AICPTestToken; the demo pays in the local test token.`);
   const token = evm.address("AICPTestToken");

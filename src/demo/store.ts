@@ -1,59 +1,79 @@
-import type { Queryable } from "../db/index.js";
+import type { AuditAnswer, AuditOutboxRow, AuditTaskRow } from "../protocol/audit.js";
 
 /** A demo task as the report reads it (price in token base units). */
-export type TaskRow = {
-  id: string; settlement: string; status: string; capability: string; agent: string | null; price: string | null; failovers: number; failure_reason: string | null;
-  workflow_id: string | null; created_at: Date; awarded_at: Date | null; delivered_at: Date | null; accepted_at: Date | null; settled_at: Date | null;
-};
+export type TaskRow = AuditTaskRow;
 
 /** A coordinator transaction of the run. */
-export type DemoOutboxRow = { kind: string; intent: string; payload: { taskId?: string; epoch?: number; vouchers?: { payer: string }[] }; gas_used: string | null; status: string };
+export type DemoOutboxRow = AuditOutboxRow;
 
-/** The demo's reads of the coordinator's database (it writes nothing there). */
+/** The coordinator's operator audit over HTTP (POST /v1/admin/audit): the demo reads its figures there, not from the database. */
+export type AuditClient = { ask(parts: string[], body?: { taskIds?: string[]; since?: Date; token?: string }): Promise<AuditAnswer> };
+
+/** @param adminKey the operator key (X-Admin-Key) of the coordinator at `url` */
+export function createAuditClient(url: string, adminKey: string): AuditClient {
+  return {
+    async ask(parts, body = {}) {
+      const res = await fetch(`${url.replace(/\/+$/, "")}/v1/admin/audit`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-admin-key": adminKey },
+        body: JSON.stringify({ parts, taskIds: body.taskIds ?? [], ...(body.since ? { since: body.since.toISOString() } : {}), ...(body.token ? { token: body.token } : {}) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`POST /v1/admin/audit answered ${res.status}: ${text.slice(0, 300)}`);
+      return JSON.parse(text) as AuditAnswer;
+    },
+  };
+}
+
+const date = (v: unknown) => (v === null || v === undefined ? null : new Date(String(v)));
+
+/** The demo's reads of the coordinator's records, through the operator audit (it writes nothing). */
 export const demoStore = {
-  /** Resolves when the coordinator's tables can be read. */
-  async ping(q: Queryable): Promise<void> {
-    await q.query("SELECT 1 FROM tasks LIMIT 1");
+  /** Resolves when the operator audit answers (the operator key is right). */
+  async ping(c: AuditClient): Promise<void> {
+    await c.ask(["indexedBlock"]);
   },
 
-  async tasks(q: Queryable, ids: string[]): Promise<TaskRow[]> {
-    const r = await q.query<TaskRow>(
-      `SELECT id::text, settlement, status, capability, agent, price::text AS price, failovers, failure_reason, workflow_id::text AS workflow_id,
-              created_at, awarded_at, delivered_at, accepted_at, settled_at
-         FROM tasks WHERE id = ANY($1::uuid[])`,
-      [ids],
-    );
-    return r.rows;
+  async tasks(c: AuditClient, ids: string[]): Promise<TaskRow[]> {
+    const rows = (await c.ask(["tasks"], { taskIds: ids })).tasks ?? [];
+    return rows.map((r) => ({
+      ...r,
+      created_at: new Date(String(r.created_at)),
+      awarded_at: date(r.awarded_at), delivered_at: date(r.delivered_at), accepted_at: date(r.accepted_at), settled_at: date(r.settled_at),
+    }));
   },
 
   /** Per agent, how many of `ids` it failed and another agent took over. */
-  async failedOver(q: Queryable, ids: string[]): Promise<{ agent: string; tasks: number }[]> {
-    const r = await q.query<{ agent: string; tasks: number }>(
-      `SELECT e.agent, count(DISTINCT e.task_id)::int AS tasks FROM reputation_events e JOIN tasks t ON t.id = e.task_id
-        WHERE e.task_id = ANY($1::uuid[]) AND e.outcome = 'failure' AND t.agent IS DISTINCT FROM e.agent GROUP BY e.agent`,
-      [ids],
-    );
-    return r.rows;
+  async failedOver(c: AuditClient, ids: string[]): Promise<{ agent: string; tasks: number }[]> {
+    return (await c.ask(["failedOver"], { taskIds: ids })).failedOver ?? [];
   },
 
-  async outboxSince(q: Queryable, since: Date): Promise<DemoOutboxRow[]> {
-    return (await q.query<DemoOutboxRow>("SELECT kind, intent, payload, gas_used::text, status FROM chain_outbox WHERE created_at >= $1 ORDER BY id", [since])).rows;
+  async outboxSince(c: AuditClient, since: Date): Promise<DemoOutboxRow[]> {
+    return (await c.ask(["outbox"], { since })).outbox ?? [];
   },
 
   /** Coordinator transactions of the run still open (pending, signed or sent). */
-  async openOutboxSince(q: Queryable, since: Date): Promise<number> {
-    return (await q.query<{ n: number }>("SELECT count(*)::int AS n FROM chain_outbox WHERE created_at >= $1 AND status IN ('pending', 'signed', 'sent')", [since])).rows[0]!.n;
+  async openOutboxSince(c: AuditClient, since: Date): Promise<number> {
+    return (await c.ask(["openOutbox"], { since })).openOutbox ?? 0;
   },
 
   /** The ledger's balance of each account over the tasks `ids`, in `token` (base units). */
-  async ledgerByAccount(q: Queryable, ids: string[], token: string): Promise<{ account: string; amount: bigint }[]> {
-    const r = await q.query<{ account: string; s: string }>("SELECT account, sum(amount)::text AS s FROM ledger_entries WHERE task_id = ANY($1::uuid[]) AND token = $2 GROUP BY account", [ids, token]);
-    return r.rows.map((x) => ({ account: x.account, amount: BigInt(x.s) }));
+  async ledgerByAccount(c: AuditClient, ids: string[], token: string): Promise<{ account: string; amount: bigint }[]> {
+    return ((await c.ask(["ledgerByAccount"], { taskIds: ids, token })).ledgerByAccount ?? []).map((x) => ({ account: x.account, amount: BigInt(x.amount) }));
+  },
+
+  /** Every ledger account's balance in `token`. */
+  async balances(c: AuditClient, token: string): Promise<{ account: string; token: string; balance: bigint }[]> {
+    return ((await c.ask(["balances"], { token })).balances ?? []).map((b) => ({ account: b.account, token: b.token, balance: BigInt(b.balance) }));
+  },
+
+  /** The money invariants between the ledger and the chain, as the coordinator checks them. */
+  async violations(c: AuditClient): Promise<{ kind: string; message: string }[]> {
+    return (await c.ask(["violations"])).violations ?? [];
   },
 
   /** The indexer's applied block of `chain`, or undefined before its first. */
-  async indexedBlock(q: Queryable, chain: string): Promise<number | undefined> {
-    const b = (await q.query<{ b: string | null }>("SELECT block_number::text AS b FROM indexer_cursors WHERE chain = $1", [chain])).rows[0]?.b;
-    return b === null || b === undefined ? undefined : Number(b);
+  async indexedBlock(c: AuditClient, _chain: string): Promise<number | undefined> {
+    return (await c.ask(["indexedBlock"])).indexedBlock ?? undefined;
   },
 };
