@@ -88,6 +88,8 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
       for (const t of await schedulingRepository.overdue(ctx.db)) await services.execution.runJob({ kind: "deadline", taskId: t.id, agent: t.agent, attempt: t.attempts });
       // Escrow route: release delivered escrows whose acceptance window has passed on-chain.
       if (services.escrow) await services.escrow.releaseDue();
+      // Disputes: finalize rulings past the appeal window, reassign cases past the rule deadline.
+      if (services.escrow) await services.escrow.disputesDue();
       const epoch = await services.reputation.snapshotIfDue();
       if (epoch) log.info(epoch, "reputation epoch snapshotted");
     } catch (err) {

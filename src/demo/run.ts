@@ -628,10 +628,12 @@ async function demo(
     await provider.send("evm_mine", []);
     record.timeTravel.push({ seconds, why: `past the acceptance window (${acceptance} s: escrows released by silence) and the appeal window (${appeal} s: the ruling final)` });
     if (record.dispute) {
-      const wallet = new NonceManager(new Wallet(record.dispute.arbitratorKey, provider));
-      const r = await (await evm.resolver.connect(wallet).finalize(BigInt(record.dispute.disputeId))).wait();
-      gasTx("escrow", "finalize (arbitrator wallet)", r?.hash);
-      progress.note(`dispute #${record.dispute.disputeId} finalized after the appeal window: TaskEscrow executes the split`);
+      // Nobody has to finalize: past the appeal window the coordinator's sweep sends
+      // DisputeResolver.finalize, and TaskEscrow executes the split.
+      const id = record.dispute.disputeId;
+      const arbSession = createSession({ baseUrl: url, wallet: new Wallet(record.dispute.arbitratorKey), chainId });
+      await until(`the coordinator to finalize dispute ${id}`, async () => (await arbSession.request<{ dispute: { status: string } }>("GET", `/v1/disputes/${id}`)).dispute.status === "finalized", o.stepTimeoutMs, 300);
+      progress.note(`dispute #${id} finalized by the coordinator after the appeal window: TaskEscrow executed the split`);
     }
   }
 

@@ -2,6 +2,26 @@ import type { Queryable } from "../db/index.js";
 
 /** SQL of the disputes domain: the DisputeResolver projection (disputes) and dispute_evidence. */
 export const disputeRepository = {
+  /**
+   * Disputes the coordinator moves on (DisputeResolver's finalize and reassign are open to
+   * anyone): ruled ones whose appeal window passed (or an appeal's ruling, final at once), and
+   * ones awaiting a ruling past their rule deadline — without an open intent for them already.
+   * @param now the chain's time
+   */
+  async due(q: Queryable, now: Date): Promise<{ finalize: string[]; reassign: string[] }> {
+    const r = await q.query<{ id: string; action: "finalize" | "reassign" }>(
+      `SELECT d.dispute_id::text AS id, CASE WHEN d.status = 'ruled' THEN 'finalize' ELSE 'reassign' END AS action
+         FROM disputes d
+        WHERE ((d.status = 'ruled' AND (d.appeal_deadline IS NULL OR d.appeal_deadline < $1))
+               OR (d.status = 'awaiting_ruling' AND d.rule_deadline IS NOT NULL AND d.rule_deadline < $1))
+          AND NOT EXISTS (SELECT 1 FROM chain_outbox o WHERE o.kind IN ('disputes.finalize', 'disputes.reassign')
+                             AND o.payload->>'disputeId' = d.dispute_id::text AND o.status IN ('pending', 'signed', 'sent'))
+        ORDER BY d.dispute_id LIMIT 100`,
+      [now],
+    );
+    return { finalize: r.rows.filter((x) => x.action === "finalize").map((x) => x.id), reassign: r.rows.filter((x) => x.action === "reassign").map((x) => x.id) };
+  },
+
   /** Disputes assigned to `arbitrator`, newest first, optionally of one status. */
   async assignedTo(q: Queryable, arbitrator: string, f: { status?: string; limit: number; offset: number }) {
     const r = await q.query(

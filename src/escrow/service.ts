@@ -71,6 +71,13 @@ export type EscrowService = {
   reclaim(taskId: string, buyer: string): Promise<{ taskId: string; call: WalletCall }>;
   /** Records release intents for delivered escrows whose acceptance window has passed on-chain. */
   releaseDue(): Promise<number>;
+  /**
+   * Moves disputes on so that none sticks: finalizes rulings past their appeal window (the
+   * escrow then executes the split) and reassigns disputes with no ruling past their rule
+   * deadline (DisputeResolver's finalize and reassign, open to anyone), by the chain's clock.
+   * @returns how many intents it recorded
+   */
+  disputesDue(): Promise<number>;
 };
 
 
@@ -242,6 +249,13 @@ export function createEscrowService(
     }
   }
 
+  // A refused finalize or reassign (the dispute moved on, or the windows disagree by a moment):
+  // the projection says what happened; a later sweep tries again if the dispute is still due.
+  for (const kind of ["disputes.finalize", "disputes.reassign"] as const satisfies readonly IntentKind[])
+    deps.outbox?.onReverted(kind, async (_t, row) => {
+      log.warn({ dispute: row.payload["disputeId"], kind, intent: row.intent, reason: row.last_error }, "dispute intent refused; the sweep tries again while it is due");
+    });
+
   for (const kind of ["escrow.award", "escrow.deliver", "escrow.release", "escrow.refund"] as const satisfies readonly IntentKind[]) {
     deps.outbox?.onReverted(kind, async (t, row) => {
       const outcome = await reconcile(t, row);
@@ -331,6 +345,17 @@ export function createEscrowService(
       for (const r of due)
         await db.tx((t) => deps.enqueue(t, { intent: r.attempts === 0 ? `release:${r.task_id}` : `release:${r.task_id}:${r.attempts}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
       return due.length;
+    },
+
+    async disputesDue() {
+      const now = await deps.backend.chainTime();
+      const due = await disputeRepository.due(db, new Date(now));
+      // One intent per dispute and chain minute: a refused one (e.g. the clocks disagreed by a
+      // second) is tried again by a later sweep, never twice at once.
+      const bucket = Math.floor(now / 60_000);
+      for (const id of due.finalize) await db.tx((t) => deps.enqueue(t, { intent: `finalize:${id}:${bucket}`, kind: "disputes.finalize", payload: { disputeId: id } }));
+      for (const id of due.reassign) await db.tx((t) => deps.enqueue(t, { intent: `reassign:${id}:${bucket}`, kind: "disputes.reassign", payload: { disputeId: id } }));
+      return due.finalize.length + due.reassign.length;
     },
   };
 }

@@ -9,8 +9,10 @@ import type { Queryable } from "../db/index.js";
  * - `channels.settleBatch` { vouchers: [{ payer, payee, token, cumulative, signature }] }
  * - `channels.claimDelivered` { authorization: { payer, token, salt, maxAmount, expiry }, signature, claims: [{ payee, amount, settledBefore }] }
  * - `anchor.anchor`  { epoch, root, uri }
+ * - `disputes.finalize` { disputeId }             (a ruling past its appeal window, or an appeal's)
+ * - `disputes.reassign` { disputeId }             (no ruling by the rule deadline)
  */
-export type IntentKind = "escrow.award" | "escrow.deliver" | "escrow.release" | "escrow.refund" | "channels.settleBatch" | "channels.claimDelivered" | "anchor.anchor";
+export type IntentKind = "escrow.award" | "escrow.deliver" | "escrow.release" | "escrow.refund" | "channels.settleBatch" | "channels.claimDelivered" | "anchor.anchor" | "disputes.finalize" | "disputes.reassign";
 
 export type Intent = { intent: string; kind: IntentKind; payload: Record<string, unknown>; chain?: string };
 

@@ -216,8 +216,11 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     expect((await buyer.get("/v1/disputes")).body.error.code).to.equal("ARBITRATOR_ONLY");
     await (await evm.resolver.connect(arbWallet).rule(disputeId, 6000)).wait();
     await chain.provider.send("evm_increaseTime", [86_401]);
-    await (await evm.resolver.connect(chain.wallet(0)).finalize(disputeId)).wait();
+    await chain.mine(1);
+    // Past the appeal window the coordinator finalizes the ruling itself (nobody has to).
     await status(buyer, t.id, "resolved");
+    const fin = await h.c.ctx.db.query("SELECT status FROM chain_outbox WHERE kind = 'disputes.finalize' AND payload->>'disputeId' = $1", [disputeId.toString()]);
+    expect(fin.rows.map((r) => r["status"])).to.include("confirmed");
     // 60% of 4 tUSD to the agent less the 2.5% fee on that share; 40% back to the buyer.
     expect(await evm.escrow.balanceOf(agentWallet.address, token)).to.equal(2_400_000n - 60_000n);
     await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
@@ -272,9 +275,31 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     expect(second).to.not.equal(first);
     await until(async () => (await h.c.ctx.db.query<{ appealed: boolean }>("SELECT appealed FROM disputes WHERE dispute_id = $1", [id.toString()])).rows[0]?.appealed === true, 30_000, 200);
     await (await evm.resolver.connect(arbs.find((w) => w.address === second)!).rule(id, 2000)).wait();
-    await (await evm.resolver.connect(chain.wallet(0)).finalize(id)).wait();
+    // The appeal's ruling is final at once: the coordinator finalizes it.
     await status(buyer, t.id, "resolved");
     await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
+  });
+
+  it("reassigns a dispute nobody ruled on by its deadline to another arbitrator (the coordinator's sweep)", async () => {
+    const capability = cap();
+    const buyerWallet = chain.wallet(6);
+    const buyer = await newUser(h.url, buyerWallet);
+    procs.push(await spawnAgent(h.url, capability, "succeed", { price: "2000000" }));
+    const t = await fundedTask(buyer, buyerWallet, capability);
+    const evm = connectEvm(h.config);
+    await until(async () => Number((await evm.escrow.escrowOf(taskKey(t.id))).state) === 3, 60_000, 200);
+    const d = await handedOut(buyer, `/v1/tasks/${t.id}/dispute`, { evidenceUri: "ipfs://silent-arbitrator" });
+    await send(buyerWallet, d.body.call);
+    await status(buyer, t.id, "disputed");
+    const id = await evm.resolver.disputeOfTask(taskKey(t.id));
+    const first = (await evm.resolver.disputeOf(id)).arbitrator;
+    await chain.provider.send("evm_increaseTime", [3 * 86_400 + 1]);
+    await chain.mine(1);
+    await until(async () => (await evm.resolver.disputeOf(id)).arbitrator !== first, 30_000, 200);
+    await until(async () => (await h.c.ctx.db.query<{ arbitrator: string }>("SELECT arbitrator FROM disputes WHERE dispute_id = $1", [id.toString()])).rows[0]?.arbitrator !== first.toLowerCase(), 30_000, 200);
+    const re = await h.c.ctx.db.query("SELECT status FROM chain_outbox WHERE kind = 'disputes.reassign' AND payload->>'disputeId' = $1", [id.toString()]);
+    expect(re.rows.map((r) => r["status"])).to.include("confirmed");
+    evm.close();
   });
 
   it("lets the buyer reclaim after the deadline when nothing was delivered", async () => {

@@ -30,6 +30,8 @@ const payloads = {
     claims: z.array(z.object({ payee: Address, amount: Amount, settledBefore: Amount })).min(1),
   }),
   "anchor.anchor": z.object({ epoch: Epoch, root: Bytes32, uri: z.string().max(2048).default("") }),
+  "disputes.finalize": z.object({ disputeId: z.string().regex(/^\d+$/) }),
+  "disputes.reassign": z.object({ disputeId: z.string().regex(/^\d+$/) }),
 } satisfies Record<IntentKind, z.ZodType>;
 
 const TOKEN_ABI = [
@@ -75,6 +77,7 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
   const escrowAddr = evm.address("TaskEscrow");
   const channelsAddr = evm.address("PaymentChannels");
   const anchorAddr = evm.address("ReputationAnchor");
+  const resolverAddr = evm.address("DisputeResolver");
   // One interface with every error of every contract, for decoding reverts.
   const errors = new Interface(
     Object.values(evm.deployment.contracts).flatMap((c) => (c.abi as { type?: string }[]).filter((f) => f.type === "error")) as InterfaceAbi,
@@ -218,6 +221,14 @@ export function createEvmBackend(evm: EvmChain): EvmSettlementBackend {
           const p = parse(kind, payload);
           const data = evm.channels.interface.encodeFunctionData("claimDelivered", [p.authorization, p.signature, p.claims]);
           return { to: channelsAddr, data, value: 0n };
+        }
+        case "disputes.finalize": {
+          const p = parse(kind, payload);
+          return { to: resolverAddr, data: evm.resolver.interface.encodeFunctionData("finalize", [BigInt(p.disputeId)]), value: 0n };
+        }
+        case "disputes.reassign": {
+          const p = parse(kind, payload);
+          return { to: resolverAddr, data: evm.resolver.interface.encodeFunctionData("reassign", [BigInt(p.disputeId)]), value: 0n };
         }
         case "anchor.anchor": {
           const p = parse(kind, payload);
