@@ -3,11 +3,6 @@ import type { AuditOutboxRow, AuditTaskRow } from "../protocol/audit.js";
 
 /** The operator audit's reads (POST /v1/admin/audit; `npm run demo` reports from them). */
 export const auditStore = {
-  /** Resolves when the coordinator's tables can be read. */
-  async ping(q: Queryable): Promise<void> {
-    await q.query("SELECT 1 FROM tasks LIMIT 1");
-  },
-
   async tasks(q: Queryable, ids: string[]): Promise<AuditTaskRow[]> {
     const r = await q.query<AuditTaskRow>(
       `SELECT id::text, settlement, status, capability, agent, price::text AS price, failovers, failure_reason, workflow_id::text AS workflow_id,

@@ -47,34 +47,21 @@ export const channelProjection: ContractProjection = {
             ]);
             return;
           }
-          case "VoucherSettled": {
-            const [payer, payee, token] = [addr(a["payer"]), addr(a["payee"]), addr(a["token"])];
-            const increase = amount(a["increase"]);
-            fold(payer, token, ev.blockNumber, (x) => (x.value -= increase));
-            const k = `${payer}|${payee}|${token}`;
-            const settled = amount(a["cumulativeAmount"]);
-            const p = pairs.get(k);
-            if (!p) pairs.set(k, { payer, payee, token, settled });
-            else if (settled > p.settled) p.settled = settled;
-            ledger.post(ev, token, "channel.settle", [
-              { account: `channel-deposit:${payer}`, amount: -increase },
-              { account: `channel-claimable:${payee}`, amount: increase },
-            ]);
-            return;
-          }
+          case "VoucherSettled":
           case "DeliveryClaimed": {
-            // Like a voucher's settlement: the pair's settled amount rises by the claim.
+            // A claim settles like a voucher: the pair's settled amount rises to `cumulativeAmount`
+            // and what moved goes from the deposit to the payee's claimable balance.
             const [payer, payee, token] = [addr(a["payer"]), addr(a["payee"]), addr(a["token"])];
-            const claimed = amount(a["amount"]);
-            fold(payer, token, ev.blockNumber, (x) => (x.value -= claimed));
+            const moved = amount(ev.name === "VoucherSettled" ? a["increase"] : a["amount"]);
+            fold(payer, token, ev.blockNumber, (x) => (x.value -= moved));
             const k = `${payer}|${payee}|${token}`;
             const settled = amount(a["cumulativeAmount"]);
             const p = pairs.get(k);
             if (!p) pairs.set(k, { payer, payee, token, settled });
             else if (settled > p.settled) p.settled = settled;
-            ledger.post(ev, token, "channel.claim", [
-              { account: `channel-deposit:${payer}`, amount: -claimed },
-              { account: `channel-claimable:${payee}`, amount: claimed },
+            ledger.post(ev, token, ev.name === "VoucherSettled" ? "channel.settle" : "channel.claim", [
+              { account: `channel-deposit:${payer}`, amount: -moved },
+              { account: `channel-claimable:${payee}`, amount: moved },
             ]);
             return;
           }

@@ -77,33 +77,33 @@ export const channelRepository = {
   },
 
   /**
-   * Inserts held promises of `amount` for `taskIds`, drawing on the delivery authorization
-   * `authorization` (its digest), and posts `groups` to the ledger (as `post`), in one statement.
+   * In one statement: commits `amount × taskIds` of the payer's delivery authorization for
+   * `token` (the one expiring first, no earlier than `notBefore`, with room), inserts held
+   * promises of `amount` for `taskIds` drawing on it and posts `groups` to the ledger (as `post`)
+   * — or, when no authorization has room, writes nothing. Run under the account's row lock
+   * (`lockAccounts`). @returns the authorization's digest, or undefined when none had room
    */
-  async insertPromises(t: Queryable, p: { taskIds: string[]; payer: string; token: string; amount: bigint; authorization: string }, groups: LedgerGroup[]): Promise<void> {
-    await t.query(
-      `WITH ins AS (
-         INSERT INTO channel_promises (task_id, payer, token, amount, authorization_digest) SELECT unnest($1::uuid[]), $2, $3, $4::numeric, $6)
-       INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
-       SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g)`,
-      [p.taskIds, p.payer, p.token, p.amount.toString(), JSON.stringify(ledgerRows(groups)), p.authorization],
-    );
-  },
-
-  /**
-   * Commits `amount` (token base units) of the payer's delivery authorizations for `token` that
-   * expire no earlier than `notBefore`: the one expiring first with room for it. Run under the
-   * account's row lock (`lockAccounts`). @returns its digest, or undefined when none has room
-   */
-  async commitAuthorization(t: Queryable, p: { payer: string; token: string; amount: bigint; notBefore: Date }): Promise<string | undefined> {
+  async insertPromises(
+    t: Queryable,
+    p: { taskIds: string[]; payer: string; token: string; amount: bigint; notBefore: Date },
+    groups: LedgerGroup[],
+  ): Promise<string | undefined> {
     const r = await t.query<{ digest: string }>(
-      `UPDATE channel_authorizations SET committed = committed + $3::numeric
-        WHERE digest = (SELECT digest FROM channel_authorizations
-                         WHERE payer = $1 AND token = $2 AND expiry >= $4 AND max_amount - committed >= $3::numeric
-                         ORDER BY expiry, created_at LIMIT 1)
-       RETURNING digest`,
-      [p.payer, p.token, p.amount.toString(), p.notBefore],
+      `WITH a AS (
+         UPDATE channel_authorizations SET committed = committed + $4::numeric * cardinality($1::uuid[])
+          WHERE digest = (SELECT digest FROM channel_authorizations
+                           WHERE payer = $2 AND token = $3 AND expiry >= $6 AND max_amount - committed >= $4::numeric * cardinality($1::uuid[])
+                           ORDER BY expiry, created_at LIMIT 1)
+         RETURNING digest),
+       ins AS (
+         INSERT INTO channel_promises (task_id, payer, token, amount, authorization_digest)
+         SELECT u, $2, $3, $4::numeric, a.digest FROM a CROSS JOIN unnest($1::uuid[]) AS u),
+       led AS (
+         INSERT INTO ledger_entries (entry_group, account, token, amount, kind, task_id)
+         SELECT x.g, x.a, x.tok, x.amt::numeric, x.k, x.task::uuid FROM jsonb_to_recordset($5::jsonb) AS x(g text, a text, tok text, amt text, k text, task text)
+          WHERE EXISTS (SELECT 1 FROM a) AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.entry_group = x.g))
+       SELECT digest FROM a`,
+      [p.taskIds, p.payer, p.token, p.amount.toString(), JSON.stringify(ledgerRows(groups)), p.notBefore],
     );
     return r.rows[0]?.digest;
   },

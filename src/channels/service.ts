@@ -2,14 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Counter, Histogram } from "prom-client";
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
-import { AppError, unavailable } from "../errors.js";
+import { AppError, badRequest, unavailable } from "../errors.js";
 import type { TaskTxHookBus, TaskTxHooks } from "../tasks/hooks.js";
 import { accountKey, channelRepository as repo, pairKey, type AcceptedVoucher, type AuthorizationRow, type DueTask } from "./repository.js";
 import { createSignatureVerifier, type SignatureVerifier } from "./verifier.js";
 import type { RawVoucher } from "./verify.js";
 import { TypedDataEncoder, verifyTypedData } from "ethers";
 import { DELIVERY_AUTHORIZATION_TYPES, voucherDomain } from "../protocol/eip712.js";
-import { badRequest } from "../errors.js";
 import { CLAIM_MARGIN_S } from "./claims.js";
 
 /**
@@ -152,6 +151,8 @@ type Job = { v: VoucherInput; resolve(o: VoucherOutcome): void };
  */
 export function createChannelService(ctx: AppContext, deps: { verifyThreads: number; txHooks?: TaskTxHookBus; flushParallel?: number }): ChannelService {
   const { db, log, bus, config } = ctx;
+  /** The earliest expiry of an authorization that still lets delivered work of a task due at `deadline` be claimed. */
+  const claimableUntil = (deadline: Date) => new Date(deadline.getTime() + (config.CHANNEL_PAYMENT_WINDOW_S + CLAIM_MARGIN_S) * 1000);
   /** Blocks between the indexer's cursor (CONFIRMATIONS deep) and finality. */
   const finalityExtra = Math.max(0, config.FINALITY_DEPTH - config.CONFIRMATIONS);
   const registry = ctx.metrics.registry;
@@ -399,12 +400,10 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
         );
       // The promise draws on a delivery authorization that outlives the task's payment window,
       // so that delivered work can be claimed if the buyer leaves or stays silent.
-      const notBefore = new Date(p.deadline.getTime() + (config.CHANNEL_PAYMENT_WINDOW_S + CLAIM_MARGIN_S) * 1000);
-      const authorization = await repo.commitAuthorization(t, { payer: p.buyer, token: p.token, amount: required, notBefore });
-      if (!authorization) throw authorizationRequired(p.token, required, notBefore);
-      await repo.insertPromises(
+      const notBefore = claimableUntil(p.deadline);
+      const authorization = await repo.insertPromises(
         t,
-        { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask, authorization },
+        { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask, notBefore },
         p.taskIds.map((id) => ({
           group: `promise:${id}`,
           token: p.token,
@@ -412,6 +411,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
           entries: [{ account: `channel-deposit:${p.buyer}`, amount: -p.amountPerTask, taskId: id }, { account: `channel-promise:${id}`, amount: p.amountPerTask, taskId: id }],
         })),
       );
+      if (!authorization) throw authorizationRequired(p.token, required, notBefore);
     },
 
     txHooks: {
@@ -435,7 +435,7 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
     },
 
     async authorizationRoom(p) {
-      const notBefore = new Date(p.deadline.getTime() + (config.CHANNEL_PAYMENT_WINDOW_S + CLAIM_MARGIN_S) * 1000);
+      const notBefore = claimableUntil(p.deadline);
       if (!(await repo.hasAuthorizationRoom(db, { payer: p.buyer, token: p.token, amount: p.amount, notBefore }))) throw authorizationRequired(p.token, p.amount, notBefore);
     },
 

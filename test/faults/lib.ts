@@ -7,11 +7,36 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Contract, Wallet, parseEther, type InterfaceAbi } from "ethers";
-import { Client, newAgent, newUser, taskBody, until, ZERO } from "../service/harness.js";
-import { authorizeDeliveries, type TestChain } from "../service/chain-harness.js";
+import { Client, newAgent, newUser, startHarness, taskBody, until, ZERO, type Harness } from "../service/harness.js";
+import { authorizeDeliveries, startChain, type TestChain } from "../service/chain-harness.js";
+import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
 import { VOUCHER_TYPES, voucherDomain } from "../../src/protocol/eip712.js";
 
 const root = new URL("../../", import.meta.url).pathname;
+
+/**
+ * A hardhat node and an in-process coordinator (`all` roles) on it, indexing at depth 0 and
+ * settling every 300–500 ms, with an EVM connection for the invariant checks.
+ */
+export async function chainStack(env: Record<string, string> = {}): Promise<{ chain: TestChain; h: Harness; evm: EvmChain; stop(): Promise<void> }> {
+  const chain = await startChain();
+  const h = await startHarness(
+    { CHAIN_RPC_URL: chain.url, DEPLOYMENTS_FILE: chain.deploymentsFile, CONFIRMATIONS: "0", INDEXER_POLL_MS: "100", SETTLE_MAX_PAIRS: "4", ...env },
+    "all",
+    { sweepMs: 500 },
+  );
+  const evm = connectEvm(h.config);
+  return {
+    chain,
+    h,
+    evm,
+    async stop() {
+      evm.close();
+      await h.stop();
+      await chain.stop();
+    },
+  };
+}
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {

@@ -9,11 +9,11 @@
 import { expect } from "chai";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Contract, type InterfaceAbi } from "ethers";
-import { newUser, startHarness, until, ZERO, type Harness } from "../service/harness.js";
-import { startChain, type TestChain } from "../service/chain-harness.js";
-import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
+import { newUser, until, ZERO, type Harness } from "../service/harness.js";
+import type { TestChain } from "../service/chain-harness.js";
+import type { EvmChain } from "../../src/chain/evm/chain.js";
 import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
-import { channelBuyer, deliveredTask, figures, soloAgent, voucher } from "./lib.js";
+import { chainStack, channelBuyer, deliveredTask, figures, soloAgent, voucher } from "./lib.js";
 
 const OUTAGE_MS = Number(process.env["FAULT_OUTAGE_MS"] ?? 60_000);
 
@@ -22,15 +22,11 @@ describe("faults: a 60 s chain outage", function () {
   let chain: TestChain;
   let h: Harness;
   let evm: EvmChain;
+  let stack: Awaited<ReturnType<typeof chainStack>>;
 
   before(async () => {
-    chain = await startChain();
-    h = await startHarness(
-      { CHAIN_RPC_URL: chain.url, DEPLOYMENTS_FILE: chain.deploymentsFile, CONFIRMATIONS: "0", INDEXER_POLL_MS: "100", SETTLE_INTERVAL_MS: "500", SETTLE_MAX_PAIRS: "4" },
-      "all",
-      { sweepMs: 500 },
-    );
-    evm = connectEvm(h.config);
+    stack = await chainStack({ SETTLE_INTERVAL_MS: "500" });
+    ({ chain, h, evm } = stack);
   });
   after(async () => {
     try {
@@ -38,9 +34,7 @@ describe("faults: a 60 s chain outage", function () {
     } catch {
       /* gone */
     }
-    evm?.close();
-    await h?.stop();
-    await chain?.stop();
+    await stack?.stop();
   });
 
   it("answers clearly, loses nothing and settles everything once the chain is back", async () => {

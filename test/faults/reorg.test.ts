@@ -8,11 +8,11 @@
  */
 import { expect } from "chai";
 import { Contract, type InterfaceAbi } from "ethers";
-import { startHarness, until, ZERO, type Harness } from "../service/harness.js";
-import { startChain, type TestChain } from "../service/chain-harness.js";
-import { connectEvm, type EvmChain } from "../../src/chain/evm/chain.js";
+import { until, ZERO, type Harness } from "../service/harness.js";
+import type { TestChain } from "../service/chain-harness.js";
+import type { EvmChain } from "../../src/chain/evm/chain.js";
 import { checkChainInvariants } from "../../src/chain/evm/invariants.js";
-import { channelBuyer, deliveredTask, figures, soloAgent, voucher } from "./lib.js";
+import { chainStack, channelBuyer, deliveredTask, figures, soloAgent, voucher } from "./lib.js";
 
 const REORGS = Number(process.env["FAULT_REORGS"] ?? 10);
 
@@ -21,20 +21,14 @@ describe("faults: injected chain reorganisations", function () {
   let chain: TestChain;
   let h: Harness;
   let evm: EvmChain;
+  let stack: Awaited<ReturnType<typeof chainStack>>;
 
   before(async () => {
-    chain = await startChain();
-    h = await startHarness(
-      { CHAIN_RPC_URL: chain.url, DEPLOYMENTS_FILE: chain.deploymentsFile, CONFIRMATIONS: "0", INDEXER_POLL_MS: "100", SETTLE_INTERVAL_MS: "300", SETTLE_MAX_PAIRS: "4", LOG_LEVEL: process.env["FAULT_LOG"] ?? "silent" },
-      "all",
-      { sweepMs: 500 },
-    );
-    evm = connectEvm(h.config);
+    stack = await chainStack({ SETTLE_INTERVAL_MS: "300", LOG_LEVEL: process.env["FAULT_LOG"] ?? "silent" });
+    ({ chain, h, evm } = stack);
   });
   after(async () => {
-    evm?.close();
-    await h?.stop();
-    await chain?.stop();
+    await stack?.stop();
   });
 
   it(`Postgres converges to the chain after ${REORGS} reorgs that orphan settlements`, async () => {
