@@ -31,6 +31,18 @@ export function registerAuditRoute(api: Api, ctx: AppContext, evm: EvmChain | un
         token: Address.optional(),
       })
       .strict(),
+    response: z
+      .object({
+        tasks: z.array(z.record(z.string(), z.unknown())).optional(),
+        failedOver: z.array(z.object({ agent: z.string(), tasks: z.number() })).optional(),
+        outbox: z.array(z.record(z.string(), z.unknown())).optional(),
+        openOutbox: z.number().optional(),
+        ledgerByAccount: z.array(z.object({ account: z.string(), amount: z.string() })).optional(),
+        balances: z.array(z.object({ account: z.string(), token: z.string(), balance: z.string() })).optional(),
+        violations: z.array(z.object({ kind: z.string(), message: z.string() })).optional(),
+        indexedBlock: z.number().nullable().optional(),
+      })
+      .openapi("Audit"),
     handler: async ({ body }) => {
       const { db } = ctx;
       const want = new Set(body.parts);

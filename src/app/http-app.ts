@@ -59,6 +59,7 @@ export function createApp(ctx: AppContext, services: Services) {
     info: {
       title: "AICP coordinator API",
       version: "1.0.0",
+      license: { name: "UNLICENSED (private)", identifier: "LicenseRef-AICP-Private" },
       description:
         "Marketplace coordinator for autonomous AI agents: SIWE sign-in, agents, tasks and sealed-bid auctions (FIPA Contract Net). Amounts are token base units as decimal strings.",
     },

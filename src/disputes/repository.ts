@@ -1,5 +1,25 @@
 import type { Queryable } from "../db/index.js";
 
+/** A dispute as the API shows it (amounts in token base units, decimal strings; instants as Date). */
+export type DisputeSummary = {
+  id: string;
+  taskId: string;
+  buyer: string;
+  agent: string;
+  arbitrator: string;
+  openedBy: string;
+  status: "awaiting_ruling" | "ruled" | "finalized";
+  agentShareBps: number | null;
+  appealed: boolean;
+  ruleDeadline: Date | null;
+  appealDeadline: Date | null;
+  openedAt: Date;
+  timedOut: boolean;
+  token: string | null;
+  price: string | null;
+  amount: string | null;
+};
+
 /** SQL of the disputes domain: the DisputeResolver projection (disputes) and dispute_evidence. */
 export const disputeRepository = {
   /**
@@ -22,24 +42,40 @@ export const disputeRepository = {
     return { finalize: r.rows.filter((x) => x.action === "finalize").map((x) => x.id), reassign: r.rows.filter((x) => x.action === "reassign").map((x) => x.id) };
   },
 
-  /** Disputes assigned to `arbitrator`, newest first, optionally of one status. */
-  async assignedTo(q: Queryable, arbitrator: string, f: { status?: string; limit: number; offset: number }) {
+  /**
+   * Disputes assigned to `arbitrator` (every dispute when null: the operator), newest first.
+   * `status` is a projection status (`awaiting_ruling`, `ruled`, `finalized`) or a case list:
+   * `open` (awaiting a ruling within its deadline), `appealed`, `timed_out` (awaiting a ruling past
+   * its deadline: the coordinator reassigns it).
+   */
+  async assignedTo(q: Queryable, arbitrator: string | null, f: { status?: string; limit: number; offset: number }) {
     const r = await q.query(
       `SELECT d.dispute_id::text AS id, d.task_id AS "taskId", d.buyer, d.agent, d.arbitrator, d.opened_by AS "openedBy", d.status,
               d.agent_share_bps AS "agentShareBps", d.appealed, d.rule_deadline AS "ruleDeadline", d.appeal_deadline AS "appealDeadline",
-              e.token, e.price::text AS price
+              d.opened_at AS "openedAt", (d.status = 'awaiting_ruling' AND d.rule_deadline < now()) AS "timedOut",
+              e.token, e.price::text AS price, e.amount::text AS amount
          FROM disputes d LEFT JOIN escrows e ON e.task_id = d.task_id
-        WHERE d.arbitrator = $1 AND ($2::text IS NULL OR d.status = $2)
+        WHERE ($1::text IS NULL OR d.arbitrator = $1)
+          AND CASE $2::text
+                WHEN 'open' THEN d.status = 'awaiting_ruling' AND (d.rule_deadline IS NULL OR d.rule_deadline >= now())
+                WHEN 'appealed' THEN d.appealed
+                WHEN 'timed_out' THEN d.status = 'awaiting_ruling' AND d.rule_deadline < now()
+                ELSE $2::text IS NULL OR d.status = $2
+              END
         ORDER BY d.dispute_id DESC LIMIT $3 OFFSET $4`,
       [arbitrator, f.status ?? null, f.limit, f.offset],
     );
-    return r.rows;
+    return r.rows as DisputeSummary[];
   },
 
   /** One dispute with its escrow's token, price (token base units) and result hash. */
   async get(q: Queryable, disputeId: number) {
-    const r = await q.query<{ task_id: string; arbitrator: string; buyer: string; agent: string }>(
-      "SELECT d.*, d.dispute_id::text AS dispute_id, e.token, e.price::text AS price, e.result_hash FROM disputes d LEFT JOIN escrows e ON e.task_id = d.task_id WHERE d.dispute_id = $1",
+    const r = await q.query<DisputeSummary & { resultHash: string | null }>(
+      `SELECT d.dispute_id::text AS id, d.task_id AS "taskId", d.buyer, d.agent, d.arbitrator, d.opened_by AS "openedBy", d.status,
+              d.agent_share_bps AS "agentShareBps", d.appealed, d.rule_deadline AS "ruleDeadline", d.appeal_deadline AS "appealDeadline",
+              d.opened_at AS "openedAt", (d.status = 'awaiting_ruling' AND d.rule_deadline < now()) AS "timedOut",
+              e.token, e.price::text AS price, e.amount::text AS amount, e.result_hash AS "resultHash"
+         FROM disputes d LEFT JOIN escrows e ON e.task_id = d.task_id WHERE d.dispute_id = $1`,
       [disputeId],
     );
     return r.rows[0];

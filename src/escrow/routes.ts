@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { walletOf, type Api } from "../http/api.js";
-import { IdParams } from "../http/schemas.js";
+import { FundingPlanSchema, IdParams, WalletCallSchema } from "../http/schemas.js";
 import type { EscrowService } from "./service.js";
 
-const Call = z.object({ to: z.string(), data: z.string(), value: z.string(), description: z.string() }).openapi("WalletCall");
+const Call = WalletCallSchema;
 const Evidence = z
   .object({
     evidenceUri: z.string().min(3).max(2048).openapi({ example: "ipfs://bafy…/evidence.json", description: "ERC-1497 evidence URI" }),
@@ -47,7 +47,7 @@ export function registerEscrowRoutes(api: Api, escrow: EscrowService) {
     tags: ["settlement"],
     access: "buyer",
     params: IdParams,
-    response: z.object({ taskId: z.string(), plan: z.object({ taskKey: z.string(), authorization: z.string(), calls: z.array(Call) }).passthrough() }),
+    response: z.object({ taskId: z.string(), plan: FundingPlanSchema }),
     handler: ({ params, principal }) => escrow.funding(params.id, walletOf(principal)),
   });
   api.route({

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { walletOf, type Api } from "../http/api.js";
 import type { EventBus } from "./bus.js";
 
@@ -9,6 +10,8 @@ export function registerEventRoutes(api: Api, bus: EventBus) {
     summary: "Server-sent event stream: cfp, accept-proposal, reject-proposal, auction-closed, task updates",
     tags: ["events"],
     access: "buyer",
+    contentType: "text/event-stream",
+    response: z.string().openapi({ description: "Server-sent events: `event: <type>` and `data: <JSON>` per message, `: keep-alive` comments every 15 s" }),
     handler: async ({ principal, req, res }) => {
       const address = walletOf(principal);
       res.writeHead(200, {

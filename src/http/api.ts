@@ -32,6 +32,8 @@ export type RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType> =
   body?: B;
   /** Response schema of the success status, for the OpenAPI document. */
   response?: ZodType;
+  /** Media type of the success response; default `application/json` (`text/event-stream` for SSE). */
+  contentType?: string;
   status?: number;
   handler: (input: {
     params: z.infer<P>;
@@ -121,7 +123,8 @@ export function createApi(hooks: ApiAuth): Api {
       if (!p.operator) throw p.address ? forbidden("OPERATOR_ONLY", "Only the operator may do this.") : unauthorized("AUTH_REQUIRED", "Send the admin key as X-Admin-Key.");
       return;
     }
-    if (access === "user" && p.operator) return;
+    // The operator reads what users and arbitrators read (e.g. every dispute).
+    if ((access === "user" || access === "arbitrator") && p.operator) return;
     if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in with Ethereum and send `Authorization: Bearer <token>`.");
     if (access === "agent" && !(await hooks.isAgent(p.address)))
       throw forbidden("AGENT_ONLY", "Only a registered agent may do this; register with POST /v1/agents.");
@@ -138,6 +141,7 @@ export function createApi(hooks: ApiAuth): Api {
       registry.registerPath({
         method: spec.method,
         path: openapiPath,
+        operationId: operationIdOf(spec.method, spec.path),
         summary: spec.summary,
         tags: spec.tags,
         description: `Access: ${spec.access}.`,
@@ -151,7 +155,7 @@ export function createApi(hooks: ApiAuth): Api {
         responses: {
           [status]: {
             description: "Success",
-            ...(spec.response ? { content: { "application/json": { schema: spec.response } } } : {}),
+            ...(spec.response ? { content: { [spec.contentType ?? "application/json"]: { schema: spec.response } } } : {}),
           },
           "4XX": { description: "`{ error: { code, message } }`", content: { "application/json": { schema: ErrorBody } } },
         },
@@ -172,6 +176,21 @@ export function createApi(hooks: ApiAuth): Api {
       });
     },
   };
+}
+
+/**
+ * The OpenAPI operationId of a route: the method and the path's words in camel case, each
+ * parameter as `By<Name>` — `get /v1/tasks/:id/funding` → `getTasksByIdFunding`.
+ */
+export function operationIdOf(method: string, path: string): string {
+  const words = path
+    .replace(/^\/v1\//, "")
+    .split("/")
+    .filter(Boolean)
+    .map((seg) => (seg.startsWith(":") ? `By${seg.slice(1)}` : seg))
+    .flatMap((seg) => seg.split(/[^A-Za-z0-9]+/))
+    .filter(Boolean);
+  return method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join("");
 }
 
 /** Deepest JSON nesting accepted: deeper input overflows the stack of validation and serialisation. */

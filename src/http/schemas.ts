@@ -38,3 +38,33 @@ export const Pagination = z.object({
 });
 
 export const IdParams = z.object({ id: Uuid });
+
+/** A call for the user's wallet to send: `value` in wei (decimal string). */
+export const WalletCallSchema = z.object({ to: z.string(), data: z.string(), value: z.string(), description: z.string() }).openapi("WalletCall");
+
+/** How a buyer funds a task's escrow from the wallet (src/protocol/settlement.ts FundingPlan). */
+export const FundingPlanSchema = z
+  .object({
+    chain: z.string(),
+    chainId: z.number().int(),
+    escrow: z.string().openapi({ description: "TaskEscrow address" }),
+    taskKey: z.string().openapi({ description: "The task's bytes32 id on-chain" }),
+    token: z.string(),
+    amount: z.string().openapi({ description: "The budget, token base units" }),
+    deadline: z.number().int().openapi({ description: "unix seconds" }),
+    authorization: z.string().openapi({ description: "The coordinator's EIP-712 FundingAuthorization signature" }),
+    calls: z.array(WalletCallSchema).openapi({ description: "approve (ERC-20) then fund, in order" }),
+    permit: z
+      .object({
+        typedData: z.object({
+          domain: z.object({ name: z.string(), version: z.string(), chainId: z.number(), verifyingContract: z.string() }),
+          types: z.object({ Permit: z.array(z.object({ name: z.string(), type: z.string() })) }),
+          primaryType: z.literal("Permit"),
+          message: z.object({ owner: z.string(), spender: z.string(), value: z.string(), nonce: z.string(), deadline: z.string() }),
+        }),
+        fundWithPermit: z.object({ to: z.string(), signature: z.string(), args: z.record(z.string(), z.union([z.string(), z.number()])) }),
+      })
+      .optional()
+      .openapi({ description: "ERC-2612: sign typedData, then send fundWithPermit (one transaction)" }),
+  })
+  .openapi("FundingPlan");

@@ -44,16 +44,23 @@ export type TaskRow = {
   /** Set when read for a viewer: may it see the input (invited to bid, or an arbitrator of its dispute)? */
   viewer_invited?: boolean;
   viewer_arbitrates?: boolean;
+  /** Set when read for a view: the escrow's state (escrow route) and the task's dispute, if any. */
+  escrow_state?: string | null;
+  dispute?: { id: string; status: string; agentShareBps: number | null; appealed: boolean; arbitrator: string } | null;
 };
 
 /**
  * Per-row flags of what `$n` (a viewer's address, or NULL) may see beyond the buyer and the
  * assigned agent: the input if it was invited to bid (a call for proposals went to it), input and
- * output if it arbitrates the task's dispute.
+ * output if it arbitrates the task's dispute; and what a view shows of the other routes' state
+ * (the escrow's state, the dispute).
  */
 const viewerFlags = (n: number) => `,
     EXISTS (SELECT 1 FROM cfps c WHERE c.auction_id = t.auction_id AND c.agent = $${n}) AS viewer_invited,
-    EXISTS (SELECT 1 FROM disputes d WHERE d.task_id = t.id AND d.arbitrator = $${n}) AS viewer_arbitrates`;
+    EXISTS (SELECT 1 FROM disputes d WHERE d.task_id = t.id AND d.arbitrator = $${n}) AS viewer_arbitrates,
+    (SELECT e.state FROM escrows e WHERE e.task_id = t.id) AS escrow_state,
+    (SELECT jsonb_build_object('id', d.dispute_id::text, 'status', d.status, 'agentShareBps', d.agent_share_bps, 'appealed', d.appealed, 'arbitrator', d.arbitrator)
+       FROM disputes d WHERE d.task_id = t.id ORDER BY d.dispute_id DESC LIMIT 1) AS dispute`;
 
 const SELECT_TASK = `
   SELECT t.*, a.rule, a.window_ms, a.quantity, a.status AS auction_status, a.closes_at, a.closed_at, a.close_reason, a.eligible

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { walletOf, type Api } from "../http/api.js";
-import { Address, Amount, Capability, IdParams, Pagination } from "../http/schemas.js";
+import { Address, Amount, Capability, FundingPlanSchema, IdParams, Pagination } from "../http/schemas.js";
 import { AUCTION_RULES, ROUTES, URGENCIES } from "../protocol/tasks.js";
 import type { TaskService } from "./service.js";
 
@@ -26,20 +26,61 @@ export const TaskSpecBody = z
   .strict()
   .openapi("TaskSpec");
 
+const Instant = z.string().openapi({ format: "date-time" });
+const Base = z.string().openapi({ description: "token base units (decimal string)" });
 const TaskView = z
   .object({
-    id: z.string(),
+    id: z.string().openapi({ format: "uuid" }),
     auctionId: z.string(),
-    lotIndex: z.number(),
+    lotIndex: z.number().int(),
     buyer: z.string(),
     capability: z.string(),
+    input: z.unknown().optional().openapi({ description: "Shown to the buyer, invited and assigned agents, the task's arbitrator and the operator" }),
+    complexity: z.number().int(),
+    urgency: z.string(),
+    budget: Base,
+    token: z.string(),
+    deadline: Instant,
+    route: z.enum(["auto", "channel", "escrow"]).openapi({ description: "The route the buyer asked for" }),
+    settlement: z.enum(["channel", "escrow", "offchain"]).openapi({ description: "The route the task settles on" }),
     status: z.string(),
-    budget: z.string(),
     agent: z.string().nullable(),
-    price: z.string().nullable(),
-    proposals: z.array(z.object({ agent: z.string(), price: z.string(), etaMs: z.number(), outcome: z.string() })).optional(),
+    price: Base.nullable(),
+    auction: z.object({
+      rule: z.string(),
+      windowMs: z.number().int(),
+      quantity: z.number().int(),
+      status: z.string(),
+      eligible: z.number().int(),
+      closesAt: Instant,
+      closedAt: Instant.nullable(),
+      closeReason: z.string().nullable(),
+    }),
+    runnerUps: z.array(z.object({ agent: z.string(), price: Base })).nullable(),
+    execution: z.object({
+      attempts: z.number().int(),
+      failovers: z.number().int(),
+      startedAt: Instant.nullable(),
+      deliveredAt: Instant.nullable(),
+      resultHash: z.string().nullable().openapi({ description: "keccak256 of the canonical output, attested on-chain" }),
+      failureReason: z.string().nullable(),
+    }),
+    workflowId: z.string().nullable(),
+    nodeKey: z.string().nullable(),
+    funding: z
+      .object({ planUrl: z.string().nullable(), escrowState: z.string().nullable() })
+      .extend(FundingPlanSchema.partial().shape)
+      .nullable()
+      .openapi({ description: "Escrow route: where the funding plan is while in funding, and the escrow's state; the POST answer carries the plan inline" }),
+    dispute: z
+      .object({ id: z.string(), status: z.string(), agentShareBps: z.number().int().nullable(), appealed: z.boolean(), arbitrator: z.string() })
+      .nullable()
+      .openapi({ description: "The task's dispute (escrow route), if one was opened" }),
+    output: z.unknown().optional().openapi({ description: "The delivered output, to the buyer, the agent, the arbitrator and the operator once delivered" }),
+    createdAt: Instant,
+    awardedAt: Instant.nullable(),
+    proposals: z.array(z.object({ agent: z.string(), price: Base, etaMs: z.number(), outcome: z.string() })).optional().openapi({ description: "Sealed until the close: then to the buyer; each agent sees its own" }),
   })
-  .passthrough()
   .openapi("Task");
 
 export function registerTaskRoutes(api: Api, tasks: TaskService) {

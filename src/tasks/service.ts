@@ -125,6 +125,9 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
     },
     workflowId: t.workflow_id,
     nodeKey: t.node_key,
+    // Escrow route: where the funding plan is while the task waits for it, and the escrow's state.
+    funding: t.settlement === "escrow" ? { planUrl: t.status === "funding" ? `/v1/tasks/${t.id}/funding` : null, escrowState: t.escrow_state ?? null } : null,
+    dispute: t.dispute ?? null,
     ...(showOutput && t.delivered_at ? { output: t.output } : {}),
     createdAt: t.created_at.toISOString(),
     awardedAt: t.awarded_at?.toISOString() ?? null,
@@ -224,7 +227,9 @@ export function createTaskService(
       if (funding) {
         const t = rows[0]!;
         const plan = await settlement.fundingPlan!({ id: t.id, buyer, token: spec.token, amount: spec.budget, deadline: spec.deadline });
-        return [{ ...toView(t), funding: plan }];
+        const view = toView(t);
+        // The plan itself comes inline once, with where to read it again.
+        return [{ ...view, funding: { ...view.funding!, ...(plan as object) } }];
       }
       if (out.length === 0) {
         await auction.close(auctionId, "all-proposed"); // nobody to ask: expires at once

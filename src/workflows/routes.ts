@@ -33,6 +33,45 @@ const WorkflowBody = z
     route: z.enum(["auto", "channel", "escrow"]).default("auto"),
   })
   .strict()
+  .openapi("WorkflowSpec");
+
+const Amt = z.string().openapi({ description: "token base units (decimal string)" });
+const WorkflowView = z
+  .object({
+    id: z.string(),
+    buyer: z.string(),
+    status: z.string(),
+    totalBudget: Amt,
+    reserve: Amt,
+    reserveUsed: Amt,
+    token: z.string(),
+    route: z.string(),
+    deadline: z.string(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+    wallMs: z.number().nullable(),
+    criticalPath: z.object({ nodes: z.array(z.string()), ms: z.number() }),
+    ledger: z.object({ hold: Amt, spend: Amt, release: Amt, reserve_draw: Amt }),
+    nodes: z.array(
+      z.object({
+        key: z.string(),
+        status: z.string(),
+        dependsOn: z.array(z.string()),
+        capability: z.string(),
+        budget: Amt,
+        taskId: z.string().nullable(),
+        taskStatus: z.string().nullable(),
+        funding: z.string().nullable().openapi({ description: "Escrow-route node in funding: the path of its funding plan" }),
+        agent: z.string().nullable(),
+        price: Amt.nullable(),
+        attempts: z.number().nullable(),
+        failureReason: z.string().nullable(),
+        startedAt: z.string().nullable(),
+        finishedAt: z.string().nullable(),
+        durationMs: z.number().nullable(),
+      }),
+    ),
+  })
   .openapi("Workflow");
 
 export function registerWorkflowRoutes(api: Api, workflows: WorkflowService) {
@@ -44,6 +83,7 @@ export function registerWorkflowRoutes(api: Api, workflows: WorkflowService) {
     access: "buyer",
     status: 201,
     body: WorkflowBody,
+    response: WorkflowView,
     handler: ({ body, principal }) => workflows.create(walletOf(principal), body as never),
   });
   api.route({
@@ -53,6 +93,7 @@ export function registerWorkflowRoutes(api: Api, workflows: WorkflowService) {
     tags: ["workflows"],
     access: "user",
     params: IdParams,
+    response: WorkflowView,
     handler: ({ params, principal }) => workflows.get(params.id, principal),
   });
 }

@@ -1,4 +1,8 @@
 import { expect } from "chai";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Wallet } from "ethers";
 import { Client, newAgent, newUser, startHarness, taskBody, until, type Harness } from "./harness.js";
 import { startChain, type TestChain } from "./chain-harness.js";
@@ -363,5 +367,19 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
     const rows = (await h.c.ctx.db.query("SELECT kind, status, last_error FROM chain_outbox WHERE payload->>'taskId' = $1 ORDER BY id", [id])).rows;
     expect(metrics, JSON.stringify(rows) + metrics.split("\n").filter((l) => l.includes("escrow_intent")).join("\n")).to.match(/aicp_escrow_intent_reverted_total\{kind="escrow.(award|deliver)",outcome="task-failed"\} [1-9]/);
     await until(async () => (await checkChainInvariants(h.c.ctx.db, evm)).length === 0, 30_000, 200);
+  });
+
+  it("publishes every route's response in an OpenAPI 3.1 document that Redocly lints with 0 errors and 0 warnings", async () => {
+    const doc = (await new Client(h.url).get("/openapi.json")).body;
+    const file = join(mkdtempSync(join(tmpdir(), "aicp-openapi-")), "openapi.json");
+    writeFileSync(file, JSON.stringify(doc));
+    const lint = spawnSync(process.execPath, ["node_modules/@redocly/cli/bin/cli.js", "lint", file, "--format", "json"], { encoding: "utf8" });
+    const report = JSON.parse(lint.stdout) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; message: string }[] };
+    expect(report.totals, JSON.stringify(report.problems.slice(0, 5))).to.deep.include({ errors: 0, warnings: 0 });
+    expect(lint.status).to.equal(0);
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, { content?: unknown }> }>>))
+      for (const [method, op] of Object.entries(ops)) expect(Object.values(op.responses).every((r) => r.content), `${method} ${path} has a response schema`).to.equal(true);
+    expect(Object.keys(doc.components.schemas.Task.properties)).to.include.members(["route", "settlement", "funding", "execution", "output", "dispute"]);
+    expect(Object.keys(doc.components.schemas.Task.properties.execution.properties)).to.include("resultHash");
   });
 });
