@@ -9,6 +9,8 @@
  * environment; every setting is listed by `--help`. Ctrl-C (SIGINT) or SIGTERM stops it after
  * its running tasks, within AGENT_DRAIN_MS.
  */
+import { chainFromNetwork } from "../sdk/buyer-chain.js";
+import { createChainPayouts } from "../sdk/payouts.js";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -77,9 +79,13 @@ async function main() {
   const coordinator = new URL(env.AICP_URL).host.replace(/[^A-Za-z0-9.-]/g, "_");
   const pricing = env.AGENT_PRICING ?? DEFAULT_PRICING[kind];
 
+  // Payouts on the chain the coordinator names (GET /v1/network): watched, and withdrawable with agent.withdraw.
+  const network = await chainFromNetwork(env.AICP_URL).catch(() => undefined);
+  const payouts = network ? createChainPayouts({ chain: network, wallet }) : undefined;
   const agent = createReferenceAgent(kind, {
     baseUrl: env.AICP_URL,
     wallet,
+    ...(payouts ? { payouts } : {}),
     ...(env.AGENT_NAME ? { name: env.AGENT_NAME } : {}),
     ...(env.AGENT_PORT !== undefined ? { endpoint: { host: env.AGENT_HOST, port: env.AGENT_PORT, ...(env.AGENT_PUBLIC_URL ? { publicUrl: env.AGENT_PUBLIC_URL } : {}) } } : {}),
     maxConcurrency: env.AGENT_MAX_CONCURRENCY,
@@ -91,6 +97,7 @@ async function main() {
     log: (level, message, data) => log[level](data ?? {}, message),
   });
   agent.on("won", (w) => log.info({ auctionId: w.auctionId, taskId: w.taskId, price: w.price.toString(), failover: w.failover }, "won"));
+  agent.on("payout", (p) => log.info({ route: p.route, token: p.token, amount: p.amount.toString() }, "payout credited on-chain"));
   agent.on("lost", (l) => log.debug({ auctionId: l.auctionId }, "lost"));
   agent.on("failed", (f) => log.warn({ taskId: f.taskId, attempt: f.attempt, err: f.error.message, reported: f.reported }, "task failed"));
 
@@ -116,6 +123,7 @@ async function main() {
     await agent.stop({ drainMs: env.AGENT_DRAIN_MS });
     const s = agent.stats();
     log.info({ ...s, earnings: s.earnings.toString(), earningsByToken: Object.fromEntries(Object.entries(s.earningsByToken).map(([k, v]) => [k, v.toString()])) }, "stopped");
+    payouts?.close();
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

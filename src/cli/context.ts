@@ -9,6 +9,8 @@ import { createBuyer, type Buyer, type BuyerSigner } from "../sdk/buyer.js";
 import { AmountError, NATIVE_TOKEN, describeAmount, parseAmount, type TokenInfo } from "../sdk/buyer-amounts.js";
 import { BuyerError } from "../sdk/buyer-errors.js";
 import type { BuyerChainOptions } from "../sdk/buyer-chain.js";
+import { createChainPayouts, type ChainPayouts } from "../sdk/payouts.js";
+import { createDisputes, type Disputes } from "../sdk/disputes.js";
 
 /** The CLI's environment, each with its default; flags override. */
 export const Env = z.object({
@@ -36,6 +38,10 @@ export type CliContext = {
   buyer(): Buyer;
   /** A buyer for public calls only (no key needed). */
   publicBuyer(): Buyer;
+  /** The key's payouts in TaskEscrow and PaymentChannels (an agent's earnings). @throws BuyerError NO_KEY | NO_CHAIN */
+  payouts(): ChainPayouts;
+  /** The key's disputes client (arbitrator or party). @throws BuyerError NO_KEY | NO_CHAIN */
+  disputes(): Disputes;
   /** Token address from an address, `native`, or a symbol of the deployment; the deployment's token when undefined. */
   token(spec?: string): Promise<string>;
   /** Decimals and symbol of a token, when the chain is known (else undefined: amounts then need base units). */
@@ -127,6 +133,16 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     buyer() {
       buyer ??= createBuyer({ baseUrl: url, wallet: wallet(), ...(chain ? { chain } : {}) });
       return buyer;
+    },
+    payouts() {
+      const b = ctx.buyer();
+      if (!b.chain) throw new BuyerError("NO_CHAIN", "Payouts are on-chain: the coordinator names no chain and no deployments file was given.");
+      return createChainPayouts({ chain: b.chain, wallet: wallet() });
+    },
+    disputes() {
+      const b = ctx.buyer();
+      if (!b.chain) throw new BuyerError("NO_CHAIN", "Disputes are on-chain: the coordinator names no chain and no deployments file was given.");
+      return createDisputes({ baseUrl: url, wallet: wallet() as never, chain: b.chain });
     },
     publicBuyer() {
       return buyer ?? (reader ??= createBuyer({ baseUrl: url, wallet: Wallet.createRandom() as unknown as BuyerSigner, ...(chain ? { chain } : {}) }));

@@ -23,6 +23,7 @@ import { chainFromNetwork } from "../sdk/buyer-chain.js";
 import { readTaskFile, readWorkflowFile } from "./files.js";
 import { emit, fields, preview, printError, table } from "./output.js";
 import { counterProgress, taskProgress, workflowProgress } from "./progress.js";
+import { registerWalletCommands } from "./wallet-commands.js";
 
 const UNBOUNDED = 2n ** 256n - 1n;
 
@@ -480,6 +481,7 @@ export function buildProgram(): Command {
         await sub.done;
       }),
     );
+  registerWalletCommands(program, action);
   return program;
 }
 

@@ -33,9 +33,9 @@ export type Task = {
 };
 
 /**
- * Payout watching and withdrawal. **Provided by the settlement module later** (channels:
- * batch-settled voucher credits; escrow: released payouts) — the SDK only defines the shape
- * and forwards to it; it makes no chain calls itself.
+ * Payout watching and withdrawal (channels: batch-settled voucher credits and delivery claims;
+ * escrow: released payouts and dispute splits). The agent SDK only forwards to it; the EVM
+ * implementation is `createChainPayouts` (./payouts.ts).
  */
 export type PayoutsProvider = {
   /**
@@ -98,7 +98,7 @@ export type AgentOptions = {
   pollWaitMs?: number;
   /** Pull mode: how often running tasks are checked for a missed assignment, and overdue bids for their outcome, ms; default 5 000. */
   reconcileMs?: number;
-  /** Payout watching and withdrawal, **provided by the settlement module later**; absent until then. */
+  /** Payout watching and withdrawal: `createChainPayouts({ chain, wallet })` (./payouts.ts); without it `withdraw` throws. */
   payouts?: PayoutsProvider;
   /** Log sink; silent by default. */
   log?: (level: "debug" | "info" | "warn" | "error", message: string, data?: Record<string, unknown>) => void;
@@ -174,7 +174,7 @@ export type Agent = {
   once<E extends keyof AgentEvents>(event: E, filter?: (payload: AgentEvents[E]) => boolean): Promise<AgentEvents[E]>;
   /**
    * Withdraws the claimable balance of `token` through the payouts provider.
-   * @throws Error when no payouts provider is configured (until the settlement module provides one)
+   * @throws Error when no payouts provider is configured (pass `payouts: createChainPayouts(…)`)
    */
   withdraw(token: string): Promise<{ amount: bigint; txHash: string }>;
   /** The signed-in HTTP session (for calls the SDK does not wrap). */

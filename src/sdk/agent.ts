@@ -662,7 +662,7 @@ export function createAgent(options: AgentOptions): Agent {
       });
     },
     async withdraw(token) {
-      if (!options.payouts) throw new Error("no payouts provider is configured (it comes with the settlement module)");
+      if (!options.payouts) throw new Error("no payouts provider is configured: pass payouts: createChainPayouts({ chain, wallet }) to createAgent");
       return options.payouts.withdraw(token);
     },
   };

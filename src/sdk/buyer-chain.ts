@@ -4,7 +4,7 @@
  * calls from the buyer's own wallet with contract reverts decoded into readable errors.
  */
 import { Contract, Interface, JsonRpcProvider, getAddress, type ContractRunner, type InterfaceAbi, type Signer, type TransactionReceipt } from "ethers";
-import type { PaymentChannels, TaskEscrow } from "../protocol/contracts.js";
+import type { DisputeResolver, PaymentChannels, TaskEscrow } from "../protocol/contracts.js";
 import { readDeployment, type Deployment } from "../protocol/deployment.js";
 import { NATIVE_TOKEN, type TokenInfo } from "./buyer-amounts.js";
 import { BuyerError } from "./buyer-errors.js";
@@ -36,8 +36,10 @@ export type BuyerChain = {
   readonly escrow: TaskEscrow;
   /** PaymentChannels, read-only (connect a signer to send). */
   readonly channels: PaymentChannels;
+  /** DisputeResolver, read-only. @throws BuyerError NOT_DEPLOYED on use when the deployment lacks it */
+  readonly resolver: DisputeResolver;
   /** Lower-case address of a deployed contract. @throws BuyerError NOT_DEPLOYED */
-  address(name: "TaskEscrow" | "PaymentChannels" | "AICPTestToken"): string;
+  address(name: "TaskEscrow" | "PaymentChannels" | "DisputeResolver" | "AICPTestToken"): string;
   /** The token the deployment ships for local use (AICPTestToken, "tUSD"), if any; else the native currency. */
   readonly defaultToken: string;
   /**
@@ -102,6 +104,7 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
   const contract = <T>(name: string) => new Contract(address(name), d.contracts[name]!.abi as InterfaceAbi, provider) as unknown as T;
   const escrow = contract<TaskEscrow>("TaskEscrow");
   const channels = contract<PaymentChannels>("PaymentChannels");
+  let resolver: DisputeResolver | undefined;
   // Every ABI of the deployment, to decode a custom error whichever contract raised it.
   const errors = new Interface(Object.values(d.contracts).flatMap((c) => (c.abi as { type?: string }[]).filter((f) => f.type === "error")) as InterfaceAbi);
   const infos = new Map<string, Promise<TokenInfo>>();
@@ -165,6 +168,9 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
     deployment: d,
     escrow,
     channels,
+    get resolver() {
+      return (resolver ??= contract<DisputeResolver>("DisputeResolver"));
+    },
     address: (name) => address(name),
     defaultToken: testToken ?? NATIVE_TOKEN,
     async resolveToken(spec) {

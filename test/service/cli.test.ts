@@ -14,6 +14,9 @@ import { startHarness, until, type Harness } from "./harness.js";
 import { startChain, type TestChain } from "./chain-harness.js";
 import { createReferenceAgent, type AgentKind } from "../../src/agents-ref/kinds.js";
 import type { Agent } from "../../src/sdk/agent.js";
+import { connectEvm } from "../../src/chain/evm/chain.js";
+import { taskKey } from "../../src/protocol/keys.js";
+import { rulingSplit } from "../../src/protocol/disputes.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const bin = join(root, "bin", "aicp.mjs");
@@ -27,6 +30,10 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
   let token: string;
   let dir: string;
   const agents: Agent[] = [];
+  /** The reference agents' wallets, by lower-case address (their keys drive `aicp agent …`). */
+  const agentWallets = new Map<string, Wallet>();
+  /** The task the escrow test leaves in dispute, for the dispute commands. */
+  let disputedTask = "";
 
   /** Runs `aicp args…`; resolves with the exit code and both streams. */
   function aicp(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
@@ -84,7 +91,9 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     const tUSD = new Contract(token, ["function mint(address,uint256)"], new NonceManager(chain.wallet(0)));
     for (const i of [5, 7, 8, 9]) await (await tUSD.getFunction("mint")(chain.wallet(i).address, 1_000n * 10n ** 6n)).wait();
     for (const kind of ["hash", "image", "math", "csv"] as AgentKind[]) {
-      const a = createReferenceAgent(kind, { baseUrl: h.url, wallet: Wallet.createRandom() as unknown as Wallet, pollWaitMs: 1000, reconcileMs: 1000 });
+      const w = Wallet.createRandom() as unknown as Wallet;
+      agentWallets.set(w.address.toLowerCase(), w);
+      const a = createReferenceAgent(kind, { baseUrl: h.url, wallet: w, pollWaitMs: 1000, reconcileMs: 1000 });
       await a.start();
       agents.push(a);
     }
@@ -281,6 +290,56 @@ describe("aicp CLI (child process) against a coordinator and a hardhat node", fu
     const rec = await aicp(["--account", "8", "task", "reclaim", pt.id]);
     expect(rec.code).to.equal(1);
     expect(rec.stderr).to.match(/^error: ESCROW_STATE/m);
+    disputedTask = pt.id;
+  });
+
+  it("aicp dispute: the arbitrator lists and reads the case, the buyer adds ERC-1497 evidence, the arbitrator rules 60/40 seeing the amounts; aicp agent: earnings and withdrawal from both contracts, exact", async () => {
+    expect(disputedTask, "the escrow test left a disputed task").to.be.a("string");
+    const evm = connectEvm(h.config);
+    const info = await evm.resolver.disputeOf(await evm.resolver.disputeOfTask(taskKey(disputedTask)));
+    const arb = [2, 3].find((i) => chain.wallet(i).address === info.arbitrator)!;
+    const cases = json<{ id: string; taskId: string; status: string }[]>(await aicp(["--account", String(arb), "--json", "dispute", "list", "--status", "open"]));
+    const c = cases.find((x) => x.taskId === disputedTask)!;
+    expect(c.status).to.equal("awaiting_ruling");
+    // A wallet without the arbitrator role has no case list.
+    const refused = await aicp(["--account", "8", "dispute", "list"]);
+    expect([refused.code, /ARBITRATOR_ONLY/.test(refused.stderr)]).to.deep.equal([1, true]);
+    const ev = await aicp(["--account", "8", "dispute", "evidence", c.id, "--name", "Expected medians", "--description", "Hand-computed medians differ.", "--file", file("medians.csv", "city,median\nOslo,4.5\n")]);
+    expect(ev.code, ev.stderr).to.equal(0);
+    const shown = await until(async () => {
+      const r = await aicp(["--account", String(arb), "dispute", "show", c.id]);
+      return /Expected medians: Hand-computed medians differ\. \(file 1220/.test(r.stdout) && r;
+    }, 30_000, 500);
+    expect(shown.stdout).to.match(/\[buyer, api\] ipfs:\/\/bafy-cli-evidence/);
+    // Another arbitrator cannot rule this case (it may not even read it): nothing is sent.
+    const stranger = await aicp(["--account", String(arb === 2 ? 3 : 2), "dispute", "rule", c.id, "60"]);
+    expect([stranger.code, /NOT_A_PARTY|DisputeResolverNotArbitrator/.test(stranger.stderr)]).to.deep.equal([1, true]);
+    const e = await evm.escrow.escrowOf(taskKey(disputedTask));
+    const split = rulingSplit(e.price, e.amount, 6000, Number(e.feeBps));
+    const ruled = await aicp(["--account", String(arb), "dispute", "rule", c.id, "60"]);
+    expect(ruled.code, ruled.stderr).to.equal(0);
+    expect(ruled.stderr).to.match(new RegExp(`\\(${split.agent} base units\\)`)).and.to.match(new RegExp(`buyer [0-9.]+ tUSD \\(${split.buyer} base units\\)`));
+    // Past the appeal window the coordinator finalizes it; TaskEscrow pays the split.
+    await chain.provider.send("evm_increaseTime", [86_401]);
+    await chain.mine(1);
+    await until(async () => json<{ status: string }>(await aicp(["--account", "8", "--json", "task", "show", disputedTask])).status === "resolved", 60_000, 500);
+    const agentWallet = agentWallets.get(e.agent.toLowerCase())!;
+    await (await chain.wallet(0).sendTransaction({ to: agentWallet.address, value: 10n ** 17n })).wait();
+    const key = ["--key", agentWallet.privateKey];
+    const earned = json<{ withdrawable: { escrow: string; channels: string; total: string }; routes: { route: string }[] }>(await aicp([...key, "--json", "agent", "earnings"]));
+    const [inEscrow, inChannels] = [await evm.escrow.balanceOf(agentWallet.address, token), await evm.channels.claimableOf(agentWallet.address, token)];
+    expect([earned.withdrawable.escrow, earned.withdrawable.channels]).to.deep.equal([inEscrow.toString(), inChannels.toString()]);
+    expect(inEscrow >= split.agent).to.equal(true);
+    expect(earned.routes.map((r) => r.route)).to.include("escrow");
+    const before = await new Contract(token, ["function balanceOf(address) view returns (uint256)"], chain.provider).getFunction("balanceOf")(agentWallet.address) as bigint;
+    const w = await aicp([...key, "agent", "withdraw"]);
+    expect(w.code, w.stderr).to.equal(0);
+    expect(w.stdout).to.match(/from TaskEscrow in 0x[0-9a-f]{64}/);
+    const after = await new Contract(token, ["function balanceOf(address) view returns (uint256)"], chain.provider).getFunction("balanceOf")(agentWallet.address) as bigint;
+    expect(after - before).to.equal(inEscrow + inChannels);
+    expect(await evm.escrow.balanceOf(agentWallet.address, token)).to.equal(0n);
+    const none = await aicp([...key, "agent", "withdraw"]);
+    expect([none.code, /NOTHING_TO_WITHDRAW/.test(none.stderr)]).to.deep.equal([1, true]);
   });
 
   it("channel withdraw: requests, waits out the challenge period, withdraws the deposit", async () => {
