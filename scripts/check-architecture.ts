@@ -55,7 +55,7 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   "main.ts": { owns: "the entry point (--role)", imports: ["app", "config.ts", "errors.ts", "logger.ts", "stack"] },
   sdk: { owns: "agent and buyer SDKs (HTTP clients)", imports: ["protocol"] },
   "agents-ref": { owns: "the reference agents", imports: ["logger.ts", "sdk"] },
-  cli: { owns: "the aicp CLI", imports: ["sdk"] },
+  cli: { owns: "the aicp CLI", imports: ["protocol", "sdk"] },
   demo: { owns: "npm run demo (its figures from the operator audit over HTTP)", imports: ["agents-ref", "chain", "config.ts", "protocol", "sdk", "settlement", "stack"] },
 };
 
