@@ -22,6 +22,9 @@ import { registerDisputeRoutes } from "../disputes/routes.js";
 import { registerChannelRoutes } from "../channels/routes.js";
 import { registerNetworkRoute } from "./network-routes.js";
 import { registerAuditRoute } from "./audit-routes.js";
+import { registerDashboardRoutes } from "../dashboard/routes.js";
+import { mountQueueBoard } from "./queue-board.js";
+import { mountWebApp } from "./web-app.js";
 
 /** Builds the Express 5 application: `/v1` routes, OpenAPI, Swagger UI, health and metrics. */
 export function createApp(ctx: AppContext, services: Services) {
@@ -54,6 +57,7 @@ export function createApp(ctx: AppContext, services: Services) {
   registerChannelRoutes(api, services.channels);
   registerNetworkRoute(api, services.network);
   registerAuditRoute(api, ctx, services.evm);
+  registerDashboardRoutes(api, services.dashboard);
   const openapi = new OpenApiGeneratorV31(api.registry.definitions).generateDocument({
     openapi: "3.1.0",
     info: {
@@ -70,6 +74,9 @@ export function createApp(ctx: AppContext, services: Services) {
     res.json(openapi);
   });
   app.use("/docs", helmet({ contentSecurityPolicy: { directives: { "script-src": ["'self'"], "style-src": ["'self'", "'unsafe-inline'"], "img-src": ["'self'", "data:"] } } }), swaggerUi.serve, swaggerUi.setup(openapi as never));
+
+  // Bull Board (the operator's view of the BullMQ queues), behind the admin key.
+  mountQueueBoard(app, ctx);
 
   app.use(helmet());
   if (config.LOG_LEVEL !== "silent")
@@ -142,6 +149,8 @@ export function createApp(ctx: AppContext, services: Services) {
   }
   app.use("/v1", express.json({ limit: config.BODY_LIMIT, strict: false }));
   app.use(api.router);
+  // The web app (buyer, agent operator, arbitrator, dashboard), built by Vite into web/dist.
+  mountWebApp(app, ctx);
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.path}.` } });

@@ -1,3 +1,4 @@
+import { createDashboardService, type DashboardService } from "../dashboard/service.js";
 import type { AppContext } from "../context.js";
 import { createNotifier } from "../events/notifier.js";
 import { createDisputeService, type DisputeService } from "../disputes/service.js";
@@ -27,6 +28,7 @@ import { createEventRegistry, type EventRegistry } from "../settlement/events.js
 
 /** The domain services, wired once per process from the context. */
 export type Services = {
+  dashboard: DashboardService;
   auth: AuthService;
   agents: AgentService;
   auction: AuctionService;
@@ -120,5 +122,6 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   const disputes = escrow ? createDisputeService(ctx.db) : undefined;
   const network = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
-  return { auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}) };
+  const dashboard = createDashboardService(ctx, async () => (await breakers.snapshot()).filter((b) => b.state === "open").length);
+  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}) };
 }

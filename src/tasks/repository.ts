@@ -41,6 +41,8 @@ export type TaskRow = {
   closed_at: Date | null;
   close_reason: string | null;
   eligible: number;
+  /** How many agents have proposed (sealed: the count, never the prices, before the close). */
+  proposed: number;
   /** Set when read for a viewer: may it see the input (invited to bid, or an arbitrator of its dispute)? */
   viewer_invited?: boolean;
   viewer_arbitrates?: boolean;
@@ -63,7 +65,7 @@ const viewerFlags = (n: number) => `,
        FROM disputes d WHERE d.task_id = t.id ORDER BY d.dispute_id DESC LIMIT 1) AS dispute`;
 
 const SELECT_TASK = `
-  SELECT t.*, a.rule, a.window_ms, a.quantity, a.status AS auction_status, a.closes_at, a.closed_at, a.close_reason, a.eligible
+  SELECT t.*, a.rule, a.window_ms, a.quantity, a.status AS auction_status, a.closes_at, a.closed_at, a.close_reason, a.eligible, a.proposed
     FROM tasks t JOIN auctions a ON a.id = t.auction_id`;
 
 export type TaskFilter = { status?: string; buyer?: string; agent?: string; capability?: string; limit: number; offset: number };

@@ -52,6 +52,7 @@ const TaskView = z
       quantity: z.number().int(),
       status: z.string(),
       eligible: z.number().int(),
+      proposals: z.number().int().openapi({ description: "How many agents have proposed (sealed: the count, not the prices, until the close)" }),
       closesAt: Instant,
       closedAt: Instant.nullable(),
       closeReason: z.string().nullable(),

@@ -110,6 +110,7 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
       quantity: t.quantity,
       status: t.auction_status,
       eligible: t.eligible,
+      proposals: t.proposed,
       closesAt: t.closes_at.toISOString(),
       closedAt: t.closed_at?.toISOString() ?? null,
       closeReason: t.close_reason,
