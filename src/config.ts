@@ -97,6 +97,7 @@ const schema = z.object({
     .default("{}")
     .describe('Per-token thresholds as JSON {"<token address>": "<base units>"}, overriding ESCROW_THRESHOLD'),
   VOUCHER_VERIFY_THREADS: z.coerce.number().int().min(0).max(64).default(1).describe("Worker threads verifying voucher signatures (0 = on the API's event loop)"),
+  AGENT_BASE_PORT: z.coerce.number().int().min(1).max(65000).default(7100).describe("First webhook port of the reference agents npm start runs (one port each, counting up)"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level"),
 });
 

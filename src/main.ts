@@ -92,7 +92,7 @@ async function main() {
   if (role !== "agents") coordinator = await startCoordinator(config, role === "all" ? "all" : role);
   if ((role === "all" && !process.argv.includes("--no-agents")) || role === "agents") {
     const apiUrl = coordinator?.url ?? config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`;
-    agents = await startReferenceAgents(apiUrl, REF_AGENTS, log);
+    agents = await startReferenceAgents(apiUrl, REF_AGENTS, log, { basePort: config.AGENT_BASE_PORT });
   }
   if (role === "all") banner(config, coordinator, agents, chainProc !== undefined);
   else log.info({ role, url: coordinator?.url }, "AICP process started");

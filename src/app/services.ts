@@ -112,7 +112,7 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   const auth = createAuthService(ctx, {
     domain,
     async rolesOf(address) {
-      const roles = ["buyer"];
+      const roles: ("buyer" | "agent" | "arbitrator")[] = ["buyer"];
       if (await agents.isAgent(address)) roles.push("agent");
       // Sign-in goes on while the chain is away; the arbitrator routes ask the chain themselves.
       if (await ctx.chain.isArbitrator(address).catch(() => false)) roles.push("arbitrator");

@@ -22,4 +22,16 @@ export function registerAuthRoutes(api: Api, auth: AuthService) {
     response: z.object({ token: z.string(), address: z.string(), roles: z.array(z.string()), expiresAt: z.string() }),
     handler: ({ body }) => auth.login(body.message, body.signature),
   });
+  api.route({
+    method: "get",
+    path: "/v1/auth/session",
+    // Roles are looked up at the time of the call (a token's claims date from its sign-in):
+    // registering as an agent or being granted the arbitrator role shows here at once.
+    summary: "Who the bearer token (or admin key) speaks for, and the roles it holds now (buyer, agent, arbitrator, operator)",
+    tags: ["auth"],
+    access: "user",
+    response: z.object({ address: z.string().nullable(), roles: z.array(z.enum(["buyer", "agent", "arbitrator", "operator"])) }),
+    handler: async ({ principal }) =>
+      principal.address ? { address: principal.address, roles: await auth.rolesOf(principal.address) } : { address: null, roles: ["operator" as const] },
+  });
 }

@@ -19,13 +19,16 @@ export type AuthService = {
    *   SIWE_EXPIRED | SIWE_BAD_SIGNATURE
    */
   login(message: string, signature: string): Promise<Session>;
+  /** The roles `address` (lowercase 0x) holds now: always "buyer"; "agent" once registered; "arbitrator" while it holds the on-chain role. */
+  rolesOf(address: string): Promise<("buyer" | "agent" | "arbitrator")[]>;
 };
 
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-export function createAuthService(ctx: AppContext, deps: { rolesOf(address: string): Promise<string[]>; domain: () => string }): AuthService {
+export function createAuthService(ctx: AppContext, deps: { rolesOf(address: string): Promise<("buyer" | "agent" | "arbitrator")[]>; domain: () => string }): AuthService {
   const secret = new TextEncoder().encode(ctx.config.AUTH_SECRET);
   return {
+    rolesOf: (address) => deps.rolesOf(address),
     async issueNonce() {
       const bytes = randomBytes(24);
       const nonce = Array.from(bytes, (b) => ALNUM[b % ALNUM.length]).join("");

@@ -1,8 +1,8 @@
 import { StrictMode, useEffect, useState, useSyncExternalStore } from "react";
 import { createRoot } from "react-dom/client";
-import { auth } from "./lib/api";
+import { api, auth, onSessionExpired, SESSION_EXPIRED_MESSAGE } from "./lib/api";
 import { connect, discoverWallets, onWalletsChanged, signIn, walletMessage, type Connected, type WalletDetail } from "./lib/wallet";
-import { AppContext, ErrorNote, useNetwork } from "./ui";
+import { AppContext, ErrorNote, useNetwork, usePoll, type Role } from "./ui";
 import { BuyerPage } from "./pages/Buyer";
 import { AgentPage } from "./pages/Agent";
 import { ArbitratorPage } from "./pages/Arbitrator";
@@ -35,14 +35,19 @@ function App() {
   const [busy, setBusy] = useState(false);
   const session = useSyncExternalStore(auth.subscribe, auth.get);
   useEffect(() => onWalletsChanged(() => setWallets(discoverWallets())), []);
+  useEffect(() => onSessionExpired(() => setError(SESSION_EXPIRED_MESSAGE)), []);
   // A session of another account than the wallet's is not used.
   const signedIn = !!session && !!wallet && session.address === wallet.address.toLowerCase();
+  const roles = usePoll(() => (signedIn ? api<{ roles: Role[] }>("GET", "/v1/auth/session").then((r) => r.roles) : Promise.resolve([] as Role[])), 10_000, [signedIn, session?.token]);
 
   useEffect(() => {
     if (!wallet) return;
     const p = wallet.wallet.provider as unknown as { on?: (e: string, f: (x: unknown) => void) => void; removeListener?: (e: string, f: (x: unknown) => void) => void };
     const onAccounts = () => (setWallet(null), auth.set(null));
-    const onChain = (id: unknown) => Number(id) !== wallet.network.chainId && setError(`Wrong chain: the wallet switched to ${Number(id)}; the marketplace settles on ${wallet.network.chainId}. Reconnect to switch back.`);
+    const onChain = (id: unknown) =>
+      Number(id) !== wallet.network.chainId
+        ? setError(`Wrong chain: your wallet is on chain ${Number(id)}; AICP settles on chain ${wallet.network.chainId}. The next transaction asks your wallet to switch back.`)
+        : setError((e) => (e?.startsWith("Wrong chain") ? null : e));
     p.on?.("accountsChanged", onAccounts);
     p.on?.("chainChanged", onChain);
     return () => (p.removeListener?.("accountsChanged", onAccounts), p.removeListener?.("chainChanged", onChain));
@@ -75,7 +80,7 @@ function App() {
   }
 
   return (
-    <AppContext.Provider value={{ network, wallet, address: wallet?.address.toLowerCase() ?? null, signedIn }}>
+    <AppContext.Provider value={{ network, wallet, address: wallet?.address.toLowerCase() ?? null, signedIn, roles: roles.data ?? [], refreshRoles: roles.reload }}>
       <header className="top">
         <a className="brand" href="/" onClick={(e) => (e.preventDefault(), go("/buyer"))}>AICP</a>
         <nav aria-label="Sections">
@@ -89,7 +94,7 @@ function App() {
           {wallet ? (
             <>
               <span className="who" title={wallet.address}>{wallet.wallet.name}: <code>{wallet.address.slice(0, 8)}…{wallet.address.slice(-4)}</code></span>
-              {signedIn ? <span className="badge">signed in</span> : <button onClick={() => void doSignIn()} disabled={busy}>Sign in with Ethereum</button>}
+              {signedIn ? <span className="badge" title={`roles: ${(roles.data ?? []).join(", ")}`}>signed in</span> : <button onClick={() => void doSignIn()} disabled={busy}>Sign in with Ethereum</button>}
               <button className="secondary" onClick={() => (setWallet(null), auth.set(null))}>Disconnect</button>
             </>
           ) : wallets.length ? (
@@ -104,7 +109,7 @@ function App() {
         </div>
       </header>
       <main>
-        <ErrorNote error={error} />
+        <ErrorNote error={error ?? roles.error} />
         {network?.chain ? (
           <p className="muted small">
             Chain {network.chain.chainId} · RPC {network.chain.rpcUrl} · fee {network.chain.feeBps / 100}% · {network.chain.confirmations} confirmation(s)

@@ -6,9 +6,17 @@ import type { Connected, TxStage } from "./lib/wallet";
 export const NATIVE = "0x0000000000000000000000000000000000000000";
 
 /** The page-wide state: the coordinator's network, the connected wallet, the session. */
-export type AppState = { network: Network | null; wallet: Connected | null; address: string | null; signedIn: boolean };
-export const AppContext = createContext<AppState>({ network: null, wallet: null, address: null, signedIn: false });
+export type Role = "buyer" | "agent" | "arbitrator" | "operator";
+/** The page-wide state; `roles` are the signed-in account's roles now (GET /v1/auth/session), `refreshRoles` asks again. */
+export type AppState = { network: Network | null; wallet: Connected | null; address: string | null; signedIn: boolean; roles: Role[]; refreshRoles: () => void };
+export const AppContext = createContext<AppState>({ network: null, wallet: null, address: null, signedIn: false, roles: [], refreshRoles: () => undefined });
 export const useApp = () => useContext(AppContext);
+
+/** The accepted tokens, ERC-20 tokens first (the local buyers hold test tUSD, and gas is paid in ETH). */
+export function tokensOf(network: Network | null): NonNullable<Network["chain"]>["tokens"] {
+  const all = network?.chain?.tokens ?? [];
+  return [...all.filter((t) => t.address !== NATIVE), ...all.filter((t) => t.address === NATIVE)];
+}
 
 export function tokenOf(network: Network | null, address: string): TokenInfo {
   const t = network?.chain?.tokens.find((x) => x.address === address.toLowerCase());
@@ -94,10 +102,12 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[]):
   return { data, error, reload: () => setN((x) => x + 1) };
 }
 
+/** A titled card; a region named by its heading (for assistive technology). */
 export function Section({ title, children, id }: { title: string; children: ReactNode; id?: string }) {
+  const hid = id ?? `h-${title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
   return (
-    <section aria-labelledby={id ?? title} className="card">
-      <h2 id={id ?? title}>{title}</h2>
+    <section aria-labelledby={hid} className="card">
+      <h2 id={hid}>{title}</h2>
       {children}
     </section>
   );

@@ -42,12 +42,29 @@ export const auth = {
   },
 };
 
+export const SESSION_EXPIRED_MESSAGE = "Your sign-in has expired: sign in again with your wallet.";
+const expiredListeners = new Set<() => void>();
+/** Calls `fn` whenever the session ends by expiry (not by signing out). @returns unsubscribe */
+export function onSessionExpired(fn: () => void): () => void {
+  expiredListeners.add(fn);
+  return () => expiredListeners.delete(fn);
+}
+function expire(): ApiError {
+  auth.set(null);
+  for (const l of expiredListeners) l();
+  return new ApiError(401, "SESSION_EXPIRED", SESSION_EXPIRED_MESSAGE);
+}
+
 /** Calls the API; signs out (and throws SESSION_EXPIRED) when the token has expired. */
 export async function api<T>(method: string, path: string, body?: unknown, opts: { admin?: string } = {}): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (opts.admin) headers["x-admin-key"] = opts.admin;
-  else if (session) headers["authorization"] = `Bearer ${session.token}`;
+  else if (session) {
+    // An expired sign-in is caught here, before the coordinator has to refuse it.
+    if (Date.parse(session.expiresAt) <= Date.now()) throw expire();
+    headers["authorization"] = `Bearer ${session.token}`;
+  }
   let res: Response;
   try {
     res = await fetch(path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -63,10 +80,7 @@ export async function api<T>(method: string, path: string, body?: unknown, opts:
   }
   if (!res.ok) {
     const e = (json as { error?: { code: string; message: string; details?: unknown } } | undefined)?.error;
-    if (res.status === 401 && (e?.code === "TOKEN_EXPIRED" || e?.code === "TOKEN_INVALID") && session) {
-      auth.set(null);
-      throw new ApiError(401, "SESSION_EXPIRED", "Your sign-in has expired: sign in again with your wallet.");
-    }
+    if (res.status === 401 && (e?.code === "TOKEN_EXPIRED" || e?.code === "TOKEN_INVALID") && session) throw expire();
     throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `HTTP ${res.status}`, e?.details);
   }
   return json as T;

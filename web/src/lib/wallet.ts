@@ -5,7 +5,7 @@
  * signing to their confirmations.
  */
 import { createStore, type EIP6963ProviderDetail } from "mipd";
-import { createPublicClient, createWalletClient, custom, defineChain, getAddress, numberToHex, type Chain, type EIP1193Provider, type Hex } from "viem";
+import { BaseError, createPublicClient, createWalletClient, custom, decodeErrorResult, defineChain, getAddress, numberToHex, type Abi, type Chain, type EIP1193Provider, type Hex } from "viem";
 import { createSiweMessage } from "viem/siwe";
 import { api, auth, getNetwork, type Network, type Session } from "./api";
 
@@ -125,6 +125,10 @@ export async function sendCall(c: Connected, call: Call, onStage: (s: TxStage) =
   let hash: Hex;
   try {
     await ensureChain(c.wallet.provider, c.network);
+    // Run it first: a call the contract would refuse is explained by its custom error, not sent.
+    await c.publicClient.call({ account: c.address, to: call.to as Hex, data: call.data as Hex, value: BigInt(call.value) }).catch((err: unknown) => {
+      throw new Error(revertMessage(c, err));
+    });
     hash = await c.walletClient.sendTransaction({ account: c.address, chain: c.chain, to: call.to as Hex, data: call.data as Hex, value: BigInt(call.value) });
   } catch (err) {
     const error = walletMessage(err);
@@ -150,6 +154,24 @@ export async function sendCall(c: Connected, call: Call, onStage: (s: TxStage) =
     }
   })();
   return hash;
+}
+
+/** The custom Solidity error in a failed call, decoded with the contracts' ABIs, in words. */
+export function revertMessage(c: Connected, err: unknown): string {
+  let data: Hex | undefined;
+  if (err instanceof BaseError) err.walk((e) => typeof (e as { data?: unknown }).data === "string" && ((data = (e as { data: Hex }).data), true));
+  const abi = Object.values(c.abis).flat().filter((x) => (x as { type?: string }).type === "error") as Abi;
+  if (data && data.length >= 10) {
+    try {
+      const d = decodeErrorResult({ abi, data });
+      const args = (d.args ?? []).map((a) => String(a)).join(", ");
+      const hint = /Pause/.test(d.errorName) ? " The operator has paused this contract; try again later." : /InsufficientBalance|InsufficientAllowance/.test(d.errorName) ? " Insufficient token balance or allowance." : /Deadline|Expired/.test(d.errorName) ? " The deadline or authorization has passed." : "";
+      return `The contract refused: ${d.errorName}(${args}).${hint}`;
+    } catch {
+      /* not one of ours */
+    }
+  }
+  return walletMessage(err);
 }
 
 /** EIP-712 typed data signed in the wallet (eth_signTypedData_v4). @throws Error (readable) when rejected */

@@ -1,35 +1,41 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { api, ApiError } from "../lib/api";
+import { api } from "../lib/api";
 import { call, read } from "../lib/contracts";
-import { parseUnits } from "../lib/format";
-import { Amount, ErrorNote, Section, useAction, useApp, usePoll } from "../ui";
+import { formatUnits, parseUnits } from "../lib/format";
+import { Amount, ErrorNote, Section, tokensOf, useAction, useApp, usePoll } from "../ui";
 import { useTxs } from "./Buyer";
 
 type AgentView = { address: string; name: string; capabilities: { capability: string; minPrice: string }[]; endpointUrl: string | null; maxConcurrency: number; suspended: boolean; load: number; reputation: { tier: string; multiplierBps: number; successes: number; failures: number } };
 type Cfp = { auctionId: string; taskIds: string[]; capability: string; budget: string; token: string; closesAt: string; rule: string; myProposal?: { price: string } | null };
-type Task = { id: string; capability: string; status: string; price: string | null; token: string; settlement: string; execution: { deliveredAt: string | null } };
+type Task = { id: string; capability: string; status: string; price: string | null; token: string; settlement: string; execution: { deliveredAt: string | null }; dispute: { agentShareBps: number | null } | null };
 type Proof = { epoch: number; root: string; anchored: boolean; leaf: { agent: string; score: string; tasks: string; epoch: string }; leafHash: string; proof: string[] };
 
 export function AgentPage() {
-  const { wallet, signedIn, address } = useApp();
+  const { wallet, signedIn, address, roles } = useApp();
   if (!wallet || !signedIn) return <Section title="Agent operator"><p>Connect your agent's wallet and sign in to register, follow calls for proposals and claim payouts.</p></Section>;
+  const isAgent = roles.includes("agent");
   return (
     <div className="grid">
-      <Profile address={address!} />
+      <Profile address={address!} isAgent={isAgent} />
       <Payouts />
-      <Reputation address={address!} />
-      <Work address={address!} />
+      {isAgent ? <Reputation address={address!} /> : null}
+      {isAgent ? <Work address={address!} /> : null}
     </div>
   );
 }
 
-function Profile({ address }: { address: string }) {
-  const { network } = useApp();
-  const token = network?.chain?.tokens[0];
-  const me = usePoll(() => api<AgentView>("GET", `/v1/agents/${address}`).catch((e: ApiError) => (e.status === 404 ? null : Promise.reject(e))), 5000, [address]);
+function Profile({ address, isAgent }: { address: string; isAgent: boolean }) {
+  const { network, refreshRoles } = useApp();
+  const token = tokensOf(network)[0];
+  const me = usePoll(() => (isAgent ? api<AgentView>("GET", `/v1/agents/${address}`) : Promise.resolve(null)), 5000, [address, isAgent]);
   const [name, setName] = useState("");
-  const [caps, setCaps] = useState("text.summarize=0.5, hash.digest=0.1");
+  const [caps, setCaps] = useState("text.stats=0.1, hash.digest=0.05");
+  const [edited, setEdited] = useState(false);
+  // A registered agent edits what it offers now.
+  useEffect(() => {
+    if (me.data && !edited) setCaps(me.data.capabilities.map((c) => `${c.capability}=${formatUnits(c.minPrice, token?.decimals ?? 0)}`).join(", "));
+  }, [me.data, edited, token?.decimals]);
   const [endpoint, setEndpoint] = useState("");
   const { busy, error, run } = useAction();
   const parsed = () =>
@@ -43,6 +49,7 @@ function Profile({ address }: { address: string }) {
       const body = { name: name || me.data?.name || "my-agent", capabilities: parsed(), ...(endpoint ? { endpointUrl: endpoint } : {}) };
       if (me.data) await api("PATCH", `/v1/agents/${address}`, body);
       else await api("POST", "/v1/agents", body);
+      refreshRoles();
       me.reload();
     });
   return (
@@ -56,7 +63,7 @@ function Profile({ address }: { address: string }) {
       ) : null}
       <form className="form" onSubmit={(e) => (e.preventDefault(), void save())}>
         <label>Name <input value={name} placeholder={me.data?.name ?? "my-agent"} onChange={(e) => setName(e.target.value)} /></label>
-        <label>Capabilities and floor prices ({token?.symbol ?? "base units"}) <input value={caps} onChange={(e) => setCaps(e.target.value)} aria-describedby="caps-help" /></label>
+        <label>Capabilities and floor prices ({token?.symbol ?? "base units"}) <input value={caps} onChange={(e) => (setEdited(true), setCaps(e.target.value))} aria-describedby="caps-help" /></label>
         <span id="caps-help" className="muted small">capability=price, comma-separated</span>
         <label>Webhook endpoint (optional) <input type="url" value={endpoint} onChange={(e) => setEndpoint(e.target.value)} placeholder="https://…" /></label>
         <button type="submit" disabled={busy}>{me.data ? "Save" : "Register"}</button>
@@ -68,7 +75,7 @@ function Profile({ address }: { address: string }) {
 
 function Payouts() {
   const { wallet, network } = useApp();
-  const tokens = network?.chain?.tokens ?? [];
+  const tokens = tokensOf(network);
   const [token, setToken] = useState(tokens[0]?.address ?? "");
   const b = usePoll(async () => ({ escrow: await read<bigint>(wallet!, "TaskEscrow", "balanceOf", [wallet!.address, token]), channels: await read<bigint>(wallet!, "PaymentChannels", "claimableOf", [wallet!.address, token]) }), 3000, [wallet, token]);
   const { busy, error, run } = useAction();
@@ -122,14 +129,19 @@ function Reputation({ address }: { address: string }) {
 }
 
 function Work({ address }: { address: string }) {
-  const cfps = usePoll(() => api<{ items: Cfp[] }>("GET", "/v1/cfps?status=all").catch((e: ApiError) => (e.code === "AGENT_ONLY" ? { items: [] } : Promise.reject(e))), 3000, []);
+  const { network } = useApp();
+  const feeBps = BigInt(network?.chain?.feeBps ?? 0);
+  const cfps = usePoll(() => api<{ items: Cfp[] }>("GET", "/v1/cfps?status=all"), 3000, []);
   const tasks = usePoll(() => api<{ items: Task[] }>("GET", `/v1/tasks?agent=${address}&limit=100`), 3000, [address]);
   const earned = new Map<string, { route: string; token: string; paid: bigint; pending: bigint }>();
   for (const t of tasks.data?.items ?? []) {
     if (!t.price) continue;
     const k = `${t.settlement}${t.token}`;
     const r = earned.get(k) ?? { route: t.settlement, token: t.token, paid: 0n, pending: 0n };
-    if (["accepted", "settled"].includes(t.status)) r.paid += BigInt(t.price);
+    // TaskEscrow keeps its fee from what it pays the agent (the price, or a ruling's share of it); channels keep none.
+    const net = (gross: bigint) => (t.settlement === "escrow" ? gross - (gross * feeBps) / 10_000n : gross);
+    if (["accepted", "settled"].includes(t.status)) r.paid += net(BigInt(t.price));
+    else if (t.status === "resolved" && t.dispute?.agentShareBps != null) r.paid += net((BigInt(t.price) * BigInt(t.dispute.agentShareBps)) / 10_000n);
     else if (["awarded", "running", "delivered", "disputed"].includes(t.status)) r.pending += BigInt(t.price);
     earned.set(k, r);
   }
@@ -137,7 +149,7 @@ function Work({ address }: { address: string }) {
     <>
       <Section title="Earnings per route">
         <table>
-          <thead><tr><th scope="col">Route</th><th scope="col">Earned</th><th scope="col">In progress</th></tr></thead>
+          <thead><tr><th scope="col">Route</th><th scope="col">Earned (net of fees)</th><th scope="col">In progress</th></tr></thead>
           <tbody>{[...earned.values()].map((r) => <tr key={r.route + r.token}><td>{r.route}</td><td><Amount value={r.paid} token={r.token} /></td><td><Amount value={r.pending} token={r.token} /></td></tr>)}</tbody>
         </table>
       </Section>

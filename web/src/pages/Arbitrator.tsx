@@ -12,11 +12,22 @@ type Detail = { dispute: Case & { resultHash: string | null }; task: { id: strin
 const FILTERS = [["open", "Open"], ["appealed", "Appealed"], ["timed_out", "Timed out"], ["ruled", "Ruled"], ["", "All"]] as const;
 
 export function ArbitratorPage() {
-  const { wallet, signedIn } = useApp();
+  const { wallet, signedIn, roles } = useApp();
   const [filter, setFilter] = useState<string>("open");
   const [open, setOpen] = useState<string | null>(null);
-  const list = usePoll(() => (signedIn ? api<{ items: Case[] }>("GET", `/v1/disputes${filter ? `?status=${filter}` : ""}`) : Promise.resolve({ items: [] })), 3000, [filter, signedIn]);
+  const arbitrator = signedIn && (roles.includes("arbitrator") || roles.includes("operator"));
+  const list = usePoll(() => (arbitrator ? api<{ items: Case[] }>("GET", `/v1/disputes${filter ? `?status=${filter}` : ""}`) : Promise.resolve({ items: [] })), 3000, [filter, arbitrator]);
   if (!wallet || !signedIn) return <Section title="Arbitrator"><p>Connect the wallet that holds the arbitrator role and sign in to see your cases. Parties to a dispute can open its case page here too.</p></Section>;
+  if (!arbitrator)
+    return (
+      <div className="grid">
+        <Section title="Disputes">
+          <p>This account holds no arbitrator role. As a party to a dispute you can open its case page by number, add evidence and appeal a ruling.</p>
+          <CaseLookup onOpen={setOpen} />
+        </Section>
+        {open ? <CasePage id={open} /> : null}
+      </div>
+    );
   return (
     <div className="grid">
       <Section title="Cases">
@@ -115,7 +126,7 @@ function CasePage({ id }: { id: string }) {
       <ol className="timeline">{timeline.map((t, i) => <li key={i}><time dateTime={t.at}>{new Date(t.at).toLocaleString()}</time> — {t.what}</li>)}</ol>
       {x.status === "awaiting_ruling" && me === x.arbitrator ? (
         <form className="form" onSubmit={(e) => (e.preventDefault(), valid && void act("rule", [BigInt(x.id), bps], `Rule ${bps / 100}% to the agent on dispute #${x.id}`))}>
-          <label>Agent's share of the price (%) <input inputMode="decimal" value={percent} onChange={(e) => setPercent(e.target.value)} aria-describedby="split" /></label>
+          <label>Agent's share of the price (%) <input id="percent" inputMode="decimal" value={percent} onChange={(e) => setPercent(e.target.value)} aria-describedby="split" /></label>
           <output id="split" htmlFor="percent" data-testid="split-preview">
             {split && x.token ? (
               <>

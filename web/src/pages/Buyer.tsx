@@ -4,7 +4,7 @@ import { api } from "../lib/api";
 import { call, approveCall, allowance, read, addressOf, tokenBalance } from "../lib/contracts";
 import { parseUnits } from "../lib/format";
 import { sendCall, signTyped, type Call, type TxStage } from "../lib/wallet";
-import { Amount, ErrorNote, Section, TxProgress, tokenOf, useAction, useApp, usePoll } from "../ui";
+import { Amount, ErrorNote, Section, tokensOf, TxProgress, tokenOf, useAction, useApp, usePoll } from "../ui";
 import { DELIVERY_AUTHORIZATION_TYPES, VOUCHER_TYPES } from "../../../src/protocol/eip712";
 import { evidenceUri, multihashSha256 } from "../../../src/protocol/disputes";
 
@@ -46,11 +46,11 @@ export function BuyerPage() {
 
 function PostTask() {
   const { network } = useApp();
-  const tokens = network?.chain?.tokens ?? [];
+  const tokens = tokensOf(network);
   const [mode, setMode] = useState<"form" | "json" | "workflow">("form");
-  const [f, setF] = useState({ capability: "text.summarize", input: '{ "text": "AICP is a marketplace for autonomous AI agents." }', complexity: "2", budget: "5", token: tokens[0]?.address ?? "", hours: "2", rule: "second-price", windowMs: "3000", route: "auto" });
+  const [f, setF] = useState({ capability: "text.stats", input: '{ "text": "AICP is a marketplace for autonomous AI agents." }', complexity: "2", budget: "5", token: tokens[0]?.address ?? "", hours: "2", rule: "second-price", windowMs: "3000", route: "auto" });
   const [json, setJson] = useState("");
-  const [wf, setWf] = useState(EXAMPLE_WORKFLOW);
+  const [wf, setWf] = useState(() => exampleWorkflow(tokens[0]?.address ?? "0x0000000000000000000000000000000000000000"));
   const { busy, error, run } = useAction();
   const [posted, setPosted] = useState<string | null>(null);
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
@@ -118,15 +118,23 @@ function PostTask() {
   );
 }
 
-const EXAMPLE_WORKFLOW = JSON.stringify(
+/** A three-node workflow the reference agents can run (text.stats and text.keywords, then math.evaluate), priced in `token`. */
+const exampleWorkflow = (token: string) => JSON.stringify(
   {
     nodes: [
-      { key: "fetch", capability: "text.summarize", input: { text: "Agents bid in sealed auctions." }, complexity: 1, budget: "1000000" },
-      { key: "hash", capability: "hash.digest", input: { $from: "fetch" }, complexity: 1, budget: "500000", dependsOn: ["fetch"] },
-      { key: "count", capability: "text.wordcount", input: { $from: "fetch" }, complexity: 1, budget: "500000", dependsOn: ["fetch"] },
+      { key: "stats", capability: "text.stats", input: { text: "Agents bid in sealed auctions. The lowest price wins and is paid the second price." }, complexity: 1, budget: "1000000" },
+      { key: "keywords", capability: "text.keywords", input: { text: "Agents bid in sealed auctions. The lowest price wins and is paid the second price.", limit: 3 }, complexity: 1, budget: "1000000" },
+      {
+        key: "combine",
+        capability: "math.evaluate",
+        input: { expression: "round(words / sentences, 2)", scope: { words: { $from: "stats", path: "words" }, sentences: { $from: "stats", path: "sentences" } } },
+        complexity: 1,
+        budget: "1000000",
+        dependsOn: ["stats", "keywords"],
+      },
     ],
-    totalBudget: "3000000",
-    token: "0x0000000000000000000000000000000000000000",
+    totalBudget: "4000000",
+    token,
     deadline: new Date(Date.now() + 7_200_000).toISOString(),
   },
   null,
@@ -169,7 +177,7 @@ function DagDrawing({ json }: { json: string }) {
 
 function Channel() {
   const { wallet, network, address } = useApp();
-  const tokens = network?.chain?.tokens ?? [];
+  const tokens = tokensOf(network);
   const [token, setToken] = useState(tokens[0]?.address ?? "");
   const info = tokenOf(network, token);
   const [amount, setAmount] = useState("10");
@@ -233,6 +241,7 @@ function MyTasks({ buyer }: { buyer: string }) {
       const r = by.get(k) ?? { route: t.settlement, token: t.token, paid: 0n, committed: 0n, n: 0 };
       r.n++;
       if (t.price && ["accepted", "settled"].includes(t.status)) r.paid += BigInt(t.price);
+      else if (t.price && t.status === "resolved" && t.dispute?.agentShareBps != null) r.paid += (BigInt(t.price) * BigInt(t.dispute.agentShareBps)) / 10_000n;
       else if (t.price && ["awarded", "running", "delivered", "disputed"].includes(t.status)) r.committed += BigInt(t.price);
       by.set(k, r);
     }
@@ -262,6 +271,8 @@ function TaskCard({ t, onChange }: { t: Task; onChange: () => void }) {
   const [evidence, setEvidence] = useState({ name: "", description: "", file: null as File | null });
   const [usePermit, setUsePermit] = useState(false);
   const sealed = t.auction.status === "open" || t.auction.status === "funding";
+  // The escrow's accept and dispute calls exist once the chain holds the delivery (indexed).
+  const escrowDelivered = t.status === "delivered" && t.settlement === "escrow" && t.funding?.escrowState === "delivered";
 
   const fund = () =>
     run(async () => {
@@ -336,16 +347,13 @@ function TaskCard({ t, onChange }: { t: Task; onChange: () => void }) {
             <button onClick={() => void fund()} disabled={busy}>Fund escrow from wallet</button>
           </>
         ) : null}
-        {t.status === "delivered" && t.settlement === "escrow" ? (
-          <>
-            <button onClick={() => void walletCall("accept")} disabled={busy}>Accept and release</button>
-          </>
-        ) : null}
+        {escrowDelivered ? <button onClick={() => void walletCall("accept")} disabled={busy}>Accept and release</button> : null}
+        {t.status === "delivered" && t.settlement === "escrow" && !escrowDelivered ? <span className="muted small" role="status">Delivered; waiting for the chain to confirm the delivery before you accept or dispute…</span> : null}
         {t.status === "delivered" && t.settlement === "channel" ? <button onClick={() => void payVoucher()} disabled={busy}>Pay with a signed voucher</button> : null}
         {t.status === "delivered" && t.settlement === "offchain" ? <button onClick={() => void walletCall("accept")} disabled={busy}>Accept</button> : null}
         {["awarded", "running"].includes(t.status) && t.settlement === "escrow" && Date.parse(t.deadline) < Date.now() ? <button onClick={() => void walletCall("reclaim")} disabled={busy}>Reclaim escrow</button> : null}
       </div>
-      {t.status === "delivered" && t.settlement === "escrow" ? (
+      {escrowDelivered ? (
         <fieldset className="form">
           <legend>Reject: dispute with evidence (ERC-1497)</legend>
           <label>Title <input value={evidence.name} onChange={(e) => setEvidence({ ...evidence, name: e.target.value })} /></label>
