@@ -1,7 +1,7 @@
 import { SiweMessage } from "siwe";
 import { SignJWT } from "jose";
 import { randomBytes } from "node:crypto";
-import { getAddress } from "ethers";
+import { getAddress, hashMessage } from "ethers";
 import type { AppContext } from "../context.js";
 import { authRepository as repo } from "./repository.js";
 import { badRequest, unauthorized } from "../errors.js";
@@ -13,7 +13,8 @@ export type AuthService = {
   issueNonce(): Promise<{ nonce: string; expiresAt: string }>;
   /**
    * Sign-In with Ethereum (EIP-4361): checks the message's domain, chain id, time window and
-   * nonce (consumed atomically: a nonce logs in at most once), then the signature.
+   * nonce (consumed atomically: a nonce logs in at most once), then the signature: the
+   * address's key (EIP-191), or for a contract wallet its ERC-1271 `isValidSignature`.
    * @returns a session token (HS256 JWT) for `Authorization: Bearer`
    * @throws 400 SIWE_MALFORMED, 401 SIWE_DOMAIN_MISMATCH | SIWE_CHAIN_MISMATCH | SIWE_NONCE_INVALID |
    *   SIWE_EXPIRED | SIWE_BAD_SIGNATURE
@@ -53,12 +54,18 @@ export function createAuthService(ctx: AppContext, deps: { rolesOf(address: stri
       const now = new Date(ctx.now());
       if (msg.expirationTime && new Date(msg.expirationTime) <= now) throw unauthorized("SIWE_EXPIRED", "The message has expired.");
       if (msg.notBefore && new Date(msg.notBefore) > now) throw unauthorized("SIWE_NOT_YET_VALID", "The message is not valid yet.");
-      if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw badRequest("SIWE_BAD_SIGNATURE", "The signature must be 65 bytes of hex.");
+      // 65 bytes from an externally owned account; a contract wallet's (ERC-1271) may be longer.
+      if (!/^0x(?:[0-9a-fA-F]{2}){1,2048}$/.test(signature)) throw badRequest("SIWE_BAD_SIGNATURE", "The signature must be hex bytes (65 for an account key, up to 2048 for a contract wallet).");
       // Verify the signature before consuming the nonce so a forged login cannot burn it.
-      try {
-        await msg.verify({ signature, domain, nonce: msg.nonce, time: now.toISOString() }, { suppressExceptions: false });
-      } catch {
-        throw unauthorized("SIWE_BAD_SIGNATURE", "The signature does not match the message's address.");
+      const byKey = signature.length === 132 && (await msg.verify({ signature, domain, nonce: msg.nonce, time: now.toISOString() }, { suppressExceptions: true })).success;
+      if (!byKey) {
+        // ERC-1271: the address is a contract wallet that vouches for the signature over the
+        // EIP-191 hash of the message (what the wallet signed).
+        const byContract = await ctx.chain.isValidContractSignature(getAddress(msg.address), hashMessage(message), signature).catch((err: unknown) => {
+          if (signature.length === 132) return false; // an account key's signature that did not match: a plain refusal
+          throw err;
+        });
+        if (!byContract) throw unauthorized("SIWE_BAD_SIGNATURE", "The signature does not match the message's address (neither its key nor, for a contract wallet, ERC-1271 accepts it).");
       }
       if (!(await repo.useNonce(ctx.db, msg.nonce, now))) throw unauthorized("SIWE_NONCE_INVALID", "The nonce is unknown, used or expired; get a new one.");
       const address = getAddress(msg.address).toLowerCase();

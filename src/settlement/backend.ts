@@ -10,6 +10,14 @@ export type ChainReader = {
   ping(): Promise<number>;
   /** Whether `address` holds the arbitrator role on-chain (cached 30 s). */
   isArbitrator(address: string): Promise<boolean>;
+  /**
+   * Whether the contract account at `address` accepts `signature` over `digest` (ERC-1271
+   * `isValidSignature(bytes32,bytes)` answering the magic value 0x1626ba7e on the EVM).
+   * False for an address without code or a refusing contract.
+   * @param digest 32 bytes, 0x hex (for sign-in: the EIP-191 hash of the message)
+   * @throws 503 CHAIN_UNAVAILABLE when the chain does not answer
+   */
+  isValidContractSignature(address: string, digest: string, signature: string): Promise<boolean>;
   /** The contracts of the configured chain; undefined when nothing is deployed. */
   readonly deployment: Deployment | undefined;
   close(): void;

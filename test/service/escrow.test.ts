@@ -4,6 +4,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Wallet } from "ethers";
+import { SiweMessage } from "siwe";
+import { TestContractWallet__factory } from "../../types/ethers-contracts/index.js";
 import { Client, newAgent, newUser, startHarness, taskBody, until, type Harness } from "./harness.js";
 import { startChain, type TestChain } from "./chain-harness.js";
 import { spawnAgent, type AgentProc } from "./agents-harness.js";
@@ -149,6 +151,25 @@ describe("escrow route end to end (hardhat node + Postgres + Redis)", function (
       .fund.staticCall(taskKey(id), "0x0000000000000000000000000000000000000000", 1n, Math.floor(Date.parse(deadline) / 1000), again.body.plan.authorization, { value: 1n })
       .then(() => "accepted", (err: Error) => err.message);
     expect(squat).to.match(/TaskEscrowUnauthorizedFunding|reverted/);
+  });
+
+  it("signs in a contract wallet by ERC-1271 (SIWE): its owner's signature over the message is accepted, another key's refused", async () => {
+    const owner = chain.wallet(9);
+    const contractWallet = await new TestContractWallet__factory(chain.wallet(0)).deploy(owner.address);
+    await contractWallet.waitForDeployment();
+    const address = await contractWallet.getAddress();
+    const c = new Client(h.url);
+    const { nonce } = (await c.get("/v1/auth/nonce")).body as { nonce: string };
+    const host = new URL(h.url).host;
+    const message = new SiweMessage({ domain: host, address, statement: "Sign in to AICP", uri: `http://${host}`, version: "1", chainId: 31337, nonce, issuedAt: new Date().toISOString() }).prepareMessage();
+    const refused = await c.post("/v1/auth/login", { message, signature: await chain.wallet(8).signMessage(message) });
+    expect(refused.status).to.equal(401);
+    expect(refused.body.error.code).to.equal("SIWE_BAD_SIGNATURE");
+    const ok = await c.post("/v1/auth/login", { message, signature: await owner.signMessage(message) });
+    expect(ok.status, JSON.stringify(ok.body)).to.equal(200);
+    expect(ok.body.address).to.equal(address.toLowerCase());
+    c.token = ok.body.token;
+    expect((await c.get("/v1/auth/session")).body).to.deep.equal({ address: address.toLowerCase(), roles: ["buyer"] });
   });
 
   it("refunds the whole budget when the auction gets no proposal", async () => {

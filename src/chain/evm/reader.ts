@@ -17,6 +17,8 @@ export function chainRead<T>(p: Promise<T>, what: string, ms = CHAIN_READ_TIMEOU
 }
 
 const ARBITRATOR_ROLE = keccakId("ARBITRATOR_ROLE");
+/** ERC-1271's answer for a valid signature: bytes4(keccak256("isValidSignature(bytes32,bytes)")). */
+const ERC1271_MAGIC = "0x1626ba7e";
 
 export function createChainReader(rpcUrl: string, chainId: number, deploymentsFile: string, log: Logger): ChainReader {
   const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true, batchMaxCount: 1 });
@@ -43,6 +45,19 @@ export function createChainReader(rpcUrl: string, chainId: number, deploymentsFi
         if (hit) return hit.value;
         log.warn({ err }, "arbitrator role lookup failed");
         throw unavailable("CHAIN_UNAVAILABLE", "The arbitrator role is on-chain and the chain does not answer right now; try again shortly.", err);
+      }
+    },
+    async isValidContractSignature(address, digest, signature) {
+      const code = await chainRead(provider.getCode(address), "the account's code").catch((err: unknown) => {
+        throw unavailable("CHAIN_UNAVAILABLE", "A contract wallet's signature is checked on-chain (ERC-1271) and the chain does not answer right now; try again shortly.", err);
+      });
+      if (code === "0x") return false;
+      const wallet = new Contract(address, ["function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)"], provider);
+      try {
+        return (await chainRead(wallet.getFunction("isValidSignature")(digest, signature) as Promise<string>, "ERC-1271 isValidSignature")) === ERC1271_MAGIC;
+      } catch (err) {
+        if ((err as { code?: string }).code === "CALL_EXCEPTION" || (err as { code?: string }).code === "BAD_DATA") return false; // reverted or not ERC-1271
+        throw err;
       }
     },
     close: () => provider.destroy(),
