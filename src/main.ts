@@ -44,7 +44,7 @@ function banner(config: Config, c: Coordinator | undefined, agents: { kind: stri
   const lines = [
     "",
     "AICP is running",
-    ...(c?.url ? [`  API        ${c.url}/v1`, `  Docs       ${c.url}/docs   (OpenAPI: ${c.url}/openapi.json)`, `  Health     ${c.url}/health  ${c.url}/ready  ${c.url}/metrics`] : []),
+    ...(c?.url ? [`  Web app    ${c.url}/   (buyer, ${c.url}/agent, ${c.url}/arbitrator, ${c.url}/dashboard; queues at ${c.url}/admin/queues)`, `  API        ${c.url}/v1`, `  Docs       ${c.url}/docs   (OpenAPI: ${c.url}/openapi.json)`, `  Health     ${c.url}/health  ${c.url}/ready  ${c.url}/metrics`] : []),
     `  Chain      ${config.CHAIN_RPC_URL}${chainStarted ? " (local Hardhat node started by npm start)" : ""}   contracts: ${config.DEPLOYMENTS_FILE}`,
     `  Database   ${config.DATABASE_URL.replace(/:[^:@/]*@/, ":***@")} (schema ${config.DATABASE_SCHEMA})   Redis ${config.REDIS_URL}`,
   ];
