@@ -47,7 +47,7 @@ export const MAP: Record<string, { owns: string; imports: string[] }> = {
   escrow: { owns: "the escrow route: funding, attestations, release, refund, the parties' calls", imports: ["auction", "context.ts", "db", "disputes", "errors.ts", "events", "http", "ledger", "protocol", "settlement", "tasks"] },
   chain: { owns: "chain backends (chain/evm: ethers connection, sender, calldata, RPC, log decoding)", imports: ["config.ts", "context.ts", "db", "errors.ts", "ledger", "logger.ts", "protocol", "queue", "settlement"] },
   indexer: { owns: "the chain-neutral indexer (a ChainSource from settlement/): cursor, stored events, confirmation depth, reorgs, replay of the projections", imports: ["channels", "context.ts", "db", "disputes", "escrow", "ledger", "reputation", "settlement"] },
-  dashboard: { owns: "the live marketplace figures (GET /v1/dashboard and its SSE stream)", imports: ["context.ts", "db", "http"] },
+  dashboard: { owns: "the live marketplace figures (GET /v1/dashboard and its SSE stream)", imports: ["context.ts", "db", "http", "protocol"] },
   app: {
     owns: "the composition root: context → services → routes → roles",
     imports: ["agents", "auction", "auth", "chain", "channels", "config.ts", "context.ts", "dashboard", "db", "disputes", "errors.ts", "escrow", "events", "http", "indexer", "ledger", "logger.ts", "metrics.ts", "pricing", "protocol", "queue", "reputation", "scheduling", "settlement", "tasks", "workflows"],

@@ -1,3 +1,5 @@
+import type { NetworkInfo } from "../../../src/protocol/network";
+
 /**
  * The coordinator's HTTP API from the page: JSON in and out, the SIWE session token as a bearer
  * token, and errors as {@link ApiError} with the coordinator's code and message.
@@ -86,22 +88,8 @@ export async function api<T>(method: string, path: string, body?: unknown, opts:
   return json as T;
 }
 
-/** The coordinator's GET /v1/network (with ABIs). */
-export type Network = {
-  settlement: "chain" | "none";
-  chain: {
-    kind: "evm";
-    chainId: number;
-    rpcUrl: string;
-    confirmations: number;
-    finality: number;
-    contracts: Record<string, string>;
-    tokens: { address: string; symbol: string; decimals: number; escrowThreshold: string }[];
-    feeBps: number;
-    windows: { acceptanceSeconds: number; disputeRuleSeconds: number; appealSeconds: number; channelChallengeSeconds: number; channelPaymentSeconds: number };
-  } | null;
-  abis?: Record<string, unknown[]>;
-};
+/** The coordinator's GET /v1/network (with ABIs): the same wire type the SDKs and CLI read. */
+export type Network = NetworkInfo;
 
 let network: Promise<Network> | undefined;
 export const getNetwork = () => (network ??= api<Network>("GET", "/v1/network?abi=true"));

@@ -5,17 +5,9 @@ import { createPublicClient, http, type Abi, type Hex } from "viem";
 import { call } from "../lib/contracts";
 import { ErrorNote, Section, useAction, useApp, usePoll } from "../ui";
 import { useTxs } from "./Buyer";
+import type { DashboardFigures } from "../../../src/protocol/dashboard";
 
-type Figures = {
-  at: string;
-  rates: { postedPerSecond: number; awardedPerSecond: number; paidPerSecond: number };
-  openAuctions: number;
-  closeToAwardP95Ms: number | null;
-  settlement: { batches: number; gasTotal: string; gasPerBatch: string | null; pendingTransactions: number };
-  chain: { head: number | null; indexedBlock: number | null; indexerLagBlocks: number | null };
-  breakersOpen: number;
-  queues: Record<string, { waiting: number; active: number; delayed: number; failed: number }>;
-};
+type Figures = DashboardFigures;
 
 const KEEP = 300; // samples (5 minutes at one per second)
 
