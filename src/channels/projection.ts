@@ -37,9 +37,14 @@ export const channelProjection: ContractProjection = {
         switch (ev.name) {
           case "Deposited": {
             const [payer, token] = [addr(a["payer"]), addr(a["token"])];
+            // The EVM's event carries the new balance; a Substrate deposit (no contract state to
+            // read it from) only the amount, folded as a delta.
             fold(payer, token, ev.blockNumber, (x) => {
-              x.absolute = true;
-              x.value = amount(a["newBalance"]);
+              if (a["newBalance"] === undefined) x.value += amount(a["amount"]);
+              else {
+                x.absolute = true;
+                x.value = amount(a["newBalance"]);
+              }
             });
             ledger.post(ev, token, "channel.deposit", [
               { account: `wallet:${payer}`, amount: -amount(a["amount"]) },
@@ -73,9 +78,13 @@ export const channelProjection: ContractProjection = {
             return;
           case "DepositWithdrawn": {
             const [payer, token] = [addr(a["payer"]), addr(a["token"])];
+            // The EVM withdraws the whole deposit; a Substrate withdrawal (`partial`) only its amount.
             fold(payer, token, ev.blockNumber, (x) => {
-              x.absolute = true;
-              x.value = 0n;
+              if (a["partial"] === true) x.value -= amount(a["amount"]);
+              else {
+                x.absolute = true;
+                x.value = 0n;
+              }
               x.availableAt = null;
             });
             ledger.post(ev, token, "channel.deposit-withdraw", [

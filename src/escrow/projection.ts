@@ -104,6 +104,14 @@ export const escrowProjection: ContractProjection = {
             );
             return;
           }
+          case "CustodyReserved":
+            // Substrate: what a buyer's first funding adds so the custody multisig account exists
+            // (the existential deposit); it stays in custody, the buyer's, until the account closes.
+            ledger.post(ev, addr(a["token"]), "custody.reserve", [
+              { account: `wallet:${addr(a["account"])}`, amount: -amount(a["amount"]) },
+              { account: `custody-reserve:${addr(a["account"])}`, amount: amount(a["amount"]) },
+            ]);
+            return;
           case "Withdrawn": {
             if (!ledger.enabled) return;
             // withdraw() pays the account's whole balance: its escrow credit plus, for a (former)

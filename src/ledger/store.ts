@@ -12,6 +12,7 @@ import type { Queryable } from "../db/index.js";
  *   channel-promise:<taskId>   deposit promised to an open channel-route task
  *   channel-owed:<payer>:<payee> vouched for but not yet settled on-chain
  *   channel-claimable:<payee>  settled, withdrawable by the payee
+ *   custody-reserve:<buyer>    Substrate: the existential deposit keeping a buyer's custody multisig alive
  */
 export type Posting = { account: string; amount: bigint };
 
