@@ -60,6 +60,8 @@ export function dispatchErrorName(api: ApiPromise, e: DispatchError): string {
     const m = api.registry.findMetaError(e.asModule);
     return `${m.section}.${m.name}`;
   }
+  if (e.isToken) return `token.${e.asToken.type}`;
+  if (e.isArithmetic) return `arithmetic.${e.asArithmetic.type}`;
   return e.type;
 }
 

@@ -114,5 +114,10 @@ export async function seedLocalSubstrate(
       o.admin,
     );
   }
+  // Like USDT (1984) on the live Asset Hubs, the test asset is "sufficient": an account may hold
+  // it without native balance (custody multisig accounts and new agents do). Only root can set
+  // that on a real chain; the local chain writes it into storage.
+  const details = (await api.query.assets.asset(TEST_ASSET.id)).unwrap().toJSON() as Record<string, unknown>;
+  if (!details["isSufficient"]) await api.rpc("dev_setStorage" as never, { Assets: { Asset: [[[TEST_ASSET.id], { ...details, isSufficient: true }]] } } as never);
   if (o.assetHolders.length) await submitter.submit(api.tx.utility.batchAll(o.assetHolders.map((h) => api.tx.assets.mint(TEST_ASSET.id, { Id: h }, o.assetAmount))), o.admin);
 }
