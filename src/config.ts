@@ -38,6 +38,16 @@ const schema = z.object({
     .enum(["chain", "none"])
     .default("chain")
     .describe("`chain`: a settlement chain is required — start-up fails when `DEPLOYMENTS_FILE` (absolute, or relative to the working directory) cannot be loaded; `none`: run without one (requested escrow and channel routes answer 503 `SETTLEMENT_UNAVAILABLE`, route `auto` settles off-chain)"),
+  SUBSTRATE_RPC_URL: z
+    .string()
+    .regex(/^wss?:\/\//, "must be a ws:// or wss:// URL")
+    .optional()
+    .describe("WebSocket URL of the Substrate settlement chain (Asset Hub); unset: none. `npm start -- --chain substrate|both` sets ws://127.0.0.1:SUBSTRATE_PORT"),
+  SUBSTRATE_PORT: z.coerce.number().int().min(1).max(65535).default(9944).describe("Port of the local Substrate chain (chopsticks) that `npm start -- --chain substrate|both` starts"),
+  SUBSTRATE_COORDINATOR_URI: z.string().default("//Bob").describe("The coordinator's Substrate key (secret URI; the default is a public development key, local chains only)"),
+  SUBSTRATE_ARBITRATOR: z.string().default("5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y").describe("The arbitrator co-signing custody accounts (SS58; default //Charlie)"),
+  SUBSTRATE_TREASURY: z.string().default("5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy").describe("Where Substrate platform fees go (SS58; default //Dave)"),
+  SUBSTRATE_ASSET_ID: z.coerce.number().int().min(0).default(1984).describe("pallet-assets id of the Substrate stablecoin (the local chain creates tUSD under it)"),
   AUTH_DOMAIN: z.string().optional().describe("Domain expected in SIWE messages (defaults to HOST:PORT)"),
   AUTH_SECRET: z
     .string()

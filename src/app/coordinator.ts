@@ -9,7 +9,8 @@ import { createServices, type Services } from "./services.js";
 import { createApp } from "./http-app.js";
 import { startWorkers } from "./workers.js";
 import type { Indexer } from "../indexer/indexer.js";
-import { startEvmIndexer } from "./indexer.js";
+import { startEvmIndexer, startSubstrateIndexer } from "./indexer.js";
+import { connectSubstrateChain, type SubstrateChain } from "../chain/substrate/chain.js";
 
 /**
  * What one process runs: `api` (HTTP), `worker` (BullMQ workers, sweeper, transaction sender),
@@ -26,6 +27,9 @@ export type Coordinator = {
   server?: Server;
   /** The chain indexer, when this process runs it (see `opts.indexer`). */
   indexer?: Indexer;
+  /** The Substrate chain (SUBSTRATE_RPC_URL) and its indexer (chain name `substrate`). */
+  substrate?: SubstrateChain;
+  substrateIndexer?: Indexer;
   /** Graceful stop: stop accepting requests, finish in-flight jobs, close connections. */
   close(): Promise<void>;
 };
@@ -42,11 +46,13 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
     );
   const ctx = await createContext(config, { role });
   let domain = config.AUTH_DOMAIN ?? `${config.HOST}:${config.PORT}`;
-  const services = createServices(ctx, () => domain);
+  const substrate = config.SUBSTRATE_RPC_URL ? await connectSubstrateChain({ ...config, SUBSTRATE_RPC_URL: config.SUBSTRATE_RPC_URL }) : undefined;
+  const services = createServices(ctx, () => domain, substrate);
   const stopWorkers = role === "worker" || role === "all" ? startWorkers(ctx, services, opts) : undefined;
   // The chain indexer (one per chain holds the advisory lock): in `indexer` and `all` processes
   // when a deployment exists (`opts.indexer` overrides).
   const indexer = (opts.indexer ?? ((role === "indexer" || role === "all") && ctx.chain.deployment !== undefined)) ? await startEvmIndexer(ctx, services) : undefined;
+  const substrateIndexer = substrate && (opts.indexer ?? (role === "indexer" || role === "all")) ? await startSubstrateIndexer(ctx, substrate, services) : undefined;
   let server: Server | undefined;
   let url: string | undefined;
   if (role === "api" || role === "all") {
@@ -67,6 +73,8 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
     url,
     server,
     indexer,
+    ...(substrate ? { substrate } : {}),
+    ...(substrateIndexer ? { substrateIndexer } : {}),
     async close() {
       if (server) {
         server.closeIdleConnections();
@@ -75,11 +83,13 @@ export async function startCoordinator(config: Config, role: Role = "all", opts:
         await closing;
       }
       await indexer?.stop();
+      await substrateIndexer?.stop();
       await stopWorkers?.();
       await services.execution.idle();
       await services.channels.close();
       await services.channelSettlement.close();
       await ctx.close();
+      await substrate?.close();
     },
   };
 }

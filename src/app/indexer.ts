@@ -1,5 +1,6 @@
 import { connectEvm } from "../chain/evm/chain.js";
 import { createEvmSource } from "../chain/evm/source.js";
+import type { SubstrateChain } from "../chain/substrate/chain.js";
 import type { AppContext } from "../context.js";
 import { createIndexer, type Indexer } from "../indexer/indexer.js";
 import { createEventRegistry, type EventRegistry } from "../settlement/events.js";
@@ -12,6 +13,16 @@ import { createEventRegistry, type EventRegistry } from "../settlement/events.js
 export async function startEvmIndexer(ctx: Pick<AppContext, "config" | "log" | "db" | "metrics">, services?: { events: EventRegistry }): Promise<Indexer> {
   const chain = connectEvm(ctx.config);
   const indexer = createIndexer(ctx, { source: createEvmSource(chain, ctx.log), registry: services?.events ?? createEventRegistry(), onStop: () => chain.close() });
+  await indexer.start();
+  return indexer;
+}
+
+/**
+ * Starts the indexer of the Substrate chain (chain name `substrate`, finalized heads only, so
+ * confirmations 0) with the services' event registry; the connection stays the caller's.
+ */
+export async function startSubstrateIndexer(ctx: Pick<AppContext, "config" | "log" | "db" | "metrics">, chain: SubstrateChain, services?: { events: EventRegistry }): Promise<Indexer> {
+  const indexer = createIndexer(ctx, { name: "substrate", source: chain.source(ctx.log), registry: services?.events ?? createEventRegistry(), confirmations: 0 });
   await indexer.start();
   return indexer;
 }

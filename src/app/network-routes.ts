@@ -31,6 +31,27 @@ const Network = z
         }),
       })
       .nullable(),
+    chains: z
+      .array(
+        z.union([
+          z.object({ kind: z.literal("evm"), chainId: z.number().int(), rpcUrl: z.string() }),
+          z.object({
+            kind: z.literal("substrate"),
+            rpcUrl: z.string().openapi({ description: "ws:// URL of a node" }),
+            genesisHash: z.string().openapi({ description: "SIWS `Chain ID` and the last field of every voucher" }),
+            ss58Prefix: z.number().int(),
+            runtime: z.string().openapi({ description: "specName/specVersion" }),
+            native: z.object({ token: z.literal("native"), symbol: z.string(), decimals: z.number().int(), existentialDeposit: z.string() }),
+            asset: z.object({ token: z.string().openapi({ description: "asset:<id>" }), assetId: z.number().int(), symbol: z.string(), decimals: z.number().int() }),
+            custody: z.object({ threshold: z.number().int(), coordinator: z.string(), arbitrator: z.string() }).openapi({ description: "A buyer's custody account: the multisig of {buyer, coordinator, arbitrator}" }),
+            treasury: z.string(),
+            feeBps: z.number().int(),
+            finality: z.literal("finalized heads"),
+          }),
+        ]),
+      )
+      .optional()
+      .openapi({ description: "Every settlement chain: the EVM one and, when configured, the Substrate one" }),
     abis: z.record(z.string(), z.array(z.unknown())).optional().openapi({ description: "With ?abi=true: each contract's ABI" }),
   })
   .openapi("Network");

@@ -18,6 +18,7 @@ import { createTxSender, type TxSender } from "../chain/evm/sender.js";
 import { createEvmNetworkInfo } from "../chain/evm/network.js";
 import type { EvmChain } from "../chain/evm/chain.js";
 import type { NetworkInfo } from "../protocol/network.js";
+import type { SubstrateChain } from "../chain/substrate/chain.js";
 import { createEvmBackend, readEscrow } from "../chain/evm/backend.js";
 import type { SettlementBackend } from "../settlement/backend.js";
 import { registerAnchoring } from "../reputation/anchoring.js";
@@ -65,7 +66,11 @@ export type Services = {
  * @param domain the `host[:port]` SIWE messages must name (resolved lazily: the port may be
  *   known only after the server listens)
  */
-export function createServices(ctx: AppContext, domain: () => string): Services {
+/**
+ * @param substrate the Substrate settlement chain when SUBSTRATE_RPC_URL is set: its accounts sign
+ *   in (SIWS against its genesis hash) and GET /v1/network lists it
+ */
+export function createServices(ctx: AppContext, domain: () => string, substrate?: SubstrateChain): Services {
   const agents = createAgentService(ctx);
   const events = createEventRegistry();
   const breakers = createBreakerStore(ctx);
@@ -111,6 +116,7 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
   execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {
     domain,
+    substrateGenesis: () => substrate?.settlement.genesisHash,
     async rolesOf(address) {
       const roles: ("buyer" | "agent" | "arbitrator")[] = ["buyer"];
       if (await agents.isAgent(address)) roles.push("agent");
@@ -120,7 +126,14 @@ export function createServices(ctx: AppContext, domain: () => string): Services 
     },
   });
   const disputes = escrow ? createDisputeService(ctx.db) : undefined;
-  const network = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
+  const evmNetwork = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
+  const network = async (opts?: { abi?: boolean }): Promise<NetworkInfo> => {
+    const [n, sub] = await Promise.all([evmNetwork(opts), substrate?.info()]);
+    const chains: NonNullable<NetworkInfo["chains"]> = [];
+    if (n.chain) chains.push({ kind: "evm", chainId: n.chain.chainId, rpcUrl: n.chain.rpcUrl });
+    if (sub) chains.push(sub);
+    return { ...n, chains };
+  };
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
   const dashboard = createDashboardService(ctx, async () => (await breakers.snapshot()).filter((b) => b.state === "open").length);
   return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}) };

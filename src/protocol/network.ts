@@ -23,6 +23,32 @@ export type NetworkInfo = {
     feeBps: number;
     windows: { acceptanceSeconds: number; disputeRuleSeconds: number; appealSeconds: number; channelChallengeSeconds: number; channelPaymentSeconds: number };
   } | null;
+  /** Every settlement chain of this coordinator: the EVM one (`chain`, when there is one) and the Substrate one. */
+  chains?: ({ kind: "evm"; chainId: number; rpcUrl: string } | SubstrateChainInfo)[];
   /** With `?abi=true`: each contract's ABI (JSON), so that a client needs no deployments file. */
   abis?: Record<string, unknown[]>;
+};
+
+/**
+ * A Substrate settlement chain (Asset Hub's standard pallets; src/chain/substrate). Accounts are
+ * SS58 with `ss58Prefix`; amounts in planck (`native`) or the asset's base units; tokens are named
+ * `native` and `asset:<id>`.
+ */
+export type SubstrateChainInfo = {
+  kind: "substrate";
+  /** ws:// or wss:// URL of a node (what polkadot.js apps or @polkadot/api connect to). */
+  rpcUrl: string;
+  /** The chain's genesis hash: SIWS messages' `Chain ID` and the last field of every voucher. */
+  genesisHash: string;
+  ss58Prefix: number;
+  /** `specName/specVersion` of the runtime. */
+  runtime: string;
+  native: { token: "native"; symbol: string; decimals: number; existentialDeposit: string };
+  asset: { token: string; assetId: number; symbol: string; decimals: number };
+  /** Each buyer's custody account is the multisig of {buyer, coordinator, arbitrator} with this threshold. */
+  custody: { threshold: number; coordinator: string; arbitrator: string };
+  treasury: string;
+  feeBps: number;
+  /** The indexer applies finalized blocks only. */
+  finality: "finalized heads";
 };

@@ -18,6 +18,7 @@ import { rulingSplit } from "../../src/protocol/disputes.js";
 import { taskKey } from "../../src/protocol/keys.js";
 import { unbalancedGroups } from "../../src/ledger/store.js";
 import { AppError } from "../../src/errors.js";
+import { stringToU8a, u8aWrapBytes } from "@polkadot/util";
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -98,9 +99,10 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     const everyone = [coordinator, arbitrator, treasury, buyer, buyer2, agent, agent2, stranger].map((k) => k.address);
     await seedLocalSubstrate(api, sub, { accounts: everyone, native: 1000n * UNIT, admin, assetHolders: [buyer.address, buyer2.address], assetAmount: 1_000_000_000n });
     s = createSubstrateSettlement({ api, submitter: sub, coordinator, arbitrator: arbitrator.address, treasury: treasury.address, feeBps: FEE_BPS });
-    h = await startHarness();
-    indexer = newIndexer();
-    await indexer.start();
+    // The coordinator connects to the chain (SUBSTRATE_RPC_URL): it runs the Substrate indexer,
+    // lists the chain in GET /v1/network and signs its accounts in.
+    h = await startHarness({ SUBSTRATE_RPC_URL: chain.url });
+    indexer = h.c.substrateIndexer!;
   });
   after(async () => {
     await indexer?.stop();
@@ -233,6 +235,38 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     expect(verifyVoucher(v, u8aToHex(buyer.sign(voucherPayload(v, `0x${"00".repeat(32)}`))), g)).to.equal(false);
     expect(verifyVoucher({ ...v, cumulative: 124n }, u8aToHex(buyer.sign(voucherPayload(v, g))), g)).to.equal(false);
     expect(verifyVoucher(v, "0x1234", g)).to.equal(false);
+  });
+
+  it("GET /v1/network lists the Substrate chain; its accounts sign in with SIWS (signRaw's wrapping accepted); forged, replayed and wrong-chain messages are refused", async () => {
+    const net = (await (await fetch(`${h.url}/v1/network`)).json()) as { chains: { kind: string; genesisHash?: string; ss58Prefix?: number; asset?: { token: string; symbol: string; decimals: number } }[] };
+    const subChain = net.chains.find((c) => c.kind === "substrate")!;
+    expect(subChain).to.deep.include({ genesisHash: s.genesisHash, ss58Prefix: api.registry.chainSS58 });
+    expect(subChain.asset).to.deep.equal({ token: `asset:${TEST_ASSET.id}`, assetId: TEST_ASSET.id, symbol: TEST_ASSET.symbol, decimals: TEST_ASSET.decimals });
+    const host = new URL(h.url).host;
+    const login = async (who: KeyringPair, o: { chainId?: string; sign?: (m: string) => string; nonce?: string } = {}) => {
+      const nonce = o.nonce ?? ((await (await fetch(`${h.url}/v1/auth/nonce`)).json()) as { nonce: string }).nonce;
+      const message = `${host} wants you to sign in with your Substrate account:\n${who.address}\n\nSign in to AICP\n\nURI: ${h.url}\nVersion: 1\nChain ID: ${o.chainId ?? s.genesisHash}\nNonce: ${nonce}\nIssued At: ${new Date().toISOString()}`;
+      const signature = o.sign ? o.sign(message) : u8aToHex(who.sign(u8aWrapBytes(stringToU8a(message))));
+      const r = await fetch(`${h.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message, signature }) });
+      return { status: r.status, body: (await r.json()) as { address?: string; token?: string; error?: { code: string } }, nonce };
+    };
+    const ok = await login(buyer);
+    expect(ok.status).to.equal(200);
+    expect(ok.body.address).to.equal(hex(buyer));
+    const who = await fetch(`${h.url}/v1/auth/session`, { headers: { authorization: `Bearer ${ok.body.token}` } });
+    expect(((await who.json()) as { address: string }).address).to.equal(hex(buyer));
+    // ed25519 keys sign the unwrapped text.
+    expect((await login(buyer2, { sign: (m) => u8aToHex(buyer2.sign(stringToU8a(m))) })).status).to.equal(200);
+    const forged = await login(buyer, { sign: (m) => u8aToHex(stranger.sign(stringToU8a(m))) });
+    expect([forged.status, forged.body.error?.code]).to.deep.equal([401, "SIWE_BAD_SIGNATURE"]);
+    // The forged attempt did not burn the nonce; the genuine one can still use it once.
+    expect((await login(buyer, { nonce: forged.nonce })).status).to.equal(200);
+    const replay = await login(buyer, { nonce: forged.nonce });
+    expect([replay.status, replay.body.error?.code]).to.deep.equal([401, "SIWE_NONCE_INVALID"]);
+    const wrongChain = await login(buyer, { chainId: `0x${"12".repeat(32)}` });
+    expect([wrongChain.status, wrongChain.body.error?.code]).to.deep.equal([401, "SIWE_CHAIN_MISMATCH"]);
+    const malformed = await fetch(`${h.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: `${host} wants you to sign in with your Substrate account:\nnot-an-address\n`, signature: "0x00" }) });
+    expect([malformed.status, ((await malformed.json()) as { error: { code: string } }).error.code]).to.deep.equal([400, "SIWS_MALFORMED"]);
   });
 
   it("channel payouts: two buyers' vouchers to two agents paid in one batch of proposals and one of executions, then only the increase; native and tUSD", async () => {

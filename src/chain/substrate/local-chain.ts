@@ -33,7 +33,8 @@ export async function startLocalSubstrate(port: number): Promise<LocalSubstrate>
   const cli = join(root, "node_modules", "@acala-network", "chopsticks", "chopsticks.cjs");
   const proc: ChildProcess = spawn(process.execPath, [cli, "--genesis", spec, "--host", "127.0.0.1", "--port", String(port), "--build-block-mode", "Instant"], {
     cwd: dir,
-    env: { ...process.env, LOG_LEVEL: "warn" },
+    // chopsticks reads PORT and HOST from the environment over its flags: AICP's must not leak in.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "PORT" && k !== "HOST")), LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
