@@ -7,6 +7,9 @@
  */
 import { getAddress } from "ethers";
 import { SiweMessage } from "siwe";
+import { u8aToHex } from "@polkadot/util";
+import { decodeAddress } from "@polkadot/util-crypto";
+import { formatSiws } from "../protocol/siws.js";
 
 /** What the SDK needs of a wallet: its address and EIP-191 `personal_sign`. An ethers `Wallet` fits. */
 export type AgentSigner = {
@@ -15,6 +18,21 @@ export type AgentSigner = {
   /** Signs `message` as an EIP-191 personal message; resolves with the 65-byte signature as 0x-hex. */
   signMessage(message: string): Promise<string>;
 };
+
+/**
+ * A Substrate account (sr25519, ed25519 or ecdsa) as the SDK needs it: its SS58 address and a raw
+ * signature of a text, as a wallet extension's `signRaw` gives it (with or without the
+ * `<Bytes>…</Bytes>` wrapping). A @polkadot/keyring pair fits with
+ * `{ kind: "substrate", address: pair.address, signRaw: async (m) => u8aToHex(pair.sign(stringToU8a(m))) }`.
+ */
+export type SubstrateSigner = {
+  readonly kind: "substrate";
+  readonly address: string;
+  /** Signs the UTF-8 bytes of `message`; resolves with the signature as 0x hex. */
+  signRaw(message: string): Promise<string>;
+};
+
+const isSubstrate = (w: AgentSigner | SubstrateSigner): w is SubstrateSigner => "kind" in w && w.kind === "substrate";
 
 /**
  * An error answer of the coordinator (`{ error: { code, message, details? } }`) or a transport
@@ -38,7 +56,10 @@ export class AicpHttpError extends Error {
 export type SessionOptions = {
   /** Coordinator base URL, e.g. `http://127.0.0.1:3000` (no trailing `/v1`). */
   baseUrl: string;
-  wallet: AgentSigner;
+  /** An Ethereum wallet (SIWE) or a Substrate account (Sign-In with Substrate). */
+  wallet: AgentSigner | SubstrateSigner;
+  /** For a Substrate account: the chain's genesis hash; default: read from GET /v1/network. */
+  genesisHash?: string;
   /** SIWE `domain`; defaults to the `host[:port]` of `baseUrl`, which is what the coordinator expects unless AUTH_DOMAIN is set. */
   domain?: string;
   /** SIWE chain id; default 31337 (the coordinator's CHAIN_ID default). */
@@ -54,7 +75,7 @@ export type RequestOptions = { signal?: AbortSignal; headers?: Record<string, st
 
 /** A signed-in HTTP client of the coordinator, bound to one wallet. */
 export type Session = {
-  /** The wallet's address, lower-case hex (as the coordinator reports it). */
+  /** The wallet's address, lower-case hex (as the coordinator reports it; a Substrate account's 32-byte AccountId). */
   readonly address: string;
   /** Signs in now (fetches a nonce, signs, logs in). Concurrent calls share one sign-in. */
   login(): Promise<void>;
@@ -123,6 +144,8 @@ export function createSession(opts: SessionOptions): Session {
     const nonceRes = await send("GET", "/v1/auth/nonce", undefined, undefined);
     if (!nonceRes.ok) throw await errorOf(nonceRes);
     const { nonce } = (await nonceRes.json()) as { nonce: string };
+    const w = opts.wallet;
+    if (isSubstrate(w)) return finish(await substrateMessage(w, nonce), w.signRaw.bind(w));
     const message = new SiweMessage({
       domain,
       address: getAddress(opts.wallet.address),
@@ -133,7 +156,23 @@ export function createSession(opts: SessionOptions): Session {
       nonce,
       issuedAt: new Date(now()).toISOString(),
     }).prepareMessage();
-    const signature = await opts.wallet.signMessage(message);
+    return finish(message, (m) => w.signMessage(m));
+  }
+
+  async function substrateMessage(w: SubstrateSigner, nonce: string): Promise<string> {
+    let genesis = opts.genesisHash;
+    if (!genesis) {
+      const r = await send("GET", "/v1/network", undefined, undefined);
+      if (!r.ok) throw await errorOf(r);
+      const net = (await r.json()) as { chains?: { kind: string; genesisHash?: string }[] };
+      genesis = net.chains?.find((c) => c.kind === "substrate")?.genesisHash;
+      if (!genesis) throw new AicpHttpError(0, "NO_SUBSTRATE_CHAIN", "This coordinator settles on no Substrate chain (GET /v1/network lists none).");
+    }
+    return formatSiws({ domain, address: w.address, statement: "Sign in to AICP", uri: url.origin, chainId: genesis, nonce, issuedAt: new Date(now()).toISOString() });
+  }
+
+  async function finish(message: string, sign: (m: string) => Promise<string>) {
+    const signature = await sign(message);
     const res = await send("POST", "/v1/auth/login", undefined, { message, signature });
     if (!res.ok) {
       const err = await errorOf(res);
@@ -171,7 +210,7 @@ export function createSession(opts: SessionOptions): Session {
   }
 
   return {
-    address: opts.wallet.address.toLowerCase(),
+    address: isSubstrate(opts.wallet) ? u8aToHex(decodeAddress(opts.wallet.address)).toLowerCase() : opts.wallet.address.toLowerCase(),
     login,
     token,
     get logins() {

@@ -19,6 +19,7 @@ import { taskKey } from "../../src/protocol/keys.js";
 import { unbalancedGroups } from "../../src/ledger/store.js";
 import { AppError } from "../../src/errors.js";
 import { stringToU8a, u8aWrapBytes } from "@polkadot/util";
+import { createSession } from "../../src/sdk/session.js";
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -267,6 +268,14 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     expect([wrongChain.status, wrongChain.body.error?.code]).to.deep.equal([401, "SIWE_CHAIN_MISMATCH"]);
     const malformed = await fetch(`${h.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: `${host} wants you to sign in with your Substrate account:\nnot-an-address\n`, signature: "0x00" }) });
     expect([malformed.status, ((await malformed.json()) as { error: { code: string } }).error.code]).to.deep.equal([400, "SIWS_MALFORMED"]);
+  });
+
+  it("the SDK signs in with a Substrate account (genesis hash from GET /v1/network)", async () => {
+    const session = createSession({ baseUrl: h.url, wallet: { kind: "substrate", address: buyer2.address, signRaw: async (m) => u8aToHex(buyer2.sign(stringToU8a(m))) } });
+    expect(session.address).to.equal(hex(buyer2));
+    const me = await session.request<{ address: string; roles: string[] }>("GET", "/v1/auth/session");
+    expect(me).to.deep.equal({ address: hex(buyer2), roles: ["buyer"] });
+    expect(session.logins).to.equal(1);
   });
 
   it("channel payouts: two buyers' vouchers to two agents paid in one batch of proposals and one of executions, then only the increase; native and tUSD", async () => {
