@@ -112,6 +112,23 @@ export const escrowProjection: ContractProjection = {
               { account: `custody-reserve:${addr(a["account"])}`, amount: amount(a["amount"]) },
             ]);
             return;
+          case "FeePaid":
+            // Substrate: the transaction fee an AICP extrinsic cost its signer (native planck).
+            ledger.post(ev, addr(a["token"]), "chain.fee", [
+              { account: `wallet:${addr(a["account"])}`, amount: -amount(a["amount"]) },
+              { account: "chain-fees", amount: amount(a["amount"]) },
+            ]);
+            return;
+          case "DepositReserved":
+          case "DepositUnreserved": {
+            // Substrate: a multisig deposit reserved from (and later returned to) the first approver.
+            const sign = ev.name === "DepositReserved" ? 1n : -1n;
+            ledger.post(ev, addr(a["token"]), ev.name === "DepositReserved" ? "multisig.deposit" : "multisig.deposit-return", [
+              { account: `wallet:${addr(a["account"])}`, amount: -sign * amount(a["amount"]) },
+              { account: `multisig-deposit:${addr(a["account"])}`, amount: sign * amount(a["amount"]) },
+            ]);
+            return;
+          }
           case "Withdrawn": {
             if (!ledger.enabled) return;
             // withdraw() pays the account's whole balance: its escrow credit plus, for a (former)

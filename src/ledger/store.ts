@@ -13,6 +13,8 @@ import type { Queryable } from "../db/index.js";
  *   channel-owed:<payer>:<payee> vouched for but not yet settled on-chain
  *   channel-claimable:<payee>  settled, withdrawable by the payee
  *   custody-reserve:<buyer>    Substrate: the existential deposit keeping a buyer's custody multisig alive
+ *   multisig-deposit:<addr>    Substrate: a multisig deposit reserved from the first approver until the call executes
+ *   chain-fees                 Substrate: transaction fees AICP extrinsics paid (native planck)
  */
 export type Posting = { account: string; amount: bigint };
 

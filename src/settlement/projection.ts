@@ -35,6 +35,9 @@ import type { ChainEvent, ContractName } from "./events.js";
  * | VoucherSettled                 | channel-deposit:<payer>   | channel-claimable:<payee>            |
  * | DepositWithdrawn               | channel-deposit:<payer>   | wallet:<payer>                       |
  * | PaymentChannels.Withdrawn      | channel-claimable:<payee> | wallet:<payee>                       |
+ * | CustodyReserved (Substrate)    | wallet:<buyer>            | custody-reserve:<buyer>              |
+ * | FeePaid (Substrate)            | wallet:<signer>           | chain-fees                           |
+ * | DepositReserved / Unreserved (Substrate) | wallet:<approver> | multisig-deposit:<approver> (and back) |
  *
  * Amounts are token base units (the event's token; `0x0…0` = native currency). Off-chain
  * movements between channel-* accounts (promises, owed amounts) are the channel domain's and

@@ -351,6 +351,18 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     expect(await q("SELECT 1 FROM chain_events WHERE chain = 'substrate' AND name = 'RootAnchored' AND args->>'epoch' = '8'")).to.deep.equal([]);
   });
 
+  it("fees and multisig deposits to the planck: the coordinator's and the arbitrator's native balances are the ledger's", async () => {
+    await caughtUp();
+    for (const k of [coordinator, arbitrator]) {
+      const acct = (await api.query.system.account(k.address)).data;
+      // Seeded with 1000 units outside AICP; since then only fees and multisig deposits moved.
+      expect(acct.free.toBigInt(), `${k.address} free`).to.equal(1000n * UNIT + (await ledger(`wallet:${hex(k)}`)));
+      expect(acct.reserved.toBigInt(), `${k.address} reserved`).to.equal(await ledger(`multisig-deposit:${hex(k)}`));
+    }
+    expect(await ledger("chain-fees")).to.be.greaterThan(0n);
+    expect(await unbalancedGroups(h.c.ctx.db)).to.deep.equal([]);
+  });
+
   it("indexer: idempotent on (block hash, event index), resumes after a restart, rolls back a block replaced by a reorg", async () => {
     await caughtUp();
     const count = async () => Number((await q<{ n: string }>("SELECT count(*)::text AS n FROM chain_events WHERE chain = 'substrate'"))[0]!.n);
@@ -361,7 +373,7 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     indexer = newIndexer();
     await indexer.start();
     await caughtUp();
-    expect(await count()).to.equal(n0 + 1);
+    expect(await count()).to.equal(n0 + 2); // EscrowFunded and the buyer's FeePaid, once each
     expect((await q("SELECT state FROM escrows WHERE task_id = $1", [task.id]))[0]).to.deep.equal({ state: "funded" });
     // Reorg: the head block (the funding) is replaced by an empty block at the same height.
     const head = (await api.rpc.chain.getHeader()).number.toNumber();

@@ -33,7 +33,8 @@ import { custodyOf } from "./custody.js";
 export function createSubstrateSource(api: ApiPromise, o: { coordinator: string; arbitrator: string; treasury: string; startBlock?: number; log?: Logger }): ChainSource & { bestHead(): Promise<number> } {
   const coordinator = toAccountHex(o.coordinator);
   const treasury = toAccountHex(o.treasury);
-  const custody = (buyer: string) => custodyOf(buyer, coordinator, o.arbitrator).account;
+  const arbitrator = toAccountHex(o.arbitrator);
+  const custody = (buyer: string) => custodyOf(buyer, coordinator, arbitrator).account;
 
   async function header(n: number): Promise<BlockRef | null> {
     const hash = await api.rpc.chain.getBlockHash(n);
@@ -64,17 +65,43 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
 
   type Transfer = { index: number; from: string; to: string; token: string; amount: bigint };
 
-  function decodeExtrinsic(records: { index: number; r: EventRecord }[], call: Call, block: { number: number; hash: string; timestamp: number }, chain: string): ChainEvent[] {
-    if (records.some(({ r }) => api.events.system.ExtrinsicFailed.is(r.event))) return [];
+  /**
+   * What an AICP extrinsic cost its signer and which multisig deposits it reserved or returned,
+   * in native planck: `FeePaid` (Balances.Withdraw of the signer less the refund deposited back to
+   * it), `DepositReserved` / `DepositUnreserved` (Balances.Reserved / Unreserved: the first
+   * approver's multisig deposit and its return on execution or cancellation).
+   */
+  function costs(records: { index: number; r: EventRecord }[], signer: string, block: { number: number; hash: string; timestamp: number }, chain: string): ChainEvent[] {
+    const out: ChainEvent[] = [];
+    const ev = (name: string, index: number, account: string, amount: bigint) =>
+      out.push({ chain, contract: "TaskEscrow", name, args: { account, token: "native", amount: amount.toString() }, blockNumber: block.number, blockHash: block.hash, txHash: block.hash, logIndex: index * 4 + 2, timestamp: block.timestamp });
+    let withdraw: { index: number; amount: bigint } | undefined;
+    let refund = 0n;
+    for (const { index, r } of records) {
+      const e = r.event;
+      if (api.events.balances.Withdraw.is(e) && e.data[0].toHex() === signer && !withdraw) withdraw = { index, amount: e.data[1].toBigInt() };
+      else if (api.events.balances.Deposit.is(e) && e.data[0].toHex() === signer && withdraw) refund = e.data[1].toBigInt();
+      else if (api.events.balances.Reserved.is(e)) ev("DepositReserved", index, e.data[0].toHex(), e.data[1].toBigInt());
+      else if (api.events.balances.Unreserved.is(e)) ev("DepositUnreserved", index, e.data[0].toHex(), e.data[1].toBigInt());
+    }
+    if (withdraw && withdraw.amount - refund > 0n) ev("FeePaid", withdraw.index, signer, withdraw.amount - refund);
+    return out;
+  }
+
+  function decodeExtrinsic(records: { index: number; r: EventRecord }[], call: Call, signer: string, block: { number: number; hash: string; timestamp: number }, chain: string): ChainEvent[] {
     const bytes: Uint8Array[] = [];
     remarksOf(call, bytes);
-    if (!bytes.length) return [];
     const memos = new Map<string, Memo>();
     for (const b of bytes) {
       const m = decodeMemo(b);
       if (m) memos.set(remarkHash(b), m);
     }
-    if (!memos.size) return [];
+    // The coordinator's and the arbitrator's extrinsics are all AICP's (their multisig approvals
+    // carry only a call hash); anyone else's when they carry a memo.
+    const ours = memos.size > 0 || signer === coordinator || signer === arbitrator;
+    if (!ours) return [];
+    const paid = costs(records, signer, block, chain);
+    if (!memos.size || records.some(({ r }) => api.events.system.ExtrinsicFailed.is(r.event))) return paid;
     const all: Transfer[] = [];
     for (const { index, r } of records) {
       const e = r.event;
@@ -200,7 +227,7 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
         }
       }
     }
-    return out;
+    return [...out, ...paid].sort((a, b) => a.logIndex - b.logIndex);
   }
 
   async function blockEvents(n: number, chain: string): Promise<ChainEvent[]> {
@@ -217,7 +244,7 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
     const out: ChainEvent[] = [];
     signed.block.extrinsics.forEach((ex, i) => {
       if (!ex.isSigned) return;
-      out.push(...decodeExtrinsic(byExtrinsic.get(i) ?? [], ex.method as unknown as Call, block, chain));
+      out.push(...decodeExtrinsic(byExtrinsic.get(i) ?? [], ex.method as unknown as Call, toAccountHex(ex.signer.toString()), block, chain));
     });
     return out;
   }
