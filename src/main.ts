@@ -43,20 +43,16 @@ const REF_AGENTS = ["math", "text", "csv", "image", "hash", "flaky"];
 const CHAINS = ["evm", "substrate", "both"] as const;
 type ChainChoice = (typeof CHAINS)[number];
 
-function chainFromArgs(): ChainChoice {
-  const i = process.argv.indexOf("--chain");
-  const v = process.argv.find((a) => a.startsWith("--chain="))?.split("=")[1] ?? (i >= 0 ? process.argv[i + 1] : undefined);
-  if (v === undefined) return "evm";
-  if (!(CHAINS as readonly string[]).includes(v)) throw new AppError("BAD_CHAIN", `--chain must be one of ${CHAINS.join(", ")} (got ${v}).`);
-  return v as ChainChoice;
-}
-
-function roleFromArgs(): MainRole {
-  const i = process.argv.indexOf("--role");
-  const v = process.argv.find((a) => a.startsWith("--role="))?.split("=")[1] ?? (i >= 0 ? process.argv[i + 1] : undefined);
-  if (v === undefined) return "all";
-  if (!(ROLES as readonly string[]).includes(v)) throw new AppError("BAD_ROLE", `--role must be one of ${ROLES.join(", ")} (got ${v}).`);
-  return v as MainRole;
+/**
+ * The value of `--<name> v` or `--<name>=v` among `allowed`, else `fallback`.
+ * @throws AppError BAD_<NAME> for a value not allowed
+ */
+function choice<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? (i >= 0 ? process.argv[i + 1] : undefined);
+  if (v === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw new AppError(`BAD_${name.toUpperCase()}`, `--${name} must be one of ${allowed.join(", ")} (got ${v}).`);
+  return v as T;
 }
 
 function banner(config: Config, c: Coordinator | undefined, agents: { kind: string; address: string }[], chainStarted: boolean, substrate?: LocalSubstrateStack) {
@@ -85,8 +81,8 @@ function banner(config: Config, c: Coordinator | undefined, agents: { kind: stri
 }
 
 async function main() {
-  const role = roleFromArgs();
-  const chainChoice = chainFromArgs();
+  const role = choice<MainRole>("role", ROLES, "all");
+  const chainChoice = choice<ChainChoice>("chain", CHAINS, "evm");
   let config = loadConfig();
   const log = createLogger(config.LOG_LEVEL, `aicp-${role}`);
   const children: ChildProcess[] = [];
