@@ -113,17 +113,18 @@ export function createApp(ctx: AppContext, services: Services) {
         return { ok: false, ms: Date.now() - t, error: (err as Error).message };
       }
     };
-    const [postgres, redis, chain, outbox] = await Promise.all([
+    const [postgres, redis, chain, outbox, substrate] = await Promise.all([
       check(() => ctx.db.query("SELECT 1")),
       check(() => ctx.redis.ping()),
       check(() => ctx.chain.ping()),
       services.sender?.status().catch(() => undefined),
+      services.substrateHead ? check(services.substrateHead) : undefined,
     ]);
     // Postgres and Redis are required; without the chain the coordinator still runs auctions
     // but cannot settle, so it reports degraded rather than down.
     const status = !postgres.ok || !redis.ok ? "down" : chain.ok ? "ready" : "degraded";
     // The outbox backlog says what waits for the chain (coordinator transactions not yet confirmed).
-    res.status(status === "down" ? 503 : 200).json({ status, checks: { postgres, redis, chain }, ...(outbox ? { outbox } : {}) });
+    res.status(status === "down" ? 503 : 200).json({ status, checks: { postgres, redis, chain, ...(substrate ? { substrate } : {}) }, ...(outbox ? { outbox } : {}) });
   });
   app.get("/metrics", async (_req, res) => {
     // Breakers live in Postgres (shared by every replica); sample them at scrape time.

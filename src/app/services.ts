@@ -54,6 +54,8 @@ export type Services = {
   events: EventRegistry;
   /** The EVM connection of the settlement backend (the operator audit checks invariants against it). */
   evm?: EvmChain;
+  /** The Substrate chain's head (SUBSTRATE_RPC_URL), for `/ready`; absent without one. */
+  substrateHead?: () => Promise<number>;
   /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
   network: (opts?: { abi?: boolean }) => Promise<NetworkInfo>;
   /** The escrow route (src/escrow), when a chain is configured. */
@@ -136,5 +138,5 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
   };
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
   const dashboard = createDashboardService(ctx, async () => (await breakers.snapshot()).filter((b) => b.state === "open").length);
-  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}) };
+  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: async () => (await substrate.api.rpc.chain.getHeader()).number.toNumber() } : {}) };
 }

@@ -243,6 +243,8 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     const subChain = net.chains.find((c) => c.kind === "substrate")!;
     expect(subChain).to.deep.include({ genesisHash: s.genesisHash, ss58Prefix: api.registry.chainSS58 });
     expect(subChain.asset).to.deep.equal({ token: `asset:${TEST_ASSET.id}`, assetId: TEST_ASSET.id, symbol: TEST_ASSET.symbol, decimals: TEST_ASSET.decimals });
+    const ready = (await (await fetch(`${h.url}/ready`)).json()) as { checks: { substrate?: { ok: boolean } } };
+    expect(ready.checks.substrate?.ok).to.equal(true);
     const host = new URL(h.url).host;
     const login = async (who: KeyringPair, o: { chainId?: string; sign?: (m: string) => string; nonce?: string } = {}) => {
       const nonce = o.nonce ?? ((await (await fetch(`${h.url}/v1/auth/nonce`)).json()) as { nonce: string }).nonce;
