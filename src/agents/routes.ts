@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { requireSelf, walletOf, type Api } from "../http/api.js";
-import { Address, Amount, Capability, Pagination } from "../http/schemas.js";
+import { Account, Amount, Capability, Pagination } from "../http/schemas.js";
 import type { AgentService } from "./service.js";
 
 const Offer = z.object({ capability: Capability, minPrice: Amount() });
@@ -35,7 +35,7 @@ const AgentView = z
   })
   .openapi("Agent");
 
-const AddressParams = z.object({ address: Address });
+const AddressParams = z.object({ address: Account });
 
 export function registerAgentRoutes(api: Api, agents: AgentService) {
   api.route({

@@ -246,6 +246,6 @@ export function requireSelf(p: Principal, address: string): string {
 
 /** The signed-in wallet address; 401 when absent. */
 export function walletOf(p: Principal): string {
-  if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in with Ethereum first.");
+  if (!p.address) throw unauthorized("AUTH_REQUIRED", "Sign in first (Sign-In with Ethereum or with Substrate).");
   return p.address;
 }

@@ -11,6 +11,17 @@ export const Address = z
   .openapi({ example: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", type: "string" });
 
 /**
+ * An account of either settlement chain: an EVM address (any case) or a Substrate AccountId32 as
+ * 0x hex (what a Sign-In with Substrate session names); normalised to lower-case hex.
+ */
+export const Account = z
+  .string()
+  .max(66)
+  .refine((s) => (/^0x[0-9a-fA-F]{40}$/.test(s) && isAddress(s)) || /^0x[0-9a-fA-F]{64}$/.test(s), "must be a 0x-prefixed 20-byte EVM address or a 32-byte Substrate account id")
+  .transform((s) => (s.length === 42 ? getAddress(s).toLowerCase() : s.toLowerCase()))
+  .openapi({ example: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", type: "string" });
+
+/**
  * An amount in token base units as a decimal string (exact: never a JS number), below 2^256.
  * @param min smallest accepted value
  */

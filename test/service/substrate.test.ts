@@ -272,12 +272,19 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     expect([malformed.status, ((await malformed.json()) as { error: { code: string } }).error.code]).to.deep.equal([400, "SIWS_MALFORMED"]);
   });
 
-  it("the SDK signs in with a Substrate account (genesis hash from GET /v1/network)", async () => {
+  it("the SDK signs in with a Substrate account (genesis hash from GET /v1/network); a Substrate account registers as an agent", async () => {
     const session = createSession({ baseUrl: h.url, wallet: { kind: "substrate", address: buyer2.address, signRaw: async (m) => u8aToHex(buyer2.sign(stringToU8a(m))) } });
     expect(session.address).to.equal(hex(buyer2));
     const me = await session.request<{ address: string; roles: string[] }>("GET", "/v1/auth/session");
     expect(me).to.deep.equal({ address: hex(buyer2), roles: ["buyer"] });
     expect(session.logins).to.equal(1);
+    // A Substrate account registers as an agent and is found under its account id.
+    const agentSession = createSession({ baseUrl: h.url, wallet: { kind: "substrate", address: agent2.address, signRaw: async (m) => u8aToHex(agent2.sign(stringToU8a(m))) } });
+    const reg = await agentSession.request<{ address: string }>("POST", "/v1/agents", { name: "wasm-runner", capabilities: [{ capability: "text.summarize", minPrice: "1000" }] });
+    expect(reg.address).to.equal(hex(agent2));
+    const found = await fetch(`${h.url}/v1/agents/${hex(agent2)}`);
+    expect([found.status, ((await found.json()) as { address: string }).address]).to.deep.equal([200, hex(agent2)]);
+    expect((await agentSession.request<{ roles: string[] }>("GET", "/v1/auth/session")).roles).to.include("agent");
   });
 
   it("channel payouts: two buyers' vouchers to two agents paid in one batch of proposals and one of executions, then only the increase; native and tUSD", async () => {
