@@ -196,7 +196,6 @@ export function substrateDriver(): BackendDriver {
   let s: SubstrateSettlement;
   const token = `asset:${TEST_ASSET.id}`;
   const k = {} as Record<Role | "coordinator" | "arbitrator" | "admin", KeyringPair>;
-  const terms = new Map<string, { amount: bigint; agent?: KeyringPair; price?: bigint }>();
   const settled = new Map<string, bigint>();
   const custody = () => s.custody(k.buyer.address);
   let opened = 0n;
@@ -230,13 +229,11 @@ export function substrateDriver(): BackendDriver {
     id: (r) => toAccountHex(k[r].address),
     wallet: (r) => s.balance(k[r].address, token),
     async fund(taskId, amount) {
-      terms.set(taskId, { amount });
       const opening = await s.openingAmount(k.buyer.address, token);
       opened += opening;
       await sub.submit(s.fundCall({ id: taskId, buyer: k.buyer.address, token, amount, deadline: new Date(Date.now() + 30 * 86_400_000) }, opening), k.buyer);
     },
     async award(taskId, agent, price) {
-      terms.set(taskId, { ...terms.get(taskId)!, agent: k[agent], price });
       await s.award(taskId, k[agent].address, price);
     },
     async deliver(taskId) {

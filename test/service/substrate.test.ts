@@ -177,7 +177,7 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     expect(again).to.be.instanceOf(SubstrateTxError);
     expect((again as SubstrateTxError).dispatch).to.equal("multisig.AlreadyApproved");
     // A stranger is not a signatory of the buyer's custody.
-    expect(() => s.custody(buyer.address) && s.proposeMany([{ custody, call }], stranger)).to.throw(/not a signatory/);
+    expect(() => s.proposeMany([{ custody, call }], stranger)).to.throw(/not a signatory/);
     expect(await bal(custody.account)).to.equal(held);
     // The proposer withdraws the proposal and gets its deposit back; the escrow is refunded
     // with the arbitrator (the buyer gone): coordinator + arbitrator.
@@ -193,14 +193,29 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     await checkCustody(buyer);
   });
 
-  it("a forged memo moves nothing in the projections: a stranger's award, a release executed outside custody", async () => {
+  it("a forged memo moves nothing in the projections: a stranger's funding of the buyer's task, award and release", async () => {
     const amount = UNIT;
     const { task } = await funded(buyer, amount);
+    // The stranger funds the buyer's task from its own account: with an authorization it signed
+    // itself, and with the coordinator's genuine one for the buyer (copied from the buyer's call).
+    const theirs = s.custody(stranger.address).account;
+    const genuine = s.fundCall({ ...task, amount }).method.args[0] as unknown as { args: unknown[] }[];
+    const copiedMemo = genuine[1]!.args[0] as { toU8a(b: boolean): Uint8Array };
+    const deadline = Math.floor(task.deadline.getTime() / 1000);
+    const selfSigned = u8aToHex(stranger.sign(new Uint8Array(64)));
+    for (const memo of [
+      u8aToHex(encodeMemo({ op: "fund", task: task.id, token: "native", amount: "5", deadline, auth: selfSigned })),
+      u8aToHex(copiedMemo.toU8a(true)),
+    ])
+      await sub.submit(api.tx.utility.batchAll([s.transfer("native", theirs, 10_000_000n), api.tx.system.remarkWithEvent(memo)]), stranger);
     await sub.submit(s.remark({ op: "award", task: task.id, agent: hex(stranger), price: amount.toString() }), stranger);
     // A "release" memo next to a transfer from the stranger's own account.
     await sub.submit(api.tx.utility.batchAll([s.transfer("native", stranger.address, 1000n), s.remark({ op: "release", task: task.id, buyer: hex(buyer), token: "native", agent: hex(stranger), agentAmount: "1000", fee: "0", buyerAmount: "0" })]), stranger);
     await caughtUp();
-    expect((await q("SELECT state, agent FROM escrows WHERE task_id = $1", [task.id]))[0]).to.deep.equal({ state: "funded", agent: null });
+    expect((await q("SELECT state, agent, buyer, amount::text FROM escrows WHERE task_id = $1", [task.id]))[0]).to.deep.equal({ state: "funded", agent: null, buyer: hex(buyer), amount: amount.toString() });
+    // Only the buyer's funding is in the task's escrow; the stranger's transfers are its own (its fees are booked, nothing else).
+    expect(await ledger(`escrow:${task.id}`)).to.equal(amount);
+    expect(await ledger(`custody-reserve:${hex(stranger)}`)).to.equal(0n);
     await checkCustody(buyer);
   });
 
@@ -285,6 +300,9 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     const found = await fetch(`${h.url}/v1/agents/${hex(agent2)}`);
     expect([found.status, ((await found.json()) as { address: string }).address]).to.deep.equal([200, hex(agent2)]);
     expect((await agentSession.request<{ roles: string[] }>("GET", "/v1/auth/session")).roles).to.include("agent");
+    const bad = await fetch(`${h.url}/v1/agents/0x1234`);
+    expect(bad.status).to.equal(400);
+    expect(((await bad.json()) as { error: { code: string; message: string } }).error.message).to.match(/20-byte EVM address or a 32-byte Substrate account id/);
   });
 
   it("channel payouts: two buyers' vouchers to two agents paid in one batch of proposals and one of executions, then only the increase; native and tUSD", async () => {

@@ -100,7 +100,7 @@ export function createSubmitter(api: ApiPromise): Submitter {
         const blockHash = r.status.asInBlock.toHex();
         if (r.dispatchError) {
           const name = dispatchErrorName(api, r.dispatchError);
-          return reject(Object.assign(new SubstrateTxError(name, `The transaction failed: ${name}`), { inclusion: { blockHash, index } }));
+          return reject(new SubstrateTxError(name, `The transaction failed: ${name}`));
         }
         const nested = r.events.find(({ event }) => api.events.multisig.MultisigExecuted.is(event) && event.data[4] && (event.data[4] as unknown as { isErr: boolean }).isErr);
         if (nested) {
@@ -110,7 +110,7 @@ export function createSubmitter(api: ApiPromise): Submitter {
         }
         api.rpc.chain
           .getHeader(blockHash)
-          .then((h) => resolve({ blockHash, blockNumber: h.number.toNumber(), index, events: r.events, fee: feeOf(api, r.events, signer.address) }))
+          .then((h) => resolve({ blockHash, blockNumber: h.number.toNumber(), index, events: r.events, fee: feeOf(api, r.events, signer.address)?.fee ?? 0n }))
           .catch(reject);
       })
         .then((u) => (unsub = u))
@@ -135,17 +135,18 @@ export function createSubmitter(api: ApiPromise): Submitter {
   };
 }
 
-/** The signer's fee in an extrinsic's events: Withdraw(signer) minus Deposit(signer) refunds that follow the dispatch. */
-export function feeOf(api: ApiPromise, events: EventRecord[], signer: string): bigint {
+/**
+ * The signer's fee in an extrinsic's events (native planck): its Balances.Withdraw less the refund
+ * deposited back to it after the dispatch; `at` is the Withdraw's position in `events`.
+ * Undefined when the signer paid nothing.
+ */
+export function feeOf(api: ApiPromise, events: EventRecord[], signer: string): { fee: bigint; at: number } | undefined {
   const id = api.createType("AccountId32", signer).toHex();
-  let withdrawn = 0n;
+  let withdraw: { amount: bigint; at: number } | undefined;
   let refunded = 0n;
-  let seenWithdraw = false;
-  for (const { event } of events) {
-    if (api.events.balances.Withdraw.is(event) && event.data[0].toHex() === id && !seenWithdraw) {
-      withdrawn = event.data[1].toBigInt();
-      seenWithdraw = true;
-    } else if (api.events.balances.Deposit.is(event) && event.data[0].toHex() === id && seenWithdraw) refunded = event.data[1].toBigInt();
-  }
-  return withdrawn - refunded;
+  events.forEach(({ event }, at) => {
+    if (api.events.balances.Withdraw.is(event) && event.data[0].toHex() === id && !withdraw) withdraw = { amount: event.data[1].toBigInt(), at };
+    else if (api.events.balances.Deposit.is(event) && event.data[0].toHex() === id && withdraw) refunded = event.data[1].toBigInt();
+  });
+  return withdraw && withdraw.amount > refunded ? { fee: withdraw.amount - refunded, at: withdraw.at } : undefined;
 }

@@ -52,14 +52,15 @@ const settleEntry = z.object({ payee: account, cumulative: amount, amount });
 /**
  * The AICP memos (the `op` names the operation; amounts in token base units as decimal strings,
  * times in unix seconds):
- * - `fund` (buyer): a task's escrow moved into the buyer's custody account;
+ * - `fund` (buyer): a task's escrow moved into the buyer's custody account, with the coordinator's
+ *   funding authorization (`auth`, see vouchers.ts `fundingPayload`);
  * - `deposit` (buyer): channel deposit moved into the custody account;
  * - `award`, `deliver`, `anchor`, `dispute` (coordinator; `dispute` also the buyer): attestations;
  * - `release`, `refund`, `ruling`, `settle`, `withdraw` (the custody multisig, i.e. two of its three
  *   signatories): the money leaving custody, itemised so the indexer can check each transfer.
  */
 export const memoSchema = z.discriminatedUnion("op", [
-  z.object({ op: z.literal("fund"), task: uuid, token, amount, deadline: z.number().int().nonnegative() }),
+  z.object({ op: z.literal("fund"), task: uuid, token, amount, deadline: z.number().int().nonnegative(), auth: z.string().regex(/^0x[0-9a-f]{128,130}$/) }),
   z.object({ op: z.literal("deposit"), token, amount }),
   z.object({ op: z.literal("award"), task: uuid, agent: account, price: amount }),
   z.object({ op: z.literal("deliver"), task: uuid, resultHash: z.string().regex(/^0x[0-9a-f]{64}$/), acceptanceEndsAt: z.number().int().nonnegative() }),
@@ -92,6 +93,3 @@ export function decodeMemo(bytes: Uint8Array): Memo | undefined {
 
 /** blake2-256 of remark bytes: what `system.Remarked` carries. */
 export const remarkHash = (bytes: Uint8Array): string => blake2AsHex(bytes, 256);
-
-/** The TaskEscrow key of a task UUID (the projections' vocabulary). */
-export { taskKey } from "../../protocol/keys.js";

@@ -6,7 +6,7 @@ import { rulingSplit, type RulingSplit } from "../../protocol/disputes.js";
 import { assetIdOf, encodeMemo, toAccountHex, type Memo } from "./codec.js";
 import type { Extrinsic, Inclusion, Submitter } from "./client.js";
 import { custodyOf, othersOf, type Custody } from "./custody.js";
-import { verifyVoucher, type SubstrateVoucher } from "./vouchers.js";
+import { fundingPayload, verifyVoucher, type SubstrateVoucher } from "./vouchers.js";
 
 /**
  * The Substrate settlement backend's operations, on the standard pallets of the Asset Hub
@@ -46,7 +46,10 @@ export type SubstrateSettlement = {
   openingAmount(buyer: string, token: string): Promise<bigint>;
   /** A transferKeepAlive of `amount` of `token` to `to`. @throws 400 INVALID_TOKEN, INVALID_ACCOUNT */
   transfer(token: string, to: string, amount: bigint): Extrinsic;
-  /** The buyer's call funding a task's escrow (budget + opening amount when the custody is empty). */
+  /**
+   * The buyer's call funding a task's escrow (budget + opening amount when the custody is empty),
+   * carrying the coordinator's funding authorization for exactly this buyer, token, amount and deadline.
+   */
   fundCall(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }, opening?: bigint): Extrinsic;
   /** The buyer's call depositing into their channel balance. */
   depositCall(buyer: string, token: string, amount: bigint, opening?: bigint): Extrinsic;
@@ -169,7 +172,9 @@ export function createSubstrateSettlement(o: SubstrateSettlementOptions): Substr
     },
     transfer,
     fundCall(task, opening = 0n) {
-      return batch([transfer(task.token, custody(task.buyer).account, task.amount + opening), remark({ op: "fund", task: task.id, token: task.token, amount: task.amount.toString(), deadline: Math.floor(task.deadline.getTime() / 1000) })]);
+      const deadline = Math.floor(task.deadline.getTime() / 1000);
+      const auth = u8aToHex(o.coordinator.sign(fundingPayload({ taskId: task.id, buyer: task.buyer, token: task.token, amount: task.amount, deadline }, genesisHash)));
+      return batch([transfer(task.token, custody(task.buyer).account, task.amount + opening), remark({ op: "fund", task: task.id, token: task.token, amount: task.amount.toString(), deadline, auth })]);
     },
     depositCall(buyer, token, amount, opening = 0n) {
       return batch([transfer(token, custody(buyer).account, amount + opening), remark({ op: "deposit", token, amount: amount.toString() })]);

@@ -6,13 +6,15 @@ import type { BlockRef, ChainSource } from "../../settlement/chain-source.js";
 import type { ChainEvent, ContractName } from "../../settlement/events.js";
 import { decodeMemo, remarkHash, toAccountHex, tokenOf, type Memo } from "./codec.js";
 import { custodyOf } from "./custody.js";
+import { feeOf } from "./client.js";
+import { verifyFunding } from "./vouchers.js";
 
 /**
  * A Substrate chain as the indexer's chain source (src/indexer runs it unchanged, under the chain
  * name `substrate`):
  *
  * - `head()` is the **finalized** head: the indexer applies only finalized blocks (run it with
- *   confirmations 0); best heads are for display (`bestHead`).
+ *   confirmations 0).
  * - `headers(n)`: block hash, parent hash and `timestamp.now`, so the indexer's parent-hash checks
  *   detect a reorg (a block replaced at the same height) and roll back.
  * - `events(from, to)`: each block's extrinsics and `system.events`, decoded into the settlement
@@ -22,7 +24,7 @@ import { custodyOf } from "./custody.js";
  *   Substrate event the settlement event comes from + k (k < 4 when one Substrate event yields
  *   several): (block hash, event index).
  *
- * Trust: a memo counts only when its `Remarked` event (sender, blake2-256 of the bytes) is in a
+ * Trust: a `fund` memo needs the coordinator's funding authorization for its sender; a memo counts only when its `Remarked` event (sender, blake2-256 of the bytes) is in a
  * successful extrinsic, from the right origin (the coordinator for attestations, the buyer for
  * funding, the buyer's custody multisig for money leaving custody), and when the transfers it
  * itemises are exactly the transfers of that extrinsic (Balances.Transfer / Assets.Transferred).
@@ -30,10 +32,11 @@ import { custodyOf } from "./custody.js";
  * execute several custody calls (a batch of multisig executions). Anything else is skipped
  * (logged at debug).
  */
-export function createSubstrateSource(api: ApiPromise, o: { coordinator: string; arbitrator: string; treasury: string; startBlock?: number; log?: Logger }): ChainSource & { bestHead(): Promise<number> } {
+export function createSubstrateSource(api: ApiPromise, o: { coordinator: string; arbitrator: string; treasury: string; startBlock?: number; log?: Logger }): ChainSource {
   const coordinator = toAccountHex(o.coordinator);
   const treasury = toAccountHex(o.treasury);
   const arbitrator = toAccountHex(o.arbitrator);
+  const genesisHash = api.genesisHash.toHex();
   const custody = (buyer: string) => custodyOf(buyer, coordinator, arbitrator).account;
 
   async function header(n: number): Promise<BlockRef | null> {
@@ -75,16 +78,13 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
     const out: ChainEvent[] = [];
     const ev = (name: string, index: number, account: string, amount: bigint) =>
       out.push({ chain, contract: "TaskEscrow", name, args: { account, token: "native", amount: amount.toString() }, blockNumber: block.number, blockHash: block.hash, txHash: block.hash, logIndex: index * 4 + 2, timestamp: block.timestamp });
-    let withdraw: { index: number; amount: bigint } | undefined;
-    let refund = 0n;
     for (const { index, r } of records) {
       const e = r.event;
-      if (api.events.balances.Withdraw.is(e) && e.data[0].toHex() === signer && !withdraw) withdraw = { index, amount: e.data[1].toBigInt() };
-      else if (api.events.balances.Deposit.is(e) && e.data[0].toHex() === signer && withdraw) refund = e.data[1].toBigInt();
-      else if (api.events.balances.Reserved.is(e)) ev("DepositReserved", index, e.data[0].toHex(), e.data[1].toBigInt());
+      if (api.events.balances.Reserved.is(e)) ev("DepositReserved", index, e.data[0].toHex(), e.data[1].toBigInt());
       else if (api.events.balances.Unreserved.is(e)) ev("DepositUnreserved", index, e.data[0].toHex(), e.data[1].toBigInt());
     }
-    if (withdraw && withdraw.amount - refund > 0n) ev("FeePaid", withdraw.index, signer, withdraw.amount - refund);
+    const fee = feeOf(api, records.map(({ r }) => r), signer);
+    if (fee) ev("FeePaid", records[fee.at]!.index, signer, fee.fee);
     return out;
   }
 
@@ -145,6 +145,10 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
             skip("no matching transfer into the buyer's custody", m);
             break;
           }
+          if (m.op === "fund" && !verifyFunding({ taskId: m.task, buyer: sender, token: m.token, amount: BigInt(m.amount), deadline: m.deadline }, m.auth, coordinator, genesisHash)) {
+            skip("no coordinator funding authorization for this buyer, token, amount and deadline", m);
+            break;
+          }
           const opening = t.amount - BigInt(m.amount);
           if (m.op === "fund") emit("TaskEscrow", "EscrowFunded", li, { taskId: taskKey(m.task), buyer: sender, token: m.token, amount: m.amount, deadline: String(m.deadline) });
           else emit("PaymentChannels", "Deposited", li, { payer: sender, token: m.token, amount: m.amount });
@@ -193,23 +197,19 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
           for (const t of moved) emit("TaskEscrow", "Withdrawn", t.index * 4 + 1, { account: t.to, token: t.token, amount: t.amount.toString() });
           break;
         }
-        case "refund": {
-          const ts = sender === custody(m.buyer) ? exactly(sender, m.token, [[m.buyer, BigInt(m.amount)]]) : undefined;
-          if (!ts) {
-            skip("not a refund from the buyer's custody", m);
-            break;
-          }
-          emit("TaskEscrow", "EscrowRefunded", li, { taskId: taskKey(m.task), buyer: m.buyer, token: m.token, amount: m.amount });
-          emit("TaskEscrow", "Withdrawn", ts[0]!.index * 4 + 1, { account: m.buyer, token: m.token, amount: m.amount });
-          break;
-        }
+        case "refund":
         case "withdraw": {
+          // Custody pays the buyer back: a task's whole escrow, or unused channel deposit.
           const ts = sender === custody(m.buyer) ? exactly(sender, m.token, [[m.buyer, BigInt(m.amount)]]) : undefined;
           if (!ts) {
-            skip("not a withdrawal from the buyer's custody", m);
+            skip("not a payment from the buyer's custody to the buyer", m);
             break;
           }
-          emit("PaymentChannels", "DepositWithdrawn", li, { payer: m.buyer, token: m.token, amount: m.amount, partial: true });
+          if (m.op === "withdraw") emit("PaymentChannels", "DepositWithdrawn", li, { payer: m.buyer, token: m.token, amount: m.amount, partial: true });
+          else {
+            emit("TaskEscrow", "EscrowRefunded", li, { taskId: taskKey(m.task), buyer: m.buyer, token: m.token, amount: m.amount });
+            emit("TaskEscrow", "Withdrawn", ts[0]!.index * 4 + 1, { account: m.buyer, token: m.token, amount: m.amount });
+          }
           break;
         }
         case "settle": {
@@ -256,9 +256,6 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
     async head() {
       const h = await api.rpc.chain.getHeader(await api.rpc.chain.getFinalizedHead());
       return h.number.toNumber();
-    },
-    async bestHead() {
-      return (await api.rpc.chain.getHeader()).number.toNumber();
     },
     async headers(numbers) {
       const unique = [...new Set(numbers)];

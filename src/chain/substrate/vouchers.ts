@@ -38,3 +38,28 @@ export function verifyVoucher(v: SubstrateVoucher, signature: string, genesisHas
     return false;
   }
 }
+
+/** What the coordinator authorizes a buyer to fund (amount in token base units, deadline unix seconds). */
+export type SubstrateFunding = { taskId: string; buyer: string; token: string; amount: bigint; deadline: number };
+
+/**
+ * The bytes of the coordinator's funding authorization (the Substrate counterpart of TaskEscrow's
+ * EIP-712 FundingAuthorization): SCALE `([u8; 16] task uuid, AccountId32 buyer, Option<u32> asset,
+ * u128 amount, u64 deadline, H256 genesis_hash)`, signed with the coordinator's key. A `fund` memo
+ * counts only with it, so no one but the task's buyer can fund (or squat) a task's escrow, and only
+ * with the amount, token and deadline the coordinator set.
+ */
+export function fundingPayload(f: SubstrateFunding, genesisHash: string): Uint8Array {
+  return registry
+    .createType("([u8; 16], AccountId32, Option<u32>, u128, u64, H256)", [`0x${f.taskId.replace(/-/g, "")}`, toAccountHex(f.buyer), assetIdOf(f.token) ?? null, f.amount, f.deadline, genesisHash])
+    .toU8a();
+}
+
+/** Whether `signature` over {@link fundingPayload} is the coordinator's. */
+export function verifyFunding(f: SubstrateFunding, signature: string, coordinator: string, genesisHash: string): boolean {
+  try {
+    return signatureVerify(fundingPayload(f, genesisHash), signature, toAccountHex(coordinator)).isValid;
+  } catch {
+    return false;
+  }
+}
