@@ -47,6 +47,13 @@ const schema = z.object({
   SUBSTRATE_COORDINATOR_URI: z.string().default("//Bob").describe("The coordinator's Substrate key (secret URI; the default is a public development key, local chains only)"),
   SUBSTRATE_ARBITRATOR: z.string().default("5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y").describe("The arbitrator co-signing custody accounts (SS58; default //Charlie)"),
   SUBSTRATE_TREASURY: z.string().default("5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy").describe("Where Substrate platform fees go (SS58; default //Dave)"),
+  SUBSTRATE_ARBITRATOR_URI: z
+    .string()
+    .optional()
+    .describe("The arbitrator's Substrate key (secret URI) when this coordinator also runs the arbitrator's co-signer (releases after the window, refunds); unset: another process co-signs. `npm start -- --chain substrate|both` sets //Charlie"),
+  SUBSTRATE_ACCEPTANCE_WINDOW_S: z.coerce.number().int().min(1).default(3600).describe("Substrate route: seconds a buyer has after delivery to accept or dispute before silence releases the escrow"),
+  SUBSTRATE_RULE_WINDOW_S: z.coerce.number().int().min(1).default(3 * 86400).describe("Substrate route: seconds the arbitrator has to rule on a dispute"),
+  SUBSTRATE_APPEAL_WINDOW_S: z.coerce.number().int().min(0).default(86400).describe("Substrate route: seconds after a ruling before the coordinator executes it"),
   SUBSTRATE_ASSET_ID: z.coerce.number().int().min(0).default(1984).describe("pallet-assets id of the Substrate stablecoin (the local chain creates tUSD under it)"),
   AUTH_DOMAIN: z.string().optional().describe("Domain expected in SIWE messages (defaults to HOST:PORT)"),
   AUTH_SECRET: z

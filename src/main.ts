@@ -33,7 +33,7 @@ import { loadConfig, type Config } from "./config.js";
 import { AppError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { startCoordinator, type Coordinator } from "./app/coordinator.js";
-import { ensureSubstrate, type LocalSubstrateStack } from "./stack/substrate.js";
+import { ensureSubstrate, SUBSTRATE_DEV_ROLES, type LocalSubstrateStack } from "./stack/substrate.js";
 import { ensureChain, ensureDeployment, fundLocalBuyers, LOCAL_BUYER_TOKENS, LOCAL_ROLES, localAccount, startReferenceAgents, stopChildren } from "./stack/local.js";
 
 const ROLES = ["api", "worker", "indexer", "agents", "all"] as const;
@@ -110,7 +110,8 @@ async function main() {
 
   if (role === "all" && !process.argv.includes("--no-chain") && chainChoice !== "evm") {
     substrate = await ensureSubstrate(config, log);
-    config = { ...config, SUBSTRATE_RPC_URL: substrate.url };
+    // The local chain's arbitrator (//Charlie, a public development key) co-signs in this process.
+    config = { ...config, SUBSTRATE_RPC_URL: substrate.url, SUBSTRATE_ARBITRATOR_URI: config.SUBSTRATE_ARBITRATOR_URI ?? SUBSTRATE_DEV_ROLES.arbitrator };
     // Substrate alone: no EVM chain, so the EVM escrow and channel routes are off.
     if (chainChoice === "substrate") config = { ...config, SETTLEMENT: "none" };
   }
@@ -122,7 +123,13 @@ async function main() {
   if (role !== "agents") coordinator = await startCoordinator(config, role === "all" ? "all" : role);
   if ((role === "all" && !process.argv.includes("--no-agents")) || role === "agents") {
     const apiUrl = coordinator?.url ?? config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`;
-    agents = await startReferenceAgents(apiUrl, REF_AGENTS, log, { basePort: config.AGENT_BASE_PORT });
+    const substrateAgents = SUBSTRATE_DEV_ROLES.agents;
+    if (chainChoice === "substrate") agents = await startReferenceAgents(apiUrl, REF_AGENTS, log, { basePort: config.AGENT_BASE_PORT, substrateUris: substrateAgents });
+    else {
+      agents = await startReferenceAgents(apiUrl, REF_AGENTS, log, { basePort: config.AGENT_BASE_PORT });
+      // Both chains: a math and a text agent with Substrate accounts serve Substrate buyers.
+      if (chainChoice === "both") agents.push(...(await startReferenceAgents(apiUrl, ["math", "text"], log, { basePort: config.AGENT_BASE_PORT + REF_AGENTS.length, substrateUris: substrateAgents })));
+    }
   }
   if (role === "all") banner(config, coordinator, agents, chainProc !== undefined, substrate);
   else log.info({ role, url: coordinator?.url }, "AICP process started");

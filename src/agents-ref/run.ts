@@ -23,6 +23,10 @@ import { AGENT_KINDS, createReferenceAgent, DEFAULT_PRICING, kindWork, pricingBy
 const Env = z.object({
   AICP_URL: z.string().url().default("http://127.0.0.1:3000").describe("Coordinator base URL"),
   AGENT_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte 0x-hex private key").optional().describe("The agent's wallet key (a random wallet when absent)"),
+  AGENT_SUBSTRATE_URI: z
+    .string()
+    .optional()
+    .describe("A Substrate secret URI (e.g. //Agent1): the agent signs in with that sr25519 account and serves Substrate buyers' tasks instead of an EVM wallet's"),
   AGENT_NAME: z.string().min(1).max(100).optional().describe("Display name (default <kind>-agent)"),
   AGENT_HOST: z.string().default("127.0.0.1").describe("Interface of the webhook endpoint"),
   AGENT_PORT: z.coerce.number().int().min(0).max(65535).optional().describe("Webhook port (0 = any); pull mode when absent"),
@@ -74,24 +78,27 @@ async function main() {
   }
   const env = parsed.data;
   const log = createLogger(env.LOG_LEVEL, `agent-${kind}`);
+  const substrate = env.AGENT_SUBSTRATE_URI ? await substrateSigner(env.AGENT_SUBSTRATE_URI) : undefined;
   const wallet = env.AGENT_PRIVATE_KEY ? new Wallet(env.AGENT_PRIVATE_KEY) : Wallet.createRandom();
-  if (!env.AGENT_PRIVATE_KEY) log.warn({ address: wallet.address }, "no AGENT_PRIVATE_KEY: using a random wallet (it cannot receive payouts after this process ends)");
+  if (!env.AGENT_PRIVATE_KEY && !substrate) log.warn({ address: wallet.address }, "no AGENT_PRIVATE_KEY: using a random wallet (it cannot receive payouts after this process ends)");
   const coordinator = new URL(env.AICP_URL).host.replace(/[^A-Za-z0-9.-]/g, "_");
   const pricing = env.AGENT_PRICING ?? DEFAULT_PRICING[kind];
 
   // Payouts on the chain the coordinator names (GET /v1/network): watched, and withdrawable with agent.withdraw.
-  const network = await chainFromNetwork(env.AICP_URL).catch(() => undefined);
+  // (On Substrate the custody accounts pay the agent's account directly: nothing to withdraw.)
+  const network = substrate ? undefined : await chainFromNetwork(env.AICP_URL).catch(() => undefined);
   const payouts = network ? createChainPayouts({ chain: network, wallet }) : undefined;
+  const identity = substrate ?? wallet;
   const agent = createReferenceAgent(kind, {
     baseUrl: env.AICP_URL,
-    wallet,
+    wallet: identity,
     ...(payouts ? { payouts } : {}),
     ...(env.AGENT_NAME ? { name: env.AGENT_NAME } : {}),
     ...(env.AGENT_PORT !== undefined ? { endpoint: { host: env.AGENT_HOST, port: env.AGENT_PORT, ...(env.AGENT_PUBLIC_URL ? { publicUrl: env.AGENT_PUBLIC_URL } : {}) } } : {}),
     maxConcurrency: env.AGENT_MAX_CONCURRENCY,
     pricing: pricingByName(pricing, env.AGENT_TARGET_WIN_RATE),
     ...(env.AGENT_MIN_PRICE ? { minPrice: BigInt(env.AGENT_MIN_PRICE) } : {}),
-    secretFile: env.AGENT_SECRET_FILE ?? join(homedir(), ".aicp", "agents", coordinator, `${wallet.address.toLowerCase()}.secret`),
+    secretFile: env.AGENT_SECRET_FILE ?? join(homedir(), ".aicp", "agents", coordinator, `${(substrate?.address ?? wallet.address).toLowerCase()}.secret`),
     siwe: { chainId: env.AGENT_CHAIN_ID, ...(env.AGENT_SIWE_DOMAIN ? { domain: env.AGENT_SIWE_DOMAIN } : {}) },
     flaky: { base: env.FLAKY_KIND, failureRate: env.FLAKY_FAILURE_RATE, mode: env.FLAKY_MODE },
     log: (level, message, data) => log[level](data ?? {}, message),
@@ -128,6 +135,14 @@ async function main() {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+/** An sr25519 account from a secret URI, as the SDK's Substrate signer (signRaw over the UTF-8 bytes). */
+async function substrateSigner(uri: string) {
+  const [{ Keyring }, { cryptoWaitReady }, { stringToU8a, u8aToHex }] = await Promise.all([import("@polkadot/keyring"), import("@polkadot/util-crypto"), import("@polkadot/util")]);
+  await cryptoWaitReady();
+  const pair = new Keyring({ type: "sr25519" }).addFromUri(uri);
+  return { kind: "substrate" as const, address: pair.address, signRaw: async (m: string) => u8aToHex(pair.sign(stringToU8a(m))) };
 }
 
 void main();

@@ -129,7 +129,8 @@ export const agentRepository = {
    */
   async invite(q: Queryable, auction: { id: string; buyer: string; capability: string }): Promise<{ address: string; endpoint_url: string | null }[]> {
     const r = await q.query<{ address: string; endpoint_url: string | null }>(
-      `WITH e AS (${ELIGIBLE} AND a.address <> $3),
+      // Agents are paid on the buyer's chain, so only accounts of its kind (same length) are asked.
+      `WITH e AS (${ELIGIBLE} AND a.address <> $3 AND length(a.address) = length($3)),
             c AS (INSERT INTO cfps (auction_id, agent) SELECT $2::uuid, e.address FROM e),
             u AS (UPDATE auctions SET eligible = (SELECT count(*) FROM e) WHERE id = $2::uuid)
        SELECT e.address, e.endpoint_url FROM e ORDER BY e.address`,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Api } from "../http/api.js";
-import { Address } from "../http/schemas.js";
+import { Token } from "../http/schemas.js";
 import type { AppContext } from "../context.js";
 import type { AuditAnswer } from "../protocol/audit.js";
 import { balances } from "../ledger/store.js";
@@ -28,7 +28,7 @@ export function registerAuditRoute(api: Api, ctx: AppContext, evm: EvmChain | un
         parts: z.array(z.enum(PARTS)).min(1),
         taskIds: z.array(z.string().uuid()).max(20_000).default([]),
         since: z.iso.datetime({ offset: true }).optional(),
-        token: Address.optional(),
+        token: Token.optional(),
       })
       .strict(),
     response: z

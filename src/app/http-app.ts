@@ -38,7 +38,8 @@ export function createApp(ctx: AppContext, services: Services) {
     authSecret: config.AUTH_SECRET,
     adminKey: config.ADMIN_API_KEY,
     isAgent: (a) => services.agents.isAgent(a),
-    isArbitrator: (a) => ctx.chain.isArbitrator(a),
+    // Substrate accounts: the custody accounts' arbitrator; EVM addresses: DisputeResolver's role.
+    isArbitrator: async (a) => (a.length === 66 ? a === services.substrateArbitrator : ctx.chain.isArbitrator(a)),
   });
   registerAuthRoutes(api, services.auth);
   registerAgentRoutes(api, services.agents);
@@ -113,18 +114,26 @@ export function createApp(ctx: AppContext, services: Services) {
         return { ok: false, ms: Date.now() - t, error: (err as Error).message };
       }
     };
-    const [postgres, redis, chain, outbox, substrate] = await Promise.all([
+    const [postgres, redis, chain, outbox, substrate, substrateOutbox] = await Promise.all([
       check(() => ctx.db.query("SELECT 1")),
       check(() => ctx.redis.ping()),
       check(() => ctx.chain.ping()),
       services.sender?.status().catch(() => undefined),
       services.substrateHead ? check(services.substrateHead) : undefined,
+      services.substrateSender?.status().catch(() => undefined),
     ]);
-    // Postgres and Redis are required; without the chain the coordinator still runs auctions
-    // but cannot settle, so it reports degraded rather than down.
-    const status = !postgres.ok || !redis.ok ? "down" : chain.ok ? "ready" : "degraded";
+    // Postgres and Redis are required; without a settlement chain the coordinator still runs
+    // auctions but cannot settle, so it reports degraded rather than down. Each configured chain
+    // (the EVM with a deployment, Substrate with SUBSTRATE_RPC_URL) must answer for `ready`.
+    const chains = [ctx.chain.deployment || !substrate ? chain.ok : undefined, substrate?.ok].filter((x) => x !== undefined);
+    const status = !postgres.ok || !redis.ok ? "down" : chains.every(Boolean) ? "ready" : "degraded";
     // The outbox backlog says what waits for the chain (coordinator transactions not yet confirmed).
-    res.status(status === "down" ? 503 : 200).json({ status, checks: { postgres, redis, chain, ...(substrate ? { substrate } : {}) }, ...(outbox ? { outbox } : {}) });
+    res.status(status === "down" ? 503 : 200).json({
+      status,
+      checks: { postgres, redis, chain, ...(substrate ? { substrate } : {}) },
+      ...(outbox ? { outbox } : {}),
+      ...(substrateOutbox ? { substrateOutbox } : {}),
+    });
   });
   app.get("/metrics", async (_req, res) => {
     // Breakers live in Postgres (shared by every replica); sample them at scrape time.

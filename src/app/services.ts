@@ -26,6 +26,12 @@ import { createChannelService, type ChannelService } from "../channels/service.j
 import { createChannelSettlement, type ChannelSettlement } from "../channels/settlement.js";
 import { createEscrowService, type EscrowService } from "../escrow/service.js";
 import { createEventRegistry, type EventRegistry } from "../settlement/events.js";
+import { enqueue } from "../settlement/outbox-store.js";
+import { createSubstrateSender, type CustodyFacts, type SubstrateSender } from "../chain/substrate/sender.js";
+import { createSubstrateEscrowBackend } from "../chain/substrate/escrow.js";
+import { custodyFacts } from "../escrow/repository.js";
+import { disputeRepository } from "../disputes/repository.js";
+import { indexerRepository } from "../indexer/repository.js";
 
 /** The domain services, wired once per process from the context. */
 export type Services = {
@@ -46,6 +52,8 @@ export type Services = {
   backend?: SettlementBackend;
   /** The nonce-managed sender of coordinator transactions (the outbox), with the backend. */
   sender?: TxSender;
+  /** The Substrate chain's outbox sender (with the arbitrator's co-signer when its key is here). */
+  substrateSender?: SubstrateSender;
   /** The channel route: deposits, promises, vouchers (src/channels). */
   channels: ChannelService;
   /** Batch settlement of vouchers and the watchtower (src/channels/settlement.ts). */
@@ -54,6 +62,8 @@ export type Services = {
   events: EventRegistry;
   /** The EVM connection of the settlement backend (the operator audit checks invariants against it). */
   evm?: EvmChain;
+  /** The arbitrator of the Substrate custody accounts (0x hex), when a Substrate chain is configured. */
+  substrateArbitrator?: string;
   /** The Substrate chain's head (SUBSTRATE_RPC_URL), for `/ready`; absent without one. */
   substrateHead?: () => Promise<number>;
   /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
@@ -76,10 +86,24 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
   const agents = createAgentService(ctx);
   const events = createEventRegistry();
   const breakers = createBreakerStore(ctx);
-  const reputation = createReputationService(ctx);
   const backend = ctx.chain.deployment ? createEvmBackend(connectEvm(ctx.config)) : undefined;
+  const reputation = createReputationService(ctx, [...(backend ? ["evm"] : []), ...(substrate ? ["substrate"] : [])]);
   const sender = backend ? createTxSender(ctx, backend, backend.evm) : undefined;
   if (sender) registerAnchoring(sender, ctx.log);
+  // Substrate: custody operations read the indexed escrows and disputes before signing.
+  const facts: CustodyFacts = {
+    escrow: (taskId) => custodyFacts(ctx.db, taskId),
+    async dispute(id) {
+      const d = await disputeRepository.get(ctx.db, Number(id));
+      return d ? { taskId: d.taskId, status: d.status, agentShareBps: d.agentShareBps, appealDeadline: d.appealDeadline ? new Date(d.appealDeadline) : null } : undefined;
+    },
+    indexedBlock: async () => (await indexerRepository.cursor(ctx.db, "substrate"))?.number ?? 0,
+  };
+  const substrateSender = substrate
+    ? createSubstrateSender(ctx, { settlement: substrate.settlement, coordinator: substrate.coordinator, ...(substrate.arbitrator ? { arbitrator: substrate.arbitrator } : {}), facts, acceptanceWindowS: ctx.config.SUBSTRATE_ACCEPTANCE_WINDOW_S })
+    : undefined;
+  if (substrateSender) registerAnchoring(substrateSender, ctx.log);
+  const substrateEscrow = substrate ? createSubstrateEscrowBackend(substrate.settlement, facts, substrate.prefix) : undefined;
   // Settlement domains subscribe here to react inside the transactions that change tasks.
   const txHooks = createTaskTxHooks();
   const notifier = createNotifier({ bus: ctx.bus, webhooks: ctx.queues.webhooks, endpoints: (a) => agentRepository.webhookEndpoints(ctx.db, a) });
@@ -94,26 +118,46 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
   });
   const channels = createChannelService(ctx, { verifyThreads: ctx.config.VOUCHER_VERIFY_THREADS, txHooks });
   // Posting's settlement: a channel promise and an escrow funding plan exist only with a chain.
-  const settlementHooks: SettlementHooks = backend
-    ? { chainConfigured: () => true, promise: (t, p) => channels.promise(t, p), authorizationRoom: (p) => channels.authorizationRoom(p), fundingPlan: (task) => backend.fundingPlan(task) }
-    : { chainConfigured: () => false };
+  const settlementHooks: SettlementHooks = {
+    chainConfigured: (chain = "evm") => (chain === "evm" ? backend !== undefined : substrateEscrow !== undefined),
+    // The channel route settles through PaymentChannels; Substrate tasks take the escrow route.
+    channelsOn: (chain) => chain === "evm",
+    ...(backend ? { promise: (t, p) => channels.promise(t, p), authorizationRoom: (p) => channels.authorizationRoom(p) } : {}),
+    ...(backend || substrateEscrow
+      ? {
+          fundingPlan: (task) => {
+            if (task.chain === "substrate") return substrateEscrow!.fundingPlan(task);
+            return backend!.fundingPlan(task);
+          },
+        }
+      : {}),
+  };
   const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
   const channelSettlement = createChannelSettlement(ctx, { channels, sender, events });
-  const escrow = backend
-    ? createEscrowService(ctx, {
-        auction,
-        events,
-        txHooks,
-        backend: {
-          escrowOf: (taskId) => readEscrow(backend.evm, taskId),
-          fundingPlan: (task) => backend.fundingPlan(task),
-          callFor: (kind, taskId, args) => backend.callFor(kind, taskId, args?.evidenceURI ? { evidenceUri: args.evidenceURI } : undefined),
-          chainTime: async () => ((await backend.evm.provider.getBlock("latest"))?.timestamp ?? 0) * 1000,
-        },
-        enqueue: (t, intent) => sender!.enqueue(t, intent), // a sender exists whenever a backend does
-        outbox: sender,
-      })
-    : undefined;
+  const escrow =
+    backend || substrateEscrow
+      ? createEscrowService(ctx, {
+          auction,
+          events,
+          txHooks,
+          backends: {
+            ...(backend
+              ? {
+                  evm: {
+                    escrowOf: (taskId) => readEscrow(backend.evm, taskId),
+                    fundingPlan: (task) => backend.fundingPlan(task),
+                    callFor: (kind, taskId, args) => backend.callFor(kind, taskId, args?.evidenceURI ? { evidenceUri: args.evidenceURI } : undefined),
+                    chainTime: async () => ((await backend.evm.provider.getBlock("latest"))?.timestamp ?? 0) * 1000,
+                  },
+                }
+              : {}),
+            ...(substrateEscrow ? { substrate: substrateEscrow } : {}),
+          },
+          // The intent names its chain; that chain's sender sends it.
+          enqueue: (t, intent) => enqueue(t, intent),
+          outbox: [sender, substrateSender].filter((x) => x !== undefined),
+        })
+      : undefined;
   const workflows = createWorkflowService(ctx, tasks);
   execution.onFinished((t) => workflows.onTaskFinished(t));
   const auth = createAuthService(ctx, {
@@ -123,11 +167,14 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
       const roles: ("buyer" | "agent" | "arbitrator")[] = ["buyer"];
       if (await agents.isAgent(address)) roles.push("agent");
       // Sign-in goes on while the chain is away; the arbitrator routes ask the chain themselves.
-      if (await ctx.chain.isArbitrator(address).catch(() => false)) roles.push("arbitrator");
+      if (address.length === 66) {
+        // Substrate: the custody accounts' arbitrator (SUBSTRATE_ARBITRATOR) arbitrates their disputes.
+        if (substrate && address === substrate.settlement.arbitrator) roles.push("arbitrator");
+      } else if (await ctx.chain.isArbitrator(address).catch(() => false)) roles.push("arbitrator");
       return roles;
     },
   });
-  const disputes = escrow ? createDisputeService(ctx.db) : undefined;
+  const disputes = escrow ? createDisputeService(ctx.db, substrateEscrow) : undefined;
   const evmNetwork = backend ? createEvmNetworkInfo(backend.evm, ctx.config) : async (): Promise<NetworkInfo> => ({ settlement: "none", chain: null });
   const network = async (opts?: { abi?: boolean }): Promise<NetworkInfo> => {
     const [n, sub] = await Promise.all([evmNetwork(opts), substrate?.info()]);
@@ -138,5 +185,5 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
   };
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
   const dashboard = createDashboardService(ctx, async () => (await breakers.snapshot()).filter((b) => b.state === "open").length);
-  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: async () => (await substrate.api.rpc.chain.getHeader()).number.toNumber() } : {}) };
+  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, ...(substrateSender ? { substrateSender } : {}), ...(substrate ? { substrateArbitrator: substrate.settlement.arbitrator } : {}), channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: async () => (await substrate.api.rpc.chain.getHeader()).number.toNumber() } : {}) };
 }

@@ -70,6 +70,7 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
 
   // The chain transaction sender (one per process; an advisory lock makes one send at a time).
   const stopSender = services.sender?.start();
+  const stopSubstrateSender = services.substrateSender?.start();
   // Batch settlement of channel vouchers (repeatable job), when there is a chain to settle on.
   const stopSettlement = services.sender ? services.channelSettlement.start() : undefined;
 
@@ -101,6 +102,6 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
 
   return async () => {
     clearInterval(timer);
-    await Promise.all([closer.close(), hooks.close(), executor.close(), stopSender?.(), stopSettlement?.()]);
+    await Promise.all([closer.close(), hooks.close(), executor.close(), stopSender?.(), stopSubstrateSender?.(), stopSettlement?.()]);
   };
 }

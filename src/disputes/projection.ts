@@ -15,6 +15,17 @@ export const disputeProjection: ContractProjection = {
         const a = ev.args;
         switch (ev.name) {
           case "DisputeOpened":
+            if (a["buyer"] === undefined) {
+              // Substrate: the dispute exists only if the escrow projection took the memo (the
+              // escrow names the parties and now carries this dispute id).
+              await t.query(
+                `INSERT INTO disputes (dispute_id, task_id, buyer, agent, opened_by, arbitrator, status, rule_deadline, opened_at, updated_block)
+                 SELECT $1, e.task_id, e.buyer, e.agent, $3, $4, 'awaiting_ruling', $5, $6, $7 FROM escrows e WHERE e.task_id = $2 AND e.dispute_id = $1
+                 ON CONFLICT (dispute_id) DO NOTHING`,
+                [String(a["disputeId"]), taskIdFromKey(String(a["taskId"])), addr(a["openedBy"]), addr(a["arbitrator"]), secondsToDate(a["ruleDeadline"]), new Date(ev.timestamp), ev.blockNumber],
+              );
+              return;
+            }
             await t.query(
               `INSERT INTO disputes (dispute_id, task_id, buyer, agent, opened_by, arbitrator, status, rule_deadline, opened_at, updated_block)
              VALUES ($1, $2, $3, $4, $5, $6, 'awaiting_ruling', $7, $8, $9)
@@ -37,7 +48,7 @@ export const disputeProjection: ContractProjection = {
             return;
           case "DisputeRuled":
             await t.query(
-              `UPDATE disputes SET status = 'ruled', arbitrator = $2, agent_share_bps = $3, appeal_deadline = $4, updated_block = $5 WHERE dispute_id = $1`,
+              `UPDATE disputes SET status = 'ruled', arbitrator = $2, agent_share_bps = $3, appeal_deadline = $4, updated_block = $5 WHERE dispute_id = $1 AND status = 'awaiting_ruling'`,
               [String(a["disputeId"]), addr(a["arbitrator"]), Number(a["agentShareBps"]), optionalDate(a["appealDeadline"]), ev.blockNumber],
             );
             return;

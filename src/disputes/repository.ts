@@ -28,16 +28,16 @@ export const disputeRepository = {
    * ones awaiting a ruling past their rule deadline — without an open intent for them already.
    * @param now the chain's time
    */
-  async due(q: Queryable, now: Date): Promise<{ finalize: string[]; reassign: string[] }> {
+  async due(q: Queryable, now: Date, chain = "evm"): Promise<{ finalize: string[]; reassign: string[] }> {
     const r = await q.query<{ id: string; action: "finalize" | "reassign" }>(
       `SELECT d.dispute_id::text AS id, CASE WHEN d.status = 'ruled' THEN 'finalize' ELSE 'reassign' END AS action
-         FROM disputes d
+         FROM disputes d JOIN tasks t ON t.id = d.task_id AND t.chain = $2
         WHERE ((d.status = 'ruled' AND (d.appeal_deadline IS NULL OR d.appeal_deadline < $1))
                OR (d.status = 'awaiting_ruling' AND d.rule_deadline IS NOT NULL AND d.rule_deadline < $1))
           AND NOT EXISTS (SELECT 1 FROM chain_outbox o WHERE o.kind IN ('disputes.finalize', 'disputes.reassign')
                              AND o.payload->>'disputeId' = d.dispute_id::text AND o.status IN ('pending', 'signed', 'sent'))
         ORDER BY d.dispute_id LIMIT 100`,
-      [now],
+      [now, chain],
     );
     return { finalize: r.rows.filter((x) => x.action === "finalize").map((x) => x.id), reassign: r.rows.filter((x) => x.action === "reassign").map((x) => x.id) };
   },

@@ -67,4 +67,19 @@ export function registerDisputeRoutes(api: Api, disputes: DisputeService) {
     }),
     handler: ({ params, principal }) => disputes.get(params.id, principal),
   });
+  api.route({
+    method: "post",
+    path: "/v1/disputes/:id/ruling",
+    summary: "Substrate disputes: your ruling (assigned arbitrator) as a call for your account — the rule remark and the approval of the split's payout from the buyer's custody; the coordinator executes it after the appeal window",
+    tags: ["disputes"],
+    access: "arbitrator",
+    params: z.object({ id: z.coerce.number().int().min(1).max(2 ** 53) }),
+    body: z.object({ agentShareBps: z.number().int().min(0).max(10_000).openapi({ description: "The agent's share of the price, bps" }) }).strict(),
+    response: z.object({
+      disputeId: z.string(),
+      split: z.object({ agent: z.string(), fee: z.string(), buyer: z.string() }).openapi({ description: "token base units" }),
+      call: z.object({ chain: z.literal("substrate"), genesisHash: z.string(), call: z.string(), description: z.string() }),
+    }),
+    handler: ({ params, body, principal }) => disputes.rulingCall(params.id, principal.address!, body.agentShareBps),
+  });
 }

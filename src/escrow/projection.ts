@@ -84,6 +84,16 @@ export const escrowProjection: ContractProjection = {
             return;
           }
           case "EscrowDisputed":
+            if (ev.chain === "substrate") {
+              // A memo anyone can write: it counts only from the buyer or the awarded agent of a
+              // delivered escrow, within its acceptance window (what TaskEscrow.dispute checks).
+              await t.query(
+                `UPDATE escrows SET state = 'disputed', dispute_id = $3, updated_block = $2
+                  WHERE task_id = $1 AND state = 'delivered' AND $4 IN (buyer, agent) AND acceptance_ends_at >= $5`,
+                [taskIdFromKey(String(a["taskId"])), ev.blockNumber, String(a["disputeId"]), addr(a["by"]), secondsToDate(a["at"])],
+              );
+              return;
+            }
             await escrowUpdate(ev, "state = 'disputed', dispute_id = $3", [String(a["disputeId"])]);
             return;
           case "RulingExecuted": {

@@ -1,6 +1,6 @@
 import type { AppContext } from "../context.js";
 import type { Queryable } from "../db/index.js";
-import { badRequest, conflict, forbidden, notFound, notYet } from "../errors.js";
+import { badRequest, conflict, forbidden, notFound, notYet, unavailable } from "../errors.js";
 import type { Intent, IntentKind, OutboxHooks, OutboxRow } from "../settlement/outbox-store.js";
 import { resendOrphaned } from "../settlement/outbox-store.js";
 import { taskIdFromKey } from "../protocol/keys.js";
@@ -10,10 +10,14 @@ import type { ChainEvent, EventRegistry } from "../settlement/events.js";
 import type { TaskTxHookBus } from "../tasks/hooks.js";
 import { taskTransitions } from "../tasks/transitions.js";
 import { disputeRepository } from "../disputes/repository.js";
+import type { SettlementChain, SubstrateCall } from "../protocol/settlement.js";
 import { escrowRepository as repo } from "./repository.js";
 
-/** An unsigned call for the user's own wallet to send (EIP-1193 `eth_sendTransaction` shape). */
-export type WalletCall = { to: string; data: string; value: string; description: string };
+/**
+ * An unsigned call for the user's own wallet to send: on the EVM the EIP-1193
+ * `eth_sendTransaction` shape; on Substrate the SCALE-encoded call (src/protocol/settlement.ts).
+ */
+export type WalletCall = { to: string; data: string; value: string; description: string } | SubstrateCall;
 
 /** TaskEscrow's record of one task as the chain holds it now (amounts in token base units). */
 export type ChainEscrow = {
@@ -40,6 +44,12 @@ export type EscrowBackend = {
   callFor(kind: "release" | "dispute" | "reclaim", taskId: string, args?: { evidenceURI?: string }): WalletCall | Promise<WalletCall>;
   /** Timestamp (ms) of the chain's latest block: TaskEscrow's clock for the acceptance window. */
   chainTime(): Promise<number>;
+  /**
+   * Substrate: the buyer's acceptance executes the payout the coordinator proposed at delivery,
+   * so the release call can only be built once that proposal is on-chain (absent on the EVM).
+   * @throws 409 ESCROW_NOT_CONFIRMED while the proposal is not on-chain yet
+   */
+  releaseCallFor?(taskId: string): Promise<WalletCall>;
 };
 
 export type EscrowService = {
@@ -93,34 +103,48 @@ export function createEscrowService(
     auction: AuctionService;
     events: EventRegistry;
     txHooks: TaskTxHookBus;
-    backend: EscrowBackend;
-    /** Records a coordinator transaction in the outbox inside `t` (the sender's `enqueue`). */
+    /** The settlement backend of each chain this coordinator serves (a task uses its own chain's). */
+    backends: Partial<Record<SettlementChain, EscrowBackend>>;
+    /** Records a coordinator transaction in the outbox inside `t` (the intent names its chain). */
     enqueue(t: Queryable, intent: Intent): Promise<unknown>;
-    /** Where the transaction sender reports reverted and failed intents (absent in the API-only role). */
-    outbox?: OutboxHooks;
+    /** Where the transaction senders report reverted and failed intents (absent in the API-only role). */
+    outbox?: OutboxHooks[];
     /** Seconds a wallet is told to wait (Retry-After) for a chain state to be confirmed. */
     retryAfterSeconds?: number;
   },
 ): EscrowService {
   const { db, log } = ctx;
   const retryAfter = deps.retryAfterSeconds ?? 2;
-  const isEscrow = async (t: Queryable, id: string, settlement?: string) =>
-    (settlement ?? (await repo.settlementOf(t, id))) === "escrow";
+  /** The task's chain when it settles on the escrow route, else undefined. */
+  const escrowChain = async (t: Queryable, id: string): Promise<SettlementChain | undefined> => {
+    const s = await repo.settlementOf(t, id);
+    return s?.settlement === "escrow" ? s.chain : undefined;
+  };
+  const backendOf = (chain: SettlementChain): EscrowBackend => {
+    const b = deps.backends[chain];
+    if (!b) throw unavailable("SETTLEMENT_UNAVAILABLE", `This coordinator has no ${chain} settlement chain right now.`);
+    return b;
+  };
 
   // --- coordinator attestations, recorded with the task transitions ---
   deps.txHooks.subscribe({
     async awarded(t, task) {
-      if (!(await isEscrow(t, task.id, task.settlement))) return;
-      await deps.enqueue(t, { intent: `award:${task.id}:${task.agent}`, kind: "escrow.award", payload: { taskId: task.id, agent: task.agent, price: task.price.toString() } });
+      if (task.settlement !== undefined && task.settlement !== "escrow") return;
+      const chain = await escrowChain(t, task.id);
+      if (!chain) return;
+      await deps.enqueue(t, { intent: `award:${task.id}:${task.agent}`, kind: "escrow.award", payload: { taskId: task.id, agent: task.agent, price: task.price.toString() }, chain });
     },
     async delivered(t, task) {
-      if (!(await isEscrow(t, task.id, task.settlement))) return;
-      await deps.enqueue(t, { intent: `deliver:${task.id}`, kind: "escrow.deliver", payload: { taskId: task.id, resultHash: task.resultHash } });
+      if (task.settlement !== undefined && task.settlement !== "escrow") return;
+      const chain = await escrowChain(t, task.id);
+      if (!chain) return;
+      await deps.enqueue(t, { intent: `deliver:${task.id}`, kind: "escrow.deliver", payload: { taskId: task.id, resultHash: task.resultHash }, chain });
     },
     async ended(t, task) {
-      if (!(await isEscrow(t, task.id))) return;
+      const chain = await escrowChain(t, task.id);
+      if (!chain) return;
       // Refund only what was funded: a task cancelled while still `funding` holds nothing yet.
-      if (await repo.holdsFunds(t, task.id)) await deps.enqueue(t, { intent: `refund:${task.id}`, kind: "escrow.refund", payload: { taskId: task.id } });
+      if (await repo.holdsFunds(t, task.id)) await deps.enqueue(t, { intent: `refund:${task.id}`, kind: "escrow.refund", payload: { taskId: task.id }, chain });
     },
   });
 
@@ -134,6 +158,10 @@ export function createEscrowService(
     const id = taskOf(ev);
     const task = await lockTask(t, id);
     if (!task) return; // an escrow for a task this coordinator does not know: nothing to open
+    if (ev.chain !== task.chain) {
+      log.error({ task: id, chain: ev.chain, taskChain: task.chain }, "escrow funded on another chain than the task's; ignored");
+      return;
+    }
     const s = await repo.spec(t, id);
     if (String(ev.args["buyer"]).toLowerCase() !== task.buyer) {
       // TaskEscrow only accepts fundings the coordinator authorized for this buyer, so this cannot
@@ -148,7 +176,7 @@ export function createEscrowService(
       BigInt(String(ev.args["amount"])) >= BigInt(s.budget);
     if (!ok) {
       log.warn({ task: id, status: task.status }, "escrow funded for a task that cannot open; refunding");
-      await deps.enqueue(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id } });
+      await deps.enqueue(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id }, chain: task.chain });
       return;
     }
     const closesAt = Date.now() + s.window_ms;
@@ -178,6 +206,9 @@ export function createEscrowService(
 
   const finalState = (status: "settled" | "refunded" | "disputed" | "resolved") => async (t: Queryable, ev: ChainEvent) => {
     const id = taskOf(ev);
+    // The projection applied the event only if it fits the escrow (a Substrate dispute memo
+    // names its task but is checked against the escrow's parties and window there).
+    if (status === "disputed" && ev.chain === "substrate" && (await repo.escrow(t, id))?.dispute_id !== String(ev.args["disputeId"])) return;
     const buyer = await taskTransitions.escrowOutcome(t, id, status);
     if (buyer) return () => deps.auction.dispatch([{ address: buyer, event: { type: "task", data: { taskId: id, status } } }]);
   };
@@ -208,8 +239,9 @@ export function createEscrowService(
     const id = String(row.payload["taskId"]);
     const reason = row.last_error ?? row.status;
     let chain: ChainEscrow;
+    const taskChain = row.chain as SettlementChain;
     try {
-      chain = await deps.backend.escrowOf(id);
+      chain = await backendOf(taskChain).escrowOf(id);
     } catch (err) {
       log.error({ err, task: id, kind: row.kind, reason }, "escrow intent reverted and the chain cannot be read to reconcile it");
       return "operator";
@@ -220,7 +252,7 @@ export function createEscrowService(
       if (!settledTask(task.status) && (await taskTransitions.chainRefused(t, id, why))) {
         log.warn({ task: id, kind: row.kind, reason, chain: { ...chain, price: String(chain.price), amount: String(chain.amount) } }, "task failed to follow TaskEscrow");
       }
-      if (chain.state === "funded" || chain.state === "awarded") await deps.enqueue(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id } });
+      if (chain.state === "funded" || chain.state === "awarded") await deps.enqueue(t, { intent: `refund:${id}`, kind: "escrow.refund", payload: { taskId: id }, chain: taskChain });
       return "task-failed";
     };
     switch (row.kind) {
@@ -251,13 +283,15 @@ export function createEscrowService(
 
   // A refused finalize or reassign (the dispute moved on, or the windows disagree by a moment):
   // the projection says what happened; a later sweep tries again if the dispute is still due.
+  for (const outbox of deps.outbox ?? [])
   for (const kind of ["disputes.finalize", "disputes.reassign"] as const satisfies readonly IntentKind[])
-    deps.outbox?.onReverted(kind, async (_t, row) => {
+    outbox.onReverted(kind, async (_t, row) => {
       log.warn({ dispute: row.payload["disputeId"], kind, intent: row.intent, reason: row.last_error }, "dispute intent refused; the sweep tries again while it is due");
     });
 
+  for (const outbox of deps.outbox ?? [])
   for (const kind of ["escrow.award", "escrow.deliver", "escrow.release", "escrow.refund"] as const satisfies readonly IntentKind[]) {
-    deps.outbox?.onReverted(kind, async (t, row) => {
+    outbox.onReverted(kind, async (t, row) => {
       const outcome = await reconcile(t, row);
       ctx.metrics.escrowReverts.inc({ kind, outcome });
       const line = { task: row.payload["taskId"], kind, intent: row.intent, status: row.status, reason: row.last_error, outcome };
@@ -300,8 +334,10 @@ export function createEscrowService(
         throw conflict("PAY_WITH_VOUCHER", "Channel-route results are accepted by paying them: POST /v1/vouchers with your EIP-712 voucher.");
       // The release call pays whoever the chain names: hand it out only once the chain names this agent.
       if (t.settlement === "escrow") await confirmedEscrow(taskId, t.agent, ["awarded", "delivered"], `the award to ${t.agent}`);
+      const backend = t.settlement === "escrow" ? backendOf(t.chain) : undefined;
+      // Substrate: the release executes the coordinator's payout proposal; it must be on-chain first.
+      const call = backend ? await (backend.releaseCallFor ? backend.releaseCallFor(taskId) : backend.callFor("release", taskId)) : null;
       await taskTransitions.accept(db, taskId);
-      const call = t.settlement === "escrow" ? await deps.backend.callFor("release", taskId) : null;
       return { taskId, status: "accepted", call };
     },
 
@@ -314,7 +350,7 @@ export function createEscrowService(
       // TaskEscrow.dispute needs the delivery on-chain: until the indexer confirmed it, the call would revert.
       await confirmedEscrow(taskId, t.agent, ["delivered"], "the delivery");
       await disputeRepository.addEvidence(db, { taskId, party: caller, uri: evidence.uri, text: evidence.text ?? null });
-      return { taskId, call: await deps.backend.callFor("dispute", taskId, { evidenceURI: evidence.uri }) };
+      return { taskId, call: await backendOf(t.chain).callFor("dispute", taskId, { evidenceURI: evidence.uri }) };
     },
 
     async funding(taskId, buyer) {
@@ -323,7 +359,7 @@ export function createEscrowService(
       if (t.settlement !== "escrow") throw conflict("NOT_ESCROW", "Only escrow-route tasks are funded from the wallet.");
       if (t.status !== "funding") throw conflict("NOT_FUNDING", `The task is ${t.status}; its escrow is already funded (or the task ended).`);
       const s = await repo.spec(db, taskId);
-      const plan = await deps.backend.fundingPlan({ id: taskId, buyer: t.buyer, token: s.token, amount: BigInt(s.budget), deadline: s.deadline });
+      const plan = await backendOf(t.chain).fundingPlan({ id: taskId, buyer: t.buyer, token: s.token, amount: BigInt(s.budget), deadline: s.deadline });
       return { taskId, plan };
     },
 
@@ -332,30 +368,39 @@ export function createEscrowService(
       if (t.buyer !== buyer) throw forbidden("NOT_BUYER", "Only the buyer may reclaim the escrow.");
       if (t.settlement !== "escrow") throw conflict("NOT_ESCROW", "Only escrow-route tasks hold funds to reclaim.");
       const e = await confirmedEscrow(taskId, null, ["funded", "awarded"], "an undelivered escrow");
-      const now = await deps.backend.chainTime();
+      const now = await backendOf(t.chain).chainTime();
       if (e.deadline && e.deadline.getTime() >= now)
         throw notYet("DEADLINE_NOT_REACHED", `The escrow can be reclaimed after its deadline ${e.deadline.toISOString()} (chain time).`, Math.ceil((e.deadline.getTime() - now) / 1000) + 1);
-      return { taskId, call: await deps.backend.callFor("reclaim", taskId) };
+      return { taskId, call: await backendOf(t.chain).callFor("reclaim", taskId) };
     },
 
     async releaseDue() {
-      const now = await deps.backend.chainTime();
-      const due = await repo.releasable(db, new Date(now));
-      // One intent per attempt: a release the chain refused (reconciled as `retry`) is sent again.
-      for (const r of due)
-        await db.tx((t) => deps.enqueue(t, { intent: r.attempts === 0 ? `release:${r.task_id}` : `release:${r.task_id}:${r.attempts}`, kind: "escrow.release", payload: { taskId: r.task_id } }));
-      return due.length;
+      let n = 0;
+      for (const [chain, backend] of Object.entries(deps.backends) as [SettlementChain, EscrowBackend][]) {
+        const now = await backend.chainTime();
+        const due = await repo.releasable(db, new Date(now), chain);
+        // One intent per attempt: a release the chain refused (reconciled as `retry`) is sent again.
+        for (const r of due)
+          await db.tx((t) => deps.enqueue(t, { intent: r.attempts === 0 ? `release:${r.task_id}` : `release:${r.task_id}:${r.attempts}`, kind: "escrow.release", payload: { taskId: r.task_id }, chain }));
+        n += due.length;
+      }
+      return n;
     },
 
     async disputesDue() {
-      const now = await deps.backend.chainTime();
-      const due = await disputeRepository.due(db, new Date(now));
-      // One intent per dispute and chain minute: a refused one (e.g. the clocks disagreed by a
-      // second) is tried again by a later sweep, never twice at once.
-      const bucket = Math.floor(now / 60_000);
-      for (const id of due.finalize) await db.tx((t) => deps.enqueue(t, { intent: `finalize:${id}:${bucket}`, kind: "disputes.finalize", payload: { disputeId: id } }));
-      for (const id of due.reassign) await db.tx((t) => deps.enqueue(t, { intent: `reassign:${id}:${bucket}`, kind: "disputes.reassign", payload: { disputeId: id } }));
-      return due.finalize.length + due.reassign.length;
+      let n = 0;
+      for (const [chain, backend] of Object.entries(deps.backends) as [SettlementChain, EscrowBackend][]) {
+        const now = await backend.chainTime();
+        const due = await disputeRepository.due(db, new Date(now), chain);
+        // One intent per dispute and chain minute: a refused one (e.g. the clocks disagreed by a
+        // second) is tried again by a later sweep, never twice at once.
+        const bucket = Math.floor(now / 60_000);
+        for (const id of due.finalize) await db.tx((t) => deps.enqueue(t, { intent: `finalize:${id}:${bucket}`, kind: "disputes.finalize", payload: { disputeId: id }, chain }));
+        // Substrate disputes have one arbitrator (the custody co-signer): nobody to reassign to.
+        if (chain === "evm") for (const id of due.reassign) await db.tx((t) => deps.enqueue(t, { intent: `reassign:${id}:${bucket}`, kind: "disputes.reassign", payload: { disputeId: id }, chain }));
+        n += due.finalize.length + (chain === "evm" ? due.reassign.length : 0);
+      }
+      return n;
     },
   };
 }

@@ -22,6 +22,17 @@ export const Account = z
   .openapi({ example: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", type: "string" });
 
 /**
+ * A token of either settlement chain: an ERC-20 address (0x000…000 for the native currency) on the
+ * EVM, normalised to lower-case; `native` (planck) or `asset:<id>` (pallet-assets) on Substrate.
+ */
+export const Token = z
+  .string()
+  .max(42)
+  .refine((s) => (/^0x[0-9a-fA-F]{40}$/.test(s) && isAddress(s)) || /^(native|asset:\d{1,10})$/.test(s), 'must be an ERC-20 address (0x…, 20 bytes), or on Substrate "native" or "asset:<id>"')
+  .transform((s) => (s.startsWith("0x") ? getAddress(s).toLowerCase() : s))
+  .openapi({ example: "0x5fbdb2315678afecb367f032d93f642f64180aa3", type: "string" });
+
+/**
  * An amount in token base units as a decimal string (exact: never a JS number), below 2^256.
  * @param min smallest accepted value
  */

@@ -5,7 +5,7 @@ import { escrowProjection } from "../escrow/projection.js";
 import { anchorProjection } from "../reputation/projection.js";
 import { createProjector, type ContractProjection, type Projector, type ProjectorOptions } from "../settlement/projection.js";
 import { deleteLedgerGroups } from "../ledger/store.js";
-import { storedEvents } from "./repository.js";
+import { indexerRepository, storedEvents } from "./repository.js";
 
 /** One projection module per contract (each the store of the tables derived from its events). */
 export const PROJECTIONS: readonly ContractProjection[] = [escrowProjection, disputeProjection, channelProjection, anchorProjection];
@@ -32,12 +32,17 @@ export async function rebuildProjections(t: Queryable, opts: { chain?: string; l
   const chain = opts.chain ?? "evm";
   for (const p of PROJECTIONS) await p.reset(t);
   if (opts.ledger) await deleteLedgerGroups(t, chain);
-  const p = projectorFor(t, { chain, ledger: opts.ledger === true });
+  // The projection tables hold every chain's rows (tasks settle on their buyer's chain), so
+  // every chain is replayed; only `chain`'s ledger groups are re-posted.
+  const others = await indexerRepository.otherChains(t, chain);
   let events = 0;
-  for await (const page of storedEvents(t, chain)) {
-    for (const ev of page) await p.apply(ev);
-    await p.flush();
-    events += page.length;
+  for (const c of [chain, ...others]) {
+    const p = projectorFor(t, { chain: c, ledger: opts.ledger === true && c === chain });
+    for await (const page of storedEvents(t, c)) {
+      for (const ev of page) await p.apply(ev);
+      await p.flush();
+      events += page.length;
+    }
   }
   return { events };
 }

@@ -14,6 +14,11 @@ export type BlockRow = { number: number; hash: string; parentHash: string; times
 const CHUNK = 10_000;
 
 export const indexerRepository = {
+  /** The chains with stored events other than `except`, by name. */
+  async otherChains(q: Queryable, except: string): Promise<string[]> {
+    return (await q.query<{ chain: string }>("SELECT DISTINCT chain FROM chain_events WHERE chain <> $1 ORDER BY chain", [except])).rows.map((r) => r.chain);
+  },
+
   async cursor(q: Queryable, chain: string): Promise<Cursor | undefined> {
     const r = await q.query<{ block_number: string; block_hash: string }>("SELECT block_number::text, block_hash FROM indexer_cursors WHERE chain = $1", [chain]);
     const row = r.rows[0];

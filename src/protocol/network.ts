@@ -49,6 +49,12 @@ export type SubstrateChainInfo = {
   custody: { threshold: number; coordinator: string; arbitrator: string };
   treasury: string;
   feeBps: number;
+  /** Seconds: a buyer's acceptance window after delivery, the arbitrator's to rule, the appeal window before a ruling executes. */
+  windows: { acceptance: number; rule: number; appeal: number };
+  /** Escrow threshold per token (base units): budgets at or above settle on the escrow route. */
+  escrowThresholds: Record<string, string>;
+  /** The routes tasks of Substrate accounts can take here. */
+  routes: ("escrow" | "channel")[];
   /** The indexer applies finalized blocks only. */
   finality: "finalized heads";
 };

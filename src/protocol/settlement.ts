@@ -57,3 +57,54 @@ export type FundingPlan = {
   };
 };
 
+
+/**
+ * A Substrate call for the user's own account to sign and submit: the SCALE-encoded call
+ * (`api.tx(call)` in @polkadot/api, or a wallet extension's `signPayload`), on the chain whose
+ * genesis hash is `genesisHash`.
+ */
+export type SubstrateCall = {
+  chain: "substrate";
+  genesisHash: string;
+  /** The call's SCALE bytes, 0x hex (its method, without signature). */
+  call: string;
+  description: string;
+};
+
+/**
+ * How a buyer funds a task's escrow on Substrate: one `utility.batchAll` of the transfer of
+ * `amount + opening` into the buyer's custody account (the 2-of-3 multisig of buyer, coordinator
+ * and arbitrator) and the `fund` remark carrying the coordinator's funding authorization.
+ */
+export type SubstrateFundingPlan = {
+  chain: "substrate";
+  genesisHash: string;
+  /** The buyer's custody account (SS58 with the chain's prefix). */
+  custody: string;
+  /** The task's UUID. */
+  taskKey: string;
+  /** `native` or `asset:<id>`. */
+  token: string;
+  /** The budget, token base units, decimal string. */
+  amount: string;
+  /** What a first funding adds so the custody account exists (its existential deposit), base units. */
+  opening: string;
+  /** unix seconds */
+  deadline: number;
+  /** The coordinator's sr25519 funding authorization (0x hex, 64 bytes). */
+  authorization: string;
+  calls: SubstrateCall[];
+};
+
+/** The settlement chains a coordinator may serve (outbox, indexer and task `chain` names). */
+export type SettlementChain = "evm" | "substrate";
+
+/**
+ * The chain an account settles on: a 20-byte address (0x + 40 hex) is an EVM account, a 32-byte
+ * AccountId32 (0x + 64 hex, what Sign-In with Substrate sessions name) a Substrate one.
+ */
+export const chainOfAccount = (account: string): SettlementChain => (account.length === 66 ? "substrate" : "evm");
+
+/** Whether `token` names a token of `chain`: an 0x address on the EVM; `native` or `asset:<id>` on Substrate. */
+export const tokenFitsChain = (chain: SettlementChain, token: string): boolean =>
+  chain === "evm" ? /^0x[0-9a-f]{40}$/.test(token) : /^(native|asset:\d{1,10})$/.test(token);

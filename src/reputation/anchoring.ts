@@ -22,10 +22,16 @@ export const epochUri = (epoch: number | bigint) => `aicp://reputation/epoch/${e
  * @param s.root the epoch's Merkle root, bytes32 hex
  * @returns the outbox id
  */
-export async function recordEpochAnchor(t: Queryable, s: { epoch: number; root: string }): Promise<string> {
-  const { id } = await enqueue(t, { intent: `anchor:${s.epoch}`, kind: "anchor.anchor", payload: { epoch: s.epoch, root: s.root, uri: epochUri(s.epoch) } });
-  await repo.linkAnchor(t, s.epoch, id);
-  return id;
+export async function recordEpochAnchor(t: Queryable, s: { epoch: number; root: string }, chains: readonly string[] = ["evm"]): Promise<string> {
+  let first: string | undefined;
+  for (const chain of chains) {
+    // The EVM's intent keeps its historical key; other chains' carry their name.
+    const intent = chain === "evm" ? `anchor:${s.epoch}` : `anchor:${chain}:${s.epoch}`;
+    const { id } = await enqueue(t, { intent, kind: "anchor.anchor", payload: { epoch: s.epoch, root: s.root, uri: epochUri(s.epoch) }, chain });
+    first ??= id;
+  }
+  if (first) await repo.linkAnchor(t, s.epoch, first);
+  return first ?? "";
 }
 
 /**

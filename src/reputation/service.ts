@@ -56,7 +56,11 @@ function view(rows: Omit<StatRow, "agent">[], now: number, capability?: string) 
   };
 }
 
-export function createReputationService(ctx: AppContext): ReputationService {
+/**
+ * @param anchorChains the chains each epoch's root is anchored on (ReputationAnchor on the EVM,
+ *   a coordinator remark on Substrate); default the EVM only
+ */
+export function createReputationService(ctx: AppContext, anchorChains: readonly string[] = ["evm"]): ReputationService {
   const { db } = ctx;
 
   async function snapshot() {
@@ -65,7 +69,9 @@ export function createReputationService(ctx: AppContext): ReputationService {
       await repo.lockSnapshot(t);
       const epoch = (await repo.lastEpoch(t)) + 1;
       const byAgent = new Map<string, StatRow[]>();
-      for (const r of await repo.allStats(t)) byAgent.set(r.agent, [...(byAgent.get(r.agent) ?? []), r]);
+      // Leaves are (address, …): EVM agents only. Substrate agents' 32-byte accounts do not fit an
+      // address leaf; their scores are served by the API but not in the anchored tree yet.
+      for (const r of await repo.allStats(t)) if (r.agent.length === 42) byAgent.set(r.agent, [...(byAgent.get(r.agent) ?? []), r]);
       const now = ctx.now();
       const values: [string, string, string, string][] = [...byAgent.entries()].map(([agent, rows]) => {
         const v = view(rows, now);
@@ -76,7 +82,7 @@ export function createReputationService(ctx: AppContext): ReputationService {
       const tree = StandardMerkleTree.of(values, [...LEAF_ENCODING]);
       await repo.insertEpoch(t, { epoch, root: tree.root, tree: tree.dump(), leaves: values.length });
       // Anchored on-chain by the transaction sender once this commits (transactional outbox).
-      await recordEpochAnchor(t, { epoch, root: tree.root });
+      await recordEpochAnchor(t, { epoch, root: tree.root }, anchorChains);
       return { epoch, root: tree.root, leaves: values.length };
     });
   }

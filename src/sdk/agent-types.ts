@@ -1,6 +1,6 @@
 /** What the agent SDK takes and reports: capability offers, tasks, payouts, options, events, stats and the Agent interface (./agent.ts implements it). */
 import type { CallForProposals } from "../protocol/tasks.js";
-import type { AgentSigner, Session } from "./session.js";
+import type { AgentSigner, Session, SubstrateSigner } from "./session.js";
 import type { PricingStrategy } from "./pricing.js";
 
 export type CapabilityOffer = {
@@ -58,8 +58,12 @@ export type Payout = { token: string; amount: bigint; route: "channel" | "escrow
 export type AgentOptions = {
   /** Coordinator base URL, e.g. `http://127.0.0.1:3000`. */
   baseUrl: string;
-  /** The agent's identity: an ethers `Wallet` (or anything with `address` and `signMessage`). */
-  wallet: AgentSigner;
+  /**
+   * The agent's identity: an ethers `Wallet` (or anything with `address` and `signMessage`), or a
+   * Substrate account (`{ kind: "substrate", address, signRaw }`): the agent then serves tasks of
+   * Substrate buyers and is paid straight into that account by their custody accounts.
+   */
+  wallet: AgentSigner | SubstrateSigner;
   /** Display name, 1–100 characters. */
   name: string;
   /** What the agent sells (1–50 distinct capabilities). */

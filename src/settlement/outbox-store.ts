@@ -50,6 +50,8 @@ export type OutboxRow = {
   created_at: Date;
   sent_at: Date | null;
   confirmed_at: Date | null;
+  /** Multi-step rows (Substrate): the steps signed so far. */
+  steps?: unknown[];
 };
 
 /** A reaction to a row's end, run in the database transaction that records it. */
@@ -201,6 +203,19 @@ export const outboxStore = {
       [id, status, extra.error ?? null, extra.block ?? null, extra.gasUsed?.toString() ?? null, from],
     );
     return r.rows[0];
+  },
+
+  /**
+   * Stores a multi-step row's steps (chain_outbox.steps: the Substrate sender's signed
+   * extrinsics, each stored before it is broadcast).
+   */
+  async saveSteps(q: Queryable, id: string, steps: unknown[]): Promise<void> {
+    await q.query("UPDATE chain_outbox SET steps = $2, attempts = attempts + 1 WHERE id = $1", [id, JSON.stringify(steps)]);
+  },
+
+  /** Records the hash of the transaction that ended a row (multi-step rows: the last step's). */
+  async setTxHash(q: Queryable, id: string, hash: string): Promise<void> {
+    await q.query("UPDATE chain_outbox SET tx_hash = $2 WHERE id = $1", [id, hash]);
   },
 
   /** Open rows per status, with the oldest creation time and the newest error (for /ready). */

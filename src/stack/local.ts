@@ -161,7 +161,7 @@ export async function startReferenceAgents(
   apiUrl: string,
   kinds: string[],
   log: Logger,
-  opts: { basePort?: number; flakyFailureRate?: string } = {},
+  opts: { basePort?: number; flakyFailureRate?: string; substrateUris?: readonly string[] } = {},
 ): Promise<{ kind: string; address: string; proc: ChildProcess }[]> {
   // One retry per agent: a process that could not reach the coordinator in its first second
   // (a busy machine) gets a second chance before npm start gives up.
@@ -175,13 +175,15 @@ export async function startReferenceAgents(
     }
   };
   const startAgentProcess = async (kind: string, i: number) => {
-      const acct = localAccount(LOCAL_ROLES.agents[kind] ?? 16 + i);
+      // A Substrate agent signs in with its sr25519 development key (//Agent1 …) instead.
+      const substrateUri = opts.substrateUris?.[i];
+      const acct = substrateUri ? { address: substrateUri, privateKey: undefined } : localAccount(LOCAL_ROLES.agents[kind] ?? 16 + i);
       const proc = spawn(process.execPath, ["--import", "tsx", join(root, "src/agents-ref/run.ts"), kind], {
         cwd: root,
         env: {
           ...childEnv(),
           AICP_URL: apiUrl,
-          AGENT_PRIVATE_KEY: acct.privateKey,
+          ...(substrateUri ? { AGENT_SUBSTRATE_URI: substrateUri } : { AGENT_PRIVATE_KEY: acct.privateKey! }),
           AGENT_PORT: String((opts.basePort ?? 7100) + i),
           AGENT_MAX_CONCURRENCY: "16",
           LOG_LEVEL: "warn",
@@ -189,9 +191,9 @@ export async function startReferenceAgents(
         },
         stdio: ["ignore", "pipe", "inherit"],
       });
+      let out = "";
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`agent ${kind} did not start within 60 s`)), 60_000);
-        let out = "";
         proc.stdout!.on("data", (d: Buffer) => {
           out += d.toString();
           if (out.includes("AGENT_READY")) {
@@ -202,8 +204,9 @@ export async function startReferenceAgents(
         proc.once("exit", (c) => reject(new Error(`agent ${kind} exited with ${c}`)));
       });
       proc.stdout!.resume();
-      log.info({ kind, address: acct.address }, "reference agent ready");
-      return { kind, address: acct.address, proc };
+      const address = /AGENT_READY \S+ (\S+)/.exec(out)?.[1] ?? acct.address;
+      log.info({ kind, address }, "reference agent ready");
+      return { kind, address, proc };
   };
   return Promise.all(kinds.map((kind, i) => startOne(kind, i)));
 }

@@ -4,6 +4,8 @@ import type { Logger } from "../logger.js";
 import { connectSubstrate, createSubmitter } from "../chain/substrate/client.js";
 import { devPair, seedLocalSubstrate, startLocalSubstrate, SUBSTRATE_DEV_ROLES, TEST_ASSET, type LocalSubstrate } from "../chain/substrate/local-chain.js";
 
+export { SUBSTRATE_DEV_ROLES };
+
 /** Native balance each local development account gets: 10 000 units (planck × 10^decimals). */
 const LOCAL_NATIVE_UNITS = 10_000n;
 /** tUSD each local buyer gets: 1 000 000 tUSD in base units. */

@@ -21,6 +21,8 @@ export type TaskRow = {
   awarded_at: Date | null;
   updated_at: Date;
   settlement: "channel" | "escrow" | "offchain";
+  /** The chain the task settles on (by the kind of the buyer's account). */
+  chain: "evm" | "substrate";
   accepted_at: Date | null;
   settled_at: Date | null;
   attempts: number;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { walletOf, type Api } from "../http/api.js";
-import { Address, Amount, Capability, FundingPlanSchema, IdParams, Pagination } from "../http/schemas.js";
+import { Account, Amount, Token, Capability, FundingPlanSchema, IdParams, Pagination } from "../http/schemas.js";
 import { AUCTION_RULES, ROUTES, URGENCIES } from "../protocol/tasks.js";
 import type { TaskService } from "./service.js";
 
@@ -17,7 +17,7 @@ export const TaskSpecBody = z
     complexity: z.number().int().min(1).max(10),
     urgency: z.enum(URGENCIES).default("normal"),
     budget: Amount(1n),
-    token: Address.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
+    token: Token.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency (EVM buyers); \"native\" or \"asset:<id>\" (Substrate buyers)" }),
     deadline: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).openapi({ type: "string", format: "date-time" }),
     auction: z.object({ rule: z.enum(AUCTION_RULES as [string, ...string[]]), windowMs: z.number().int().min(0) }).strict(),
     route: z.enum(ROUTES).default("auto"),
@@ -43,6 +43,7 @@ const TaskView = z
     deadline: Instant,
     route: z.enum(["auto", "channel", "escrow"]).openapi({ description: "The route the buyer asked for" }),
     settlement: z.enum(["channel", "escrow", "offchain"]).openapi({ description: "The route the task settles on" }),
+    chain: z.enum(["evm", "substrate"]).openapi({ description: "The chain the task settles on: the kind of the buyer's account" }),
     status: z.string(),
     agent: z.string().nullable(),
     price: Base.nullable(),
@@ -114,8 +115,8 @@ export function registerTaskRoutes(api: Api, tasks: TaskService) {
     access: "user",
     query: Pagination.extend({
       status: z.string().max(32).optional(),
-      buyer: Address.optional(),
-      agent: Address.optional(),
+      buyer: Account.optional(),
+      agent: Account.optional(),
       capability: Capability.optional(),
     }),
     response: z.object({ items: z.array(TaskView), total: z.number() }),

@@ -2,6 +2,7 @@ import type { AppContext } from "../context.js";
 import { badRequest, conflict, forbidden, notFound, unavailable } from "../errors.js";
 import type { Queryable } from "../db/index.js";
 import { resolveRoute } from "../settlement/route.js";
+import { chainOfAccount, tokenFitsChain, type SettlementChain } from "../protocol/settlement.js";
 import type { TaskTxHooks } from "./hooks.js";
 import type { Principal } from "../http/api.js";
 import type { Outgoing } from "../events/bus.js";
@@ -101,6 +102,7 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
     deadline: t.deadline.toISOString(),
     route: t.route,
     settlement: t.settlement,
+    chain: t.chain,
     status: t.status,
     agent: t.agent,
     price: t.price,
@@ -144,11 +146,14 @@ function toView(t: TaskRow, proposals?: { agent: string; price: string; eta_ms: 
  * - `fundingPlan`: escrow route — the unsigned calls with which the buyer funds the escrow.
  */
 export type SettlementHooks = {
-  chainConfigured(): boolean;
+  /** Whether a settlement backend serves `chain` (default `evm`). */
+  chainConfigured(chain?: SettlementChain): boolean;
+  /** Whether the channel route exists on `chain` (absent: on every configured chain). */
+  channelsOn?(chain: SettlementChain): boolean;
   promise?(t: Queryable, p: { buyer: string; token: string; taskIds: string[]; amountPerTask: bigint; deadline: Date }): Promise<void>;
   /** Channel route: throws 402 DELIVERY_AUTHORIZATION_REQUIRED unless one authorization has room for `amount` past `deadline`. */
   authorizationRoom?(p: { buyer: string; token: string; amount: bigint; deadline: Date }): Promise<void>;
-  fundingPlan?(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): Promise<unknown>;
+  fundingPlan?(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date; chain: SettlementChain }): Promise<unknown>;
 };
 
 /**
@@ -189,7 +194,20 @@ export function createTaskService(
         throw badRequest("LOT_TOO_LARGE", `A lot holds at most ${config.MAX_LOT_SIZE} tasks.`);
       if ((spec.quantity > 1) !== (spec.auction.rule === "uniform-price"))
         throw badRequest("LOT_RULE", "Lots of more than one task use the uniform-price rule, and only they do.");
-      const route = resolveRoute(config, settlement.chainConfigured(), spec.token, spec.budget, spec.route);
+      // The buyer's account kind picks the chain; the token must be one of that chain's.
+      const chain = chainOfAccount(buyer);
+      if (!tokenFitsChain(chain, spec.token))
+        throw badRequest(
+          "TOKEN_CHAIN_MISMATCH",
+          chain === "evm"
+            ? `Tasks of an EVM account settle on the EVM: token must be an ERC-20 address or 0x000…000, not ${JSON.stringify(spec.token)}.`
+            : `Tasks of a Substrate account settle on Substrate: token must be "native" or "asset:<id>", not ${JSON.stringify(spec.token)}.`,
+        );
+      let route = resolveRoute(config, settlement.chainConfigured(chain), spec.token, spec.budget, spec.route);
+      if (route === "channel" && settlement.channelsOn && !settlement.channelsOn(chain)) {
+        if (spec.route === "channel") throw unavailable("CHANNEL_UNAVAILABLE", `The channel route is not available on ${chain} here; post with route "escrow" or "auto".`);
+        route = "escrow"; // auto: the protected route rather than none
+      }
       if (route === "escrow" && spec.quantity > 1)
         throw badRequest("LOT_ESCROW", "A lot of several tasks settles on the channel route; escrow holds one task each.");
       if (route === "escrow" && !settlement.fundingPlan) throw unavailable("ESCROW_UNAVAILABLE", "The escrow route is not available right now.");
@@ -202,7 +220,7 @@ export function createTaskService(
           buyer, capability: spec.capability, rule: spec.auction.rule, windowMs, quantity: spec.quantity, budget: spec.budget.toString(),
           closesAt: new Date(funding ? spec.deadline : closesAt), status: funding ? "funding" : "open", input: spec.input, complexity: spec.complexity,
           urgency: spec.urgency, token: spec.token, deadline: spec.deadline, route: spec.route, workflowId: spec.workflow?.id ?? null,
-          nodeKey: spec.workflow?.nodeKey ?? null, settlement: route,
+          nodeKey: spec.workflow?.nodeKey ?? null, settlement: route, chain,
         });
         if (route === "channel" && settlement.promise)
           await settlement.promise(t, { buyer, token: spec.token, taskIds: ids, amountPerTask: spec.budget, deadline: spec.deadline });
@@ -227,7 +245,7 @@ export function createTaskService(
       const rows = await repo.byAuction(db, auctionId);
       if (funding) {
         const t = rows[0]!;
-        const plan = await settlement.fundingPlan!({ id: t.id, buyer, token: spec.token, amount: spec.budget, deadline: spec.deadline });
+        const plan = await settlement.fundingPlan!({ id: t.id, buyer, token: spec.token, amount: spec.budget, deadline: spec.deadline, chain });
         const view = toView(t);
         // The plan itself comes inline once, with where to read it again.
         return [{ ...view, funding: { ...view.funding!, ...(plan as object) } }];

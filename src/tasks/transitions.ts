@@ -107,7 +107,7 @@ export const taskTransitions = {
     a: {
       buyer: string; capability: string; rule: string; windowMs: number; quantity: number; budget: string; closesAt: Date;
       status: "funding" | "open"; input: unknown; complexity: number; urgency: string; token: string; deadline: Date; route: string;
-      workflowId: string | null; nodeKey: string | null; settlement: string;
+      workflowId: string | null; nodeKey: string | null; settlement: string; chain?: "evm" | "substrate";
     },
   ): Promise<{ auctionId: string; ids: string[] }> {
     allowedFrom("post", a.status);
@@ -115,13 +115,13 @@ export const taskTransitions = {
       `WITH a AS (
          INSERT INTO auctions (buyer, capability, rule, window_ms, quantity, budget, closes_at, status)
          VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8) RETURNING id)
-       INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key, settlement)
-       SELECT a.id, i, $1, $2, $9, $10, $11, $6::numeric, $12, $13, $14, $8, $15, $16, $17 FROM a CROSS JOIN generate_series(0, $5 - 1) AS i
+       INSERT INTO tasks (auction_id, lot_index, buyer, capability, input, complexity, urgency, budget, token, deadline, route, status, workflow_id, node_key, settlement, chain)
+       SELECT a.id, i, $1, $2, $9, $10, $11, $6::numeric, $12, $13, $14, $8, $15, $16, $17, $18 FROM a CROSS JOIN generate_series(0, $5 - 1) AS i
        ORDER BY i
        RETURNING id, auction_id`,
       [
         a.buyer, a.capability, a.rule, a.windowMs, a.quantity, a.budget, a.closesAt, a.status,
-        JSON.stringify(a.input), a.complexity, a.urgency, a.token, a.deadline, a.route, a.workflowId, a.nodeKey, a.settlement,
+        JSON.stringify(a.input), a.complexity, a.urgency, a.token, a.deadline, a.route, a.workflowId, a.nodeKey, a.settlement, a.chain ?? "evm",
       ],
     );
     return { auctionId: r.rows[0]!.auction_id, ids: r.rows.map((x) => x.id) };

@@ -351,6 +351,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
         }
         let row = await loadRow(id);
         if (!row) return "missing";
+        if (row.chain !== name) return "other-chain"; // another chain's sender follows it (one NOTIFY channel)
         if (row.status === "sent") {
           // One job polls the chain for all sent rows: the one of the earliest (others wait on the database).
           if ((await outbox.firstSent(db, name)) === row.id) {
@@ -368,7 +369,7 @@ export function createTxSender(ctx: AppContext, backend: SettlementBackend<TxReq
       throw err; // a non-retryable AppError ends the job (src/queue maps it)
     }
     if (result !== BUSY) lastError = null;
-    if (result === "missing" || (typeof result === "string" && FINAL.has(result))) return result;
+    if (result === "missing" || result === "other-chain" || (typeof result === "string" && FINAL.has(result))) return result;
     return later(job, token, pollMs);
   }
 

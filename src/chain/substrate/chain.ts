@@ -1,5 +1,6 @@
 import type { ApiPromise } from "@polkadot/api";
 import { Keyring } from "@polkadot/keyring";
+import type { KeyringPair } from "@polkadot/keyring/types";
 import type { Config } from "../../config.js";
 import type { Logger } from "../../logger.js";
 import type { SubstrateChainInfo } from "../../protocol/network.js";
@@ -9,6 +10,7 @@ import { CUSTODY_THRESHOLD } from "./custody.js";
 import { toSs58 } from "./codec.js";
 import { createSubstrateSettlement, type SubstrateSettlement } from "./settlement.js";
 import { createSubstrateSource } from "./source.js";
+import { escrowThreshold } from "../../settlement/route.js";
 
 /** Platform fee on the Substrate route, bps of the agent's share (the EVM's TaskEscrow default). */
 export const SUBSTRATE_FEE_BPS = 250;
@@ -18,6 +20,12 @@ export type SubstrateChain = {
   api: ApiPromise;
   submitter: Submitter;
   settlement: SubstrateSettlement;
+  /** The coordinator's key (SUBSTRATE_COORDINATOR_URI). */
+  coordinator: KeyringPair;
+  /** The arbitrator's key when this process runs the arbitrator's co-signer (SUBSTRATE_ARBITRATOR_URI). */
+  arbitrator?: KeyringPair;
+  /** The chain's SS58 prefix. */
+  prefix: number;
   /** The indexer's source (finalized heads; run with confirmations 0). */
   source(log: Logger): ChainSource;
   /** GET /v1/network's entry for this chain. */
@@ -33,7 +41,9 @@ export type SubstrateChain = {
 export async function connectSubstrateChain(config: Config & { SUBSTRATE_RPC_URL: string }): Promise<SubstrateChain> {
   const api = await connectSubstrate(config.SUBSTRATE_RPC_URL);
   const prefix = api.registry.chainSS58 ?? 42;
-  const coordinator = new Keyring({ type: "sr25519", ss58Format: prefix }).addFromUri(config.SUBSTRATE_COORDINATOR_URI);
+  const keyring = new Keyring({ type: "sr25519", ss58Format: prefix });
+  const coordinator = keyring.addFromUri(config.SUBSTRATE_COORDINATOR_URI);
+  const arbitrator = config.SUBSTRATE_ARBITRATOR_URI ? keyring.addFromUri(config.SUBSTRATE_ARBITRATOR_URI) : undefined;
   const submitter = createSubmitter(api);
   const settlement = createSubstrateSettlement({ api, submitter, coordinator, arbitrator: config.SUBSTRATE_ARBITRATOR, treasury: config.SUBSTRATE_TREASURY, feeBps: SUBSTRATE_FEE_BPS });
   let info: Promise<SubstrateChainInfo> | undefined;
@@ -41,7 +51,18 @@ export async function connectSubstrateChain(config: Config & { SUBSTRATE_RPC_URL
     api,
     submitter,
     settlement,
-    source: (log) => createSubstrateSource(api, { coordinator: coordinator.address, arbitrator: config.SUBSTRATE_ARBITRATOR, treasury: config.SUBSTRATE_TREASURY, log }),
+    coordinator,
+    ...(arbitrator ? { arbitrator } : {}),
+    prefix,
+    source: (log) =>
+      createSubstrateSource(api, {
+        coordinator: coordinator.address,
+        arbitrator: config.SUBSTRATE_ARBITRATOR,
+        treasury: config.SUBSTRATE_TREASURY,
+        log,
+        ruleWindowS: config.SUBSTRATE_RULE_WINDOW_S,
+        appealWindowS: config.SUBSTRATE_APPEAL_WINDOW_S,
+      }),
     info() {
       info ??= (async () => {
         const asset = await api.query.assets.metadata(config.SUBSTRATE_ASSET_ID);
@@ -56,6 +77,9 @@ export async function connectSubstrateChain(config: Config & { SUBSTRATE_RPC_URL
           custody: { threshold: CUSTODY_THRESHOLD, coordinator: coordinator.address, arbitrator: toSs58(config.SUBSTRATE_ARBITRATOR, prefix) },
           treasury: toSs58(config.SUBSTRATE_TREASURY, prefix),
           feeBps: SUBSTRATE_FEE_BPS,
+          windows: { acceptance: config.SUBSTRATE_ACCEPTANCE_WINDOW_S, rule: config.SUBSTRATE_RULE_WINDOW_S, appeal: config.SUBSTRATE_APPEAL_WINDOW_S },
+          escrowThresholds: Object.fromEntries(["native", `asset:${config.SUBSTRATE_ASSET_ID}`].map((t) => [t, escrowThreshold(config, t).toString()])),
+          routes: ["escrow" as const],
           finality: "finalized heads" as const,
         };
       })();

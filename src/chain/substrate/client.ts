@@ -98,16 +98,8 @@ export function createSubmitter(api: ApiPromise): Submitter {
         unsub?.();
         const index = r.txIndex ?? 0;
         const blockHash = r.status.asInBlock.toHex();
-        if (r.dispatchError) {
-          const name = dispatchErrorName(api, r.dispatchError);
-          return reject(new SubstrateTxError(name, `The transaction failed: ${name}`));
-        }
-        const nested = r.events.find(({ event }) => api.events.multisig.MultisigExecuted.is(event) && event.data[4] && (event.data[4] as unknown as { isErr: boolean }).isErr);
-        if (nested) {
-          const err = (nested.event.data[4] as unknown as { asErr: DispatchError }).asErr;
-          const name = dispatchErrorName(api, err);
-          return reject(new SubstrateTxError(name, `The multisig call failed: ${name}`));
-        }
+        const failed = failureOf(api, r.events);
+        if (failed) return reject(new SubstrateTxError(failed.name, failed.message));
         api.rpc.chain
           .getHeader(blockHash)
           .then((h) => resolve({ blockHash, blockNumber: h.number.toNumber(), index, events: r.events, fee: feeOf(api, r.events, signer.address)?.fee ?? 0n }))
@@ -133,6 +125,26 @@ export function createSubmitter(api: ApiPromise): Submitter {
       return next;
     },
   };
+}
+
+/**
+ * Why an included extrinsic failed, from its events: `System.ExtrinsicFailed` (the runtime's
+ * error, e.g. `multisig.AlreadyApproved`) or a multisig execution whose call failed
+ * (`MultisigExecuted.result` Err); undefined when it succeeded.
+ */
+export function failureOf(api: ApiPromise, events: EventRecord[]): { name: string; message: string } | undefined {
+  for (const { event } of events) {
+    if (api.events.system.ExtrinsicFailed.is(event)) {
+      const name = dispatchErrorName(api, event.data[0] as unknown as DispatchError);
+      return { name, message: `The transaction failed: ${name}` };
+    }
+  }
+  const nested = events.find(({ event }) => api.events.multisig.MultisigExecuted.is(event) && event.data[4] && (event.data[4] as unknown as { isErr: boolean }).isErr);
+  if (nested) {
+    const name = dispatchErrorName(api, (nested.event.data[4] as unknown as { asErr: DispatchError }).asErr);
+    return { name, message: `The multisig call failed: ${name}` };
+  }
+  return undefined;
 }
 
 /**

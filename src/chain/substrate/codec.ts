@@ -55,7 +55,9 @@ const settleEntry = z.object({ payee: account, cumulative: amount, amount });
  * - `fund` (buyer): a task's escrow moved into the buyer's custody account, with the coordinator's
  *   funding authorization (`auth`, see vouchers.ts `fundingPayload`);
  * - `deposit` (buyer): channel deposit moved into the custody account;
- * - `award`, `deliver`, `anchor`, `dispute` (coordinator; `dispute` also the buyer): attestations;
+ * - `award`, `deliver`, `anchor` (coordinator), `dispute` (the buyer or the awarded agent, within
+ *   the acceptance window), `rule` (the arbitrator: the agent's share of a disputed escrow, in bps):
+ *   attestations;
  * - `release`, `refund`, `ruling`, `settle`, `withdraw` (the custody multisig, i.e. two of its three
  *   signatories): the money leaving custody, itemised so the indexer can check each transfer.
  */
@@ -67,7 +69,8 @@ export const memoSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("dispute"), task: uuid, evidenceUri: z.string().max(512) }),
   z.object({ op: z.literal("release"), task: uuid, buyer: account, token, agent: account, agentAmount: amount, fee: amount, buyerAmount: amount }),
   z.object({ op: z.literal("refund"), task: uuid, buyer: account, token, amount }),
-  z.object({ op: z.literal("ruling"), task: uuid, buyer: account, token, agent: account, agentAmount: amount, fee: amount, buyerAmount: amount, agentBps: z.number().int().min(0).max(10_000) }),
+  z.object({ op: z.literal("ruling"), task: uuid, buyer: account, token, agent: account, agentAmount: amount, fee: amount, buyerAmount: amount, agentBps: z.number().int().min(0).max(10_000), dispute: z.string().regex(/^\d{1,20}$/).optional() }),
+  z.object({ op: z.literal("rule"), task: uuid, dispute: z.string().regex(/^\d{1,20}$/), agentBps: z.number().int().min(0).max(10_000) }),
   z.object({ op: z.literal("settle"), batch: z.string().max(64), buyer: account, token, entries: z.array(settleEntry).max(512) }),
   z.object({ op: z.literal("withdraw"), buyer: account, token, amount }),
   z.object({ op: z.literal("anchor"), epoch: amount, root: z.string().regex(/^0x[0-9a-f]{64}$/), uri: z.string().max(256) }),

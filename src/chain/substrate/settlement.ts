@@ -64,7 +64,7 @@ export type SubstrateSettlement = {
    * the fee to the treasury and the unused budget back to the buyer; `agentBps` < 10 000 is a
    * ruling's split (rulingSplit, the same arithmetic as the EVM's DisputeResolver).
    */
-  payoutCall(e: EscrowTerms, agentBps?: number): { call: Extrinsic; split: RulingSplit };
+  payoutCall(e: EscrowTerms, agentBps?: number, disputeId?: string): { call: Extrinsic; split: RulingSplit };
   /** The custody call refunding a task's whole escrow to the buyer. */
   refundCall(e: Pick<EscrowTerms, "taskId" | "buyer" | "token" | "amount">): Extrinsic;
   /** The custody call returning unused channel deposit to the buyer. */
@@ -76,6 +76,16 @@ export type SubstrateSettlement = {
    * @throws 400 BAD_VOUCHER_SIGNATURE for a voucher the payer did not sign; 409 VOUCHER_NOT_NEWER for one not above what was settled
    */
   settleCalls(batch: string, vouchers: { voucher: SubstrateVoucher; signature: string }[], settled: Map<string, bigint>): { custody: Custody; call: Extrinsic; total: bigint }[];
+  /** The coordinator's sr25519 funding authorization of a task (0x hex; see vouchers.ts `fundingPayload`). */
+  fundingAuthorization(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): string;
+  /** The approveAsMulti by `signer` (0x hex or SS58) of a custody call, unsigned: nothing moves yet. */
+  approval(custody: Custody, call: Extrinsic, signer: string): Extrinsic;
+  /** The asMulti by `signer` that executes a proposed custody call, unsigned. @throws 409 NOT_PROPOSED */
+  execution(custody: Custody, call: Extrinsic, signer: string): Promise<Extrinsic>;
+  /** The pending proposal of a custody call: who approved it (0x hex) and who holds its deposit; undefined when none. */
+  proposal(custody: Custody, call: Extrinsic): Promise<{ approvals: string[]; depositor: string } | undefined>;
+  /** utility.batchAll of `calls`. */
+  batch(calls: Extrinsic[]): Extrinsic;
   /** First approval of a custody call (multisig.approveAsMulti): nothing moves yet. */
   propose(custody: Custody, call: Extrinsic, signer: KeyringPair): Promise<Inclusion>;
   /** The approval that executes a proposed custody call (multisig.asMulti with its timepoint). @throws 409 NOT_PROPOSED */
@@ -150,12 +160,17 @@ export function createSubstrateSettlement(o: SubstrateSettlementOptions): Substr
   const weightV1 = api.tx.multisig.asMulti.meta.args.length === 6;
   const maxWeight = weightV1 ? MAX_WEIGHT : { refTime: MAX_WEIGHT, proofSize: 1_000_000 };
   const dyn = (f: unknown) => f as (...args: unknown[]) => Extrinsic;
-  const approveCall = (c: Custody, call: Extrinsic, signer: KeyringPair) => dyn(api.tx.multisig.approveAsMulti)(c.threshold, othersOf(c, signer.address), null, call.method.hash, weightV1 ? 0 : maxWeight);
-  async function asMultiCall(c: Custody, call: Extrinsic, signer: KeyringPair) {
+  const approveCall = (c: Custody, call: Extrinsic, signer: string) => dyn(api.tx.multisig.approveAsMulti)(c.threshold, othersOf(c, signer), null, call.method.hash, weightV1 ? 0 : maxWeight);
+  async function asMultiCall(c: Custody, call: Extrinsic, signer: string) {
     const p = await pending(c, call.method.hash.toHex());
     if (!p) throw conflict("NOT_PROPOSED", `No pending proposal of call ${call.method.hash.toHex()} for custody ${c.account}.`);
-    const others = othersOf(c, signer.address);
+    const others = othersOf(c, signer);
     return weightV1 ? dyn(api.tx.multisig.asMulti)(c.threshold, others, p.when, call.method.toHex(), false, maxWeight) : dyn(api.tx.multisig.asMulti)(c.threshold, others, p.when, call.method.toHex(), maxWeight);
+  }
+
+  function fundingAuthorization(task: { id: string; buyer: string; token: string; amount: bigint; deadline: Date }): string {
+    const deadline = Math.floor(task.deadline.getTime() / 1000);
+    return u8aToHex(o.coordinator.sign(fundingPayload({ taskId: task.id, buyer: task.buyer, token: task.token, amount: task.amount, deadline }, genesisHash)));
   }
 
   return {
@@ -171,9 +186,10 @@ export function createSubstrateSettlement(o: SubstrateSettlementOptions): Substr
       return held >= min ? 0n : min - held;
     },
     transfer,
+    fundingAuthorization,
     fundCall(task, opening = 0n) {
       const deadline = Math.floor(task.deadline.getTime() / 1000);
-      const auth = u8aToHex(o.coordinator.sign(fundingPayload({ taskId: task.id, buyer: task.buyer, token: task.token, amount: task.amount, deadline }, genesisHash)));
+      const auth = fundingAuthorization(task);
       return batch([transfer(task.token, custody(task.buyer).account, task.amount + opening), remark({ op: "fund", task: task.id, token: task.token, amount: task.amount.toString(), deadline, auth })]);
     },
     depositCall(buyer, token, amount, opening = 0n) {
@@ -183,14 +199,14 @@ export function createSubstrateSettlement(o: SubstrateSettlementOptions): Substr
     award: (taskId, agent, price) => submitter.submit(remark({ op: "award", task: taskId, agent: toAccountHex(agent), price: price.toString() }), o.coordinator),
     deliver: (taskId, resultHash, endsAt) => submitter.submit(remark({ op: "deliver", task: taskId, resultHash: resultHash.toLowerCase(), acceptanceEndsAt: Math.floor(endsAt.getTime() / 1000) }), o.coordinator),
     anchor: (epoch, root, uri) => submitter.submit(remark({ op: "anchor", epoch: epoch.toString(), root: root.toLowerCase(), uri }), o.coordinator),
-    payoutCall(e, agentBps = 10_000) {
+    payoutCall(e, agentBps = 10_000, disputeId) {
       const split = rulingSplit(e.price, e.amount, agentBps, o.feeBps);
       const agent = toAccountHex(e.agent);
       const buyer = toAccountHex(e.buyer);
       const memo: Memo =
         agentBps === 10_000
           ? { op: "release", task: e.taskId, buyer, token: e.token, agent, agentAmount: split.agent.toString(), fee: split.fee.toString(), buyerAmount: split.buyer.toString() }
-          : { op: "ruling", task: e.taskId, buyer, token: e.token, agent, agentAmount: split.agent.toString(), fee: split.fee.toString(), buyerAmount: split.buyer.toString(), agentBps };
+          : { op: "ruling", task: e.taskId, buyer, token: e.token, agent, agentAmount: split.agent.toString(), fee: split.fee.toString(), buyerAmount: split.buyer.toString(), agentBps, ...(disputeId ? { dispute: disputeId } : {}) };
       const call = batch([...transfers(e.token, [[agent, split.agent], [treasury, split.fee], [buyer, split.buyer]]), remark(memo)]);
       return { call, split };
     },
@@ -227,13 +243,20 @@ export function createSubstrateSettlement(o: SubstrateSettlementOptions): Substr
         ]),
       }));
     },
-    propose: (c, call, signer) => submitter.submit(approveCall(c, call, signer), signer),
-    async execute(c, call, signer) {
-      return submitter.submit(await asMultiCall(c, call, signer), signer);
+    approval: (c, call, signer) => approveCall(c, call, signer),
+    execution: (c, call, signer) => asMultiCall(c, call, signer),
+    async proposal(c, call) {
+      const p = await pending(c, call.method.hash.toHex());
+      return p ? { approvals: p.approvals.map((a) => a.toHex().toLowerCase()), depositor: p.depositor.toHex().toLowerCase() } : undefined;
     },
-    proposeMany: (items, signer) => submitter.submit(batch(items.map((i) => approveCall(i.custody, i.call, signer))), signer),
+    batch,
+    propose: (c, call, signer) => submitter.submit(approveCall(c, call, signer.address), signer),
+    async execute(c, call, signer) {
+      return submitter.submit(await asMultiCall(c, call, signer.address), signer);
+    },
+    proposeMany: (items, signer) => submitter.submit(batch(items.map((i) => approveCall(i.custody, i.call, signer.address))), signer),
     async executeMany(items, signer) {
-      return submitter.submit(batch(await Promise.all(items.map((i) => asMultiCall(i.custody, i.call, signer)))), signer);
+      return submitter.submit(batch(await Promise.all(items.map((i) => asMultiCall(i.custody, i.call, signer.address)))), signer);
     },
     async cancel(c, call, signer) {
       const p = await pending(c, call.method.hash.toHex());

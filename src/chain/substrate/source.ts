@@ -32,7 +32,15 @@ import { verifyFunding } from "./vouchers.js";
  * execute several custody calls (a batch of multisig executions). Anything else is skipped
  * (logged at debug).
  */
-export function createSubstrateSource(api: ApiPromise, o: { coordinator: string; arbitrator: string; treasury: string; startBlock?: number; log?: Logger }): ChainSource {
+/** Substrate dispute ids: above any DisputeResolver id, from the dispute memo's block and event index. */
+export const substrateDisputeId = (block: number, eventIndex: number): string => String(10n ** 15n + BigInt(block) * 10_000n + BigInt(eventIndex));
+
+export function createSubstrateSource(
+  api: ApiPromise,
+  o: { coordinator: string; arbitrator: string; treasury: string; startBlock?: number; log?: Logger; ruleWindowS?: number; appealWindowS?: number },
+): ChainSource {
+  const ruleWindowS = o.ruleWindowS ?? 3 * 86400;
+  const appealWindowS = o.appealWindowS ?? 86400;
   const coordinator = toAccountHex(o.coordinator);
   const treasury = toAccountHex(o.treasury);
   const arbitrator = toAccountHex(o.arbitrator);
@@ -167,8 +175,26 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
           if (sender !== coordinator) skip("not from the coordinator", m);
           else emit("ReputationAnchor", "RootAnchored", li, { epoch: m.epoch, root: m.root, uri: m.uri, anchoredAt: String(Math.floor(block.timestamp / 1000)) });
           break;
-        case "dispute":
-          emit("TaskEscrow", "EscrowDisputed", li, { taskId: taskKey(m.task), disputeId: String(block.number * 10_000 + index), by: sender, evidenceUri: m.evidenceUri });
+        case "dispute": {
+          // The escrow projection takes it only from the buyer or the agent within the window;
+          // the dispute row follows the escrow's (DisputeResolver's part: the one arbitrator).
+          const disputeId = substrateDisputeId(block.number, index);
+          const at = Math.floor(block.timestamp / 1000);
+          emit("TaskEscrow", "EscrowDisputed", li, { taskId: taskKey(m.task), disputeId, by: sender, evidenceUri: m.evidenceUri, at: String(at) });
+          emit("DisputeResolver", "DisputeOpened", li + 1, { disputeId, taskId: taskKey(m.task), openedBy: sender, arbitrator, ruleDeadline: String(at + ruleWindowS) });
+          if (m.evidenceUri) emit("DisputeResolver", "Evidence", li + 3, { _evidenceGroupID: disputeId, _party: sender, _evidence: m.evidenceUri });
+          break;
+        }
+        case "rule":
+          if (sender !== arbitrator) skip("not from the arbitrator", m);
+          else
+            emit("DisputeResolver", "DisputeRuled", li, {
+              disputeId: m.dispute,
+              taskId: taskKey(m.task),
+              arbitrator,
+              agentShareBps: String(m.agentBps),
+              appealDeadline: String(Math.floor(block.timestamp / 1000) + appealWindowS),
+            });
           break;
         case "release":
         case "ruling": {
@@ -195,6 +221,7 @@ export function createSubstrateSource(api: ApiPromise, o: { coordinator: string;
             buyerAmount: m.buyerAmount,
           });
           for (const t of moved) emit("TaskEscrow", "Withdrawn", t.index * 4 + 1, { account: t.to, token: t.token, amount: t.amount.toString() });
+          if (m.op === "ruling" && m.dispute) emit("DisputeResolver", "DisputeFinalized", li + 1, { disputeId: m.dispute, taskId: taskKey(m.task), agentShareBps: String(m.agentBps) });
           break;
         }
         case "refund":

@@ -1,0 +1,265 @@
+import { expect } from "chai";
+import { createServer } from "node:net";
+import type { ApiPromise } from "@polkadot/api";
+import type { KeyringPair } from "@polkadot/keyring/types";
+import { stringToU8a, u8aToHex } from "@polkadot/util";
+import { startHarness, until, type Harness } from "./harness.js";
+import { connectSubstrate, createSubmitter, type Submitter } from "../../src/chain/substrate/client.js";
+import { devPair, seedLocalSubstrate, startLocalSubstrate, TEST_ASSET, type LocalSubstrate } from "../../src/chain/substrate/local-chain.js";
+import { encodeMemo, toAccountHex } from "../../src/chain/substrate/codec.js";
+import { custodyOf } from "../../src/chain/substrate/custody.js";
+import { rulingSplit } from "../../src/protocol/disputes.js";
+import { createSession, type Session } from "../../src/sdk/session.js";
+import { createReferenceAgent } from "../../src/agents-ref/kinds.js";
+import type { Agent } from "../../src/sdk/agent.js";
+import { unbalancedGroups } from "../../src/ledger/store.js";
+import { enqueue } from "../../src/settlement/outbox-store.js";
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+
+const UNIT = 10n ** 12n;
+const TOKEN = `asset:${TEST_ASSET.id}`;
+const FEE_BPS = 250;
+const ACCEPTANCE_S = 600;
+const APPEAL_S = 300;
+
+/**
+ * The marketplace on the Substrate backend, over HTTP, the way its users drive it: a buyer signed
+ * in with Sign-In with Substrate posts an escrow task in tUSD, funds it from their own account
+ * with the plan's call, a reference agent signed in with an sr25519 account wins and delivers,
+ * and the escrow settles through the buyer's custody multisig — accepted by the buyer, released
+ * by silence (the arbitrator's co-signer after the window), refunded when nobody can do the
+ * task, and split by the arbitrator's ruling after a dispute; an epoch's reputation root anchored
+ * by a remark. Balances are checked to the base unit and every custody account against the ledger.
+ */
+describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chopsticks Asset Hub)", function () {
+  this.timeout(300_000);
+  let chain: LocalSubstrate;
+  let api: ApiPromise;
+  let sub: Submitter;
+  let h: Harness;
+  let buyer: KeyringPair, arbitrator: KeyringPair, agentKey: KeyringPair, stranger: KeyringPair, treasury: KeyringPair, coordinator: KeyringPair;
+  let buyerSession: Session, arbitratorSession: Session;
+  let agent: Agent;
+  const hex = (p: KeyringPair) => toAccountHex(p.address);
+  const signer = (p: KeyringPair) => ({ kind: "substrate" as const, address: p.address, signRaw: async (m: string) => u8aToHex(p.sign(stringToU8a(m))) });
+  const tusd = async (who: string) => {
+    const a = await api.query.assets.account(TEST_ASSET.id, toAccountHex(who));
+    return a.isSome ? a.unwrap().balance.toBigInt() : 0n;
+  };
+  const q = async <T = Record<string, string>>(sql: string, params: unknown[] = []) => (await h.c.ctx.db.query(sql, params)).rows as T[];
+  /** Signs and submits a call the coordinator handed out (SubstrateCall.call) from `who`'s account. */
+  const send = (call: { call: string; genesisHash: string }, who: KeyringPair) => {
+    expect(call.genesisHash).to.equal(api.genesisHash.toHex());
+    return sub.submit(api.tx(api.createType("Call", call.call)), who);
+  };
+  const task = (id: string) => buyerSession.request<{ status: string; chain: string; agent: string | null; price: string | null; funding: { escrowState: string | null } }>("GET", `/v1/tasks/${id}`);
+  const statusIs = (id: string, ...want: string[]) =>
+    until(async () => want.includes((await task(id)).status) && (await task(id)), 60_000, 200).catch(async (err: Error) => {
+      const due = await h.c.services.escrow!.releaseDue().catch((e: Error) => e.message);
+      const rows = await q("SELECT id, intent, kind, status, last_error FROM chain_outbox WHERE payload->>'taskId' = $1 ORDER BY id", [id]);
+      throw new Error(`releaseDue now: ${due}; task ${id} is ${(await task(id)).status}, not ${want.join("|")} (${err.message}); outbox: ${JSON.stringify(rows, null, 1)}; escrow: ${JSON.stringify(await q("SELECT state, acceptance_ends_at, delivered_at FROM escrows WHERE task_id = $1", [id]))}; chain time ${new Date((await api.query.timestamp.now()).toNumber()).toISOString()}`);
+    });
+  /** Moves the chain's clock (chopsticks dev_timeTravel) and builds a block at the new time. */
+  async function travel(seconds: number) {
+    const target = (await api.query.timestamp.now()).toNumber() + seconds * 1000;
+    // A block built at the same moment (another extrinsic) would start from the old clock: again then.
+    for (let i = 0; i < 5 && (await api.query.timestamp.now()).toNumber() < target; i++) {
+      await api.rpc("dev_timeTravel" as never, target as never);
+      await api.rpc("dev_newBlock" as never);
+    }
+    expect((await api.query.timestamp.now()).toNumber()).to.be.at.least(target);
+  }
+  /** Each custody account's tUSD on-chain equals what the ledger says it holds. */
+  async function conservation() {
+    await until(async () => {
+      const head = (await api.rpc.chain.getHeader()).number.toNumber();
+      return (h.c.substrateIndexer!.status().applied ?? 0) >= head;
+    }, 30_000, 50);
+    const c = custodyOf(buyer.address, coordinator.address, arbitrator.address);
+    const held = await q<{ s: string }>(
+      `SELECT COALESCE(SUM(e.amount), 0)::text AS s FROM ledger_entries e
+        WHERE e.token = $1 AND e.entry_group LIKE 'substrate:%'
+          AND (e.account IN ($2, $3) OR e.account IN (SELECT 'escrow:' || task_id FROM escrows WHERE buyer = $4))`,
+      [TOKEN, `channel-deposit:${hex(buyer)}`, `custody-reserve:${hex(buyer)}`, hex(buyer)],
+    );
+    expect(await tusd(c.account), "custody tUSD = ledger").to.equal(BigInt(held[0]!.s));
+    expect(await unbalancedGroups(h.c.ctx.db)).to.deep.equal([]);
+  }
+  /** Posts an escrow task as the buyer and funds it with the plan's call; returns its id. */
+  async function postFunded(over: Record<string, unknown> = {}) {
+    const r = await buyerSession.request<{ tasks: { id: string; chain: string; settlement: string; funding: { calls: { call: string; genesisHash: string }[]; amount: string; opening: string; custody: string } }[] }>("POST", "/v1/tasks", {
+      capability: "math.evaluate",
+      input: { expression: "2 + 3 * 4" },
+      complexity: 2,
+      budget: "2000000",
+      token: TOKEN,
+      deadline: new Date(Date.now() + 3_600_000).toISOString(),
+      auction: { rule: "second-price", windowMs: 300 },
+      route: "escrow",
+      ...over,
+    });
+    const t = r.tasks[0]!;
+    expect(t.chain).to.equal("substrate");
+    expect(t.settlement).to.equal("escrow");
+    await send(t.funding.calls[0]!, buyer);
+    return { id: t.id, plan: t.funding };
+  }
+
+  before(async () => {
+    chain = await startLocalSubstrate(await freePort());
+    api = await connectSubstrate(chain.url);
+    sub = createSubmitter(api);
+    [coordinator, arbitrator, treasury, buyer, agentKey, stranger] = (await Promise.all(["//Bob", "//Charlie", "//Dave", "//Eve", "//Agent1", "//Mallory"].map((u) => devPair(u)))) as [KeyringPair, KeyringPair, KeyringPair, KeyringPair, KeyringPair, KeyringPair];
+    await seedLocalSubstrate(api, sub, {
+      accounts: [coordinator, arbitrator, treasury, buyer, agentKey, stranger].map((k) => k.address),
+      native: 1000n * UNIT,
+      admin: await devPair("//Alice"),
+      assetHolders: [buyer.address, stranger.address],
+      assetAmount: 1_000_000_000n,
+    });
+    h = await startHarness(
+      {
+        SUBSTRATE_RPC_URL: chain.url,
+        SUBSTRATE_ARBITRATOR_URI: "//Charlie",
+        SUBSTRATE_ACCEPTANCE_WINDOW_S: String(ACCEPTANCE_S),
+        SUBSTRATE_APPEAL_WINDOW_S: String(APPEAL_S),
+        ESCROW_THRESHOLD: "1000000",
+        INDEXER_POLL_MS: "100",
+        LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "silent",
+      },
+      "all",
+      { sweepMs: 250 },
+    );
+    buyerSession = createSession({ baseUrl: h.url, wallet: signer(buyer) });
+    arbitratorSession = createSession({ baseUrl: h.url, wallet: signer(arbitrator) });
+    agent = createReferenceAgent("math", { baseUrl: h.url, wallet: signer(agentKey), maxConcurrency: 4, pollWaitMs: 1_000 });
+    await agent.start();
+  });
+  after(async () => {
+    await agent?.stop({ drainMs: 0 });
+    await h?.stop();
+    await api?.disconnect();
+    await chain?.stop();
+  });
+
+  it("refuses a Substrate buyer's EVM token, and lists the chain's routes and windows", async () => {
+    const r = await buyerSession
+      .request("POST", "/v1/tasks", {
+        capability: "math.evaluate", input: {}, complexity: 1, budget: "2000000", token: "0x0000000000000000000000000000000000000000",
+        deadline: new Date(Date.now() + 3_600_000).toISOString(), auction: { rule: "second-price", windowMs: 300 },
+      })
+      .catch((e: { status: number; code: string }) => e);
+    expect(r).to.include({ status: 400, code: "TOKEN_CHAIN_MISMATCH" });
+    const n = (await (await fetch(`${h.url}/v1/network`)).json()) as { chains: { kind: string; windows?: unknown; routes?: string[] }[] };
+    const s = n.chains.find((c) => c.kind === "substrate")!;
+    expect(s.windows).to.deep.equal({ acceptance: ACCEPTANCE_S, rule: 3 * 86400, appeal: APPEAL_S });
+    expect(s.routes).to.deep.equal(["escrow"]);
+  });
+
+  it("escrow accepted by the buyer: funded from the buyer's account, awarded to the Substrate agent, paid from custody exactly", async () => {
+    const [b0, a0, t0] = await Promise.all([tusd(buyer.address), tusd(agentKey.address), tusd(treasury.address)]);
+    const { id, plan } = await postFunded();
+    const opening = BigInt(plan.opening);
+    expect(await tusd(buyer.address)).to.equal(b0 - 2_000_000n - opening);
+    const delivered = await statusIs(id, "delivered");
+    expect(delivered.agent).to.equal(hex(agentKey));
+    const price = BigInt(delivered.price!);
+    // The release call exists once the coordinator's payout proposal (sent with the delivery attestation) is on-chain.
+    const accept = await until(async () => {
+      const r = await buyerSession.request<{ call: { call: string; genesisHash: string } }>("POST", `/v1/tasks/${id}/accept`).catch((e: { code: string }) => (e.code === "ESCROW_NOT_CONFIRMED" ? undefined : Promise.reject(e)));
+      return r;
+    }, 30_000, 200);
+    await send(accept.call, buyer);
+    await statusIs(id, "settled");
+    const split = rulingSplit(price, 2_000_000n, 10_000, FEE_BPS);
+    expect(await tusd(agentKey.address)).to.equal(a0 + split.agent);
+    expect(await tusd(treasury.address)).to.equal(t0 + split.fee);
+    expect(await tusd(buyer.address)).to.equal(b0 - 2_000_000n - opening + split.buyer);
+    await conservation();
+  });
+
+  it("escrow released by silence: the arbitrator's co-signer executes the payout only after the acceptance window", async () => {
+    const a0 = await tusd(agentKey.address);
+    const { id } = await postFunded();
+    const d = await statusIs(id, "delivered");
+    await until(async () => (await q("SELECT 1 FROM escrows WHERE task_id = $1 AND state = 'delivered'", [id])).length > 0, 30_000, 100);
+    // Before the window: a release intent (as a confused coordinator might record) is refused by the co-signer.
+    await h.c.ctx.db.tx((t) => enqueue(t, { intent: `early-release:${id}`, kind: "escrow.release", payload: { taskId: id }, chain: "substrate" }));
+    const early = await until(async () => (await q<{ status: string; last_error: string }>("SELECT status, last_error FROM chain_outbox WHERE intent = $1", [`early-release:${id}`]))[0], 30_000, 100).then(async () =>
+      until(async () => {
+        const r = (await q<{ status: string; last_error: string }>("SELECT status, last_error FROM chain_outbox WHERE intent = $1", [`early-release:${id}`]))[0]!;
+        return r.status !== "pending" && r;
+      }, 30_000, 100),
+    );
+    expect(early.status).to.equal("reverted");
+    expect(early.last_error).to.match(/acceptance window has not passed/);
+    expect((await task(id)).status).to.equal("delivered");
+    await travel(ACCEPTANCE_S + 5);
+    await statusIs(id, "settled");
+    expect(await tusd(agentKey.address)).to.equal(a0 + rulingSplit(BigInt(d.price!), 2_000_000n, 10_000, FEE_BPS).agent);
+    await conservation();
+  });
+
+  it("escrow refunded when the task cannot be done: proposed by the coordinator, co-signed by the arbitrator", async () => {
+    const b0 = await tusd(buyer.address);
+    const { id, plan } = await postFunded({ capability: "nobody.offers.this" });
+    await statusIs(id, "refunded");
+    expect(await tusd(buyer.address)).to.equal(b0 - BigInt(plan.opening));
+    await conservation();
+  });
+
+  it("a dispute split by the arbitrator's ruling, executed after the appeal window; a stranger's dispute memo changes nothing", async () => {
+    const [b0, a0, t0] = await Promise.all([tusd(buyer.address), tusd(agentKey.address), tusd(treasury.address)]);
+    const { id, plan } = await postFunded();
+    const d = await statusIs(id, "delivered");
+    const price = BigInt(d.price!);
+    await until(async () => (await q("SELECT 1 FROM escrows WHERE task_id = $1 AND state = 'delivered'", [id])).length > 0, 30_000, 100);
+    // A stranger's dispute remark names the task but is not a party's: the escrow stays delivered.
+    await sub.submit(api.tx.system.remarkWithEvent(u8aToHex(encodeMemo({ op: "dispute", task: id, evidenceUri: "ipfs://bafy-stranger" }))), stranger);
+    await until(async () => (h.c.substrateIndexer!.status().applied ?? 0) >= (await api.rpc.chain.getHeader()).number.toNumber(), 30_000, 50);
+    expect((await q<{ state: string }>("SELECT state FROM escrows WHERE task_id = $1", [id]))[0]!.state).to.equal("delivered");
+    // The buyer's own dispute counts.
+    const r = await buyerSession.request<{ call: { call: string; genesisHash: string } }>("POST", `/v1/tasks/${id}/dispute`, { evidenceUri: "ipfs://bafy-buyer-evidence", text: "wrong answer" });
+    await send(r.call, buyer);
+    await statusIs(id, "disputed");
+    const cases = await until(async () => {
+      const c = (await arbitratorSession.request<{ items: { id: string; taskId: string; status: string }[] }>("GET", "/v1/disputes")).items.find((x) => x.taskId === id);
+      return c;
+    }, 30_000, 200);
+    expect(cases.status).to.equal("awaiting_ruling");
+    // Only the assigned arbitrator gets the ruling call; the buyer is refused.
+    const notMine = await buyerSession.request("POST", `/v1/disputes/${cases.id}/ruling`, { agentShareBps: 6000 }).catch((e: { status: number; code: string }) => e);
+    expect(notMine).to.include({ status: 403 });
+    const ruling = await arbitratorSession.request<{ split: { agent: string; fee: string; buyer: string }; call: { call: string; genesisHash: string } }>("POST", `/v1/disputes/${cases.id}/ruling`, { agentShareBps: 6000 });
+    const split = rulingSplit(price, 2_000_000n, 6000, FEE_BPS);
+    expect(ruling.split).to.deep.equal({ agent: split.agent.toString(), fee: split.fee.toString(), buyer: split.buyer.toString() });
+    await send(ruling.call, arbitrator);
+    await until(async () => (await q<{ status: string }>("SELECT status FROM disputes WHERE dispute_id = $1", [cases.id]))[0]?.status === "ruled", 30_000, 100);
+    expect((await task(id)).status).to.equal("disputed"); // the appeal window holds the split back
+    await travel(APPEAL_S + 5);
+    await statusIs(id, "resolved");
+    expect((await q<{ status: string; agent_share_bps: number }>("SELECT status, agent_share_bps FROM disputes WHERE dispute_id = $1", [cases.id]))[0]).to.deep.equal({ status: "finalized", agent_share_bps: 6000 });
+    expect(await tusd(agentKey.address)).to.equal(a0 + split.agent);
+    expect(await tusd(treasury.address)).to.equal(t0 + split.fee);
+    expect(await tusd(buyer.address)).to.equal(b0 - 2_000_000n - BigInt(plan.opening) + split.buyer);
+    const evidence = await q<{ uri: string; source: string }>("SELECT uri, source FROM dispute_evidence WHERE task_id = $1 ORDER BY at", [id]);
+    expect(evidence.map((e) => e.uri)).to.include("ipfs://bafy-buyer-evidence");
+    expect(evidence.map((e) => e.uri)).to.not.include("ipfs://bafy-stranger");
+    await conservation();
+  });
+
+  it("anchors a reputation epoch's root with a coordinator remark, indexed back as RootAnchored", async () => {
+    const s = await h.c.services.reputation.snapshot();
+    const anchored = await until(async () => (await q<{ anchored_tx: string | null }>("SELECT anchored_tx FROM reputation_epochs WHERE epoch = $1", [s.epoch]))[0]?.anchored_tx, 30_000, 100);
+    expect(anchored).to.match(/^0x[0-9a-f]{64}$/);
+    const ev = await until(async () => (await q<{ args: { root: string; epoch: string } }>("SELECT args FROM chain_events WHERE chain = 'substrate' AND name = 'RootAnchored'"))[0], 30_000, 100);
+    expect(ev.args).to.include({ root: s.root.toLowerCase(), epoch: String(s.epoch) });
+  });
+});
