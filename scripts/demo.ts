@@ -6,6 +6,12 @@
  *   npm run demo                                 200 tasks, 5 workflows, 3 buyers, 6 agents
  *   npm run demo -- --tasks 40 --workflows 2     a smaller run
  *   npm run demo -- --json                       the report as JSON on stdout
+ *   npm run demo -- --chain substrate            only the Substrate chain's demo (npm start -- --chain substrate|both)
+ *
+ * With `--chain auto` (the default) it runs the demo of each chain the coordinator lists in
+ * GET /v1/network: the EVM's (both payment routes, workflows, …) and the Substrate chain's
+ * (escrows through custody multisigs: accepted, released by silence, refunded, a disputed split;
+ * a reputation anchor remark), one after the other.
  *
  * Needs only AICP_URL (default http://127.0.0.1:3000): the chain, its contracts and ABIs and the
  * escrow threshold come from the coordinator's GET /v1/network?abi=true (unless CHAIN_RPC_URL or
@@ -19,6 +25,8 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { AppError } from "../src/errors.js";
 import { DemoError, formatReport, runDemo } from "../src/demo/run.js";
+import { formatSubstrateReport, runSubstrateDemo } from "../src/demo/substrate.js";
+import { createDemoProgress } from "../src/demo/progress.js";
 
 const int = (min: number) => (v: string) => {
   const n = Number(v);
@@ -50,11 +58,14 @@ const program = new Command()
   .option("--plain", "plain progress lines even on a terminal")
   .option("--quiet", "no progress output")
   .option("--json", "print the report as JSON")
+  .option("--chain <name>", "evm | substrate | auto: each chain the coordinator lists", "auto")
+  .option("--substrate-tasks <n>", "escrow tasks of the Substrate demo (at least 4)", int(4), 8)
   .parse();
 
 type Flags = {
   url: string; tasks: number; workflows: number; escrowShare: number; silent: number; split: number; flakyReserve: number; flakyExtra?: number; flakyFailureRate: number;
   concurrency: number; keepDeposits?: boolean; externalAgents?: boolean; mine: boolean; plain?: boolean; quiet?: boolean; json?: boolean;
+  chain: string; substrateTasks: number;
 };
 const f = program.opts<Flags>();
 
@@ -78,8 +89,44 @@ async function fromNetwork(url: string): Promise<Record<string, string>> {
   return { CHAIN_RPC_URL: n.chain.rpcUrl, DEPLOYMENTS_FILE: file, CHAIN_ID: String(n.chain.chainId), ...(threshold ? { ESCROW_THRESHOLD: threshold } : {}) };
 }
 
+/** Which chains the coordinator at `url` lists (GET /v1/network). */
+async function chainsOf(url: string): Promise<{ evm: boolean; substrate: boolean }> {
+  const res = await fetch(`${url.replace(/\/+$/, "")}/v1/network`).catch((err: Error) => {
+    throw new DemoError("COORDINATOR_UNREACHABLE", `The coordinator at ${url} does not answer (${err.message}); start it with \`npm start\` or set AICP_URL.`);
+  });
+  const n = (await res.json()) as { chain: unknown; chains?: { kind: string }[] };
+  return { evm: n.chain !== null && n.chain !== undefined, substrate: (n.chains ?? []).some((c) => c.kind === "substrate") };
+}
+
+async function substrateDemo(): Promise<boolean> {
+  const progress = createDemoProgress(f.quiet ? "silent" : f.plain ? "plain" : "auto");
+  try {
+    const report = await runSubstrateDemo({ url: f.url, tasks: f.substrateTasks, silent: Math.max(1, Math.min(f.silent, f.substrateTasks - 3)), split: f.split, adminKey: loadConfig().ADMIN_API_KEY, progress });
+    progress.stop();
+    process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSubstrateReport(report)}\n`);
+    return report.violations.length === 0;
+  } finally {
+    progress.stop();
+  }
+}
+
 try {
   if (f.split > 10_000) throw new DemoError("BAD_SPLIT", "--split is in basis points: 0–10000.");
+  if (!["auto", "evm", "substrate"].includes(f.chain)) throw new DemoError("BAD_CHAIN", "--chain is evm, substrate or auto.");
+  const listed = await chainsOf(f.url);
+  const runEvm = f.chain === "evm" || (f.chain === "auto" && (listed.evm || !listed.substrate));
+  const runSubstrate = f.chain === "substrate" || (f.chain === "auto" && listed.substrate);
+  let ok = true;
+  if (runEvm) ok = (await evmDemo()) && ok;
+  if (runSubstrate) ok = (await substrateDemo()) && ok;
+  process.exit(ok ? 0 : 1);
+} catch (err) {
+  const e = err as Error;
+  console.error(`\nThe demo could not run: ${e instanceof DemoError || e instanceof AppError || e.message.startsWith("Invalid configuration") ? e.message : (e.stack ?? e.message)}\n`);
+  process.exit(2);
+}
+
+async function evmDemo(): Promise<boolean> {
   const report = await runDemo({
     url: f.url,
     config: loadConfig({ ...process.env, ...(await fromNetwork(f.url)) }),
@@ -98,9 +145,5 @@ try {
     progress: f.quiet ? "silent" : f.plain ? "plain" : "auto",
   });
   process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
-  process.exit(report.ok ? 0 : 1);
-} catch (err) {
-  const e = err as Error;
-  console.error(`\nThe demo could not run: ${e instanceof DemoError || e instanceof AppError || e.message.startsWith("Invalid configuration") ? e.message : (e.stack ?? e.message)}\n`);
-  process.exit(2);
+  return report.ok;
 }

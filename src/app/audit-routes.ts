@@ -29,6 +29,7 @@ export function registerAuditRoute(api: Api, ctx: AppContext, evm: EvmChain | un
         taskIds: z.array(z.string().uuid()).max(20_000).default([]),
         since: z.iso.datetime({ offset: true }).optional(),
         token: Token.optional(),
+        chain: z.enum(["evm", "substrate"]).default("evm").openapi({ description: "The chain of indexedBlock" }),
       })
       .strict(),
     response: z
@@ -57,7 +58,7 @@ export function registerAuditRoute(api: Api, ctx: AppContext, evm: EvmChain | un
       if (want.has("balances"))
         out.balances = (await balances(db)).filter((b) => !body.token || b.token === body.token).map((b) => ({ account: b.account, token: b.token, balance: b.balance.toString() }));
       if (want.has("violations")) out.violations = evm ? (await checkChainInvariants(db, evm)).map((v) => ({ kind: v.kind, message: v.message })) : [];
-      if (want.has("indexedBlock")) out.indexedBlock = (await auditStore.indexedBlock(db, "evm")) ?? null;
+      if (want.has("indexedBlock")) out.indexedBlock = (await auditStore.indexedBlock(db, body.chain)) ?? null;
       return out;
     },
   });

@@ -65,7 +65,7 @@ export type EscrowService = {
    * window: stores the evidence (ERC-1497 style: a URI and optional text) and returns the
    * `dispute(taskId, evidenceURI)` call to send from the caller's wallet; the indexer moves the
    * task to `disputed` when TaskEscrow emits EscrowDisputed.
-   * @throws 404 TASK_NOT_FOUND, 403 NOT_A_PARTY, 409 NOT_DELIVERED | NOT_ESCROW
+   * @throws 404 TASK_NOT_FOUND, 403 NOT_A_PARTY, 409 NOT_DELIVERED | NOT_ESCROW | ACCEPTANCE_WINDOW_CLOSED
    */
   dispute(taskId: string, caller: string, evidence: { uri: string; text?: string }): Promise<{ taskId: string; call: WalletCall }>;
   /**
@@ -348,7 +348,10 @@ export function createEscrowService(
       if (!["delivered", "accepted"].includes(t.status)) throw conflict("NOT_DELIVERED", `The task is ${t.status}; a dispute needs a delivered result.`);
       if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(evidence.uri)) throw badRequest("BAD_EVIDENCE_URI", "evidenceUri must be a URI (ipfs://…, https://…).");
       // TaskEscrow.dispute needs the delivery on-chain: until the indexer confirmed it, the call would revert.
-      await confirmedEscrow(taskId, t.agent, ["delivered"], "the delivery");
+      const e = await confirmedEscrow(taskId, t.agent, ["delivered"], "the delivery");
+      // The chain refuses (or, on Substrate, the indexer ignores) a dispute after the window: say so now.
+      if (e.acceptance_ends_at && e.acceptance_ends_at.getTime() < (await backendOf(t.chain).chainTime()))
+        throw conflict("ACCEPTANCE_WINDOW_CLOSED", `The acceptance window of task ${taskId} closed at ${e.acceptance_ends_at.toISOString()} (chain time): the escrow is released to the agent.`);
       await disputeRepository.addEvidence(db, { taskId, party: caller, uri: evidence.uri, text: evidence.text ?? null });
       return { taskId, call: await backendOf(t.chain).callFor("dispute", taskId, { evidenceURI: evidence.uri }) };
     },
