@@ -134,14 +134,15 @@ export async function postMovements(t: Queryable, ms: readonly Movement[]): Prom
  * Per token, what the ledger says each contract holds — TaskEscrow: escrow:*, escrow-credit:*
  * and treasury; PaymentChannels: channel-* — with the indexer cursor's block of `chain`, in one
  * statement (one snapshot: the cursor and the sums agree even while the indexer applies).
- * Amounts in token base units; tokens in lower case.
+ * Amounts in token base units; tokens in lower case; only `chain`'s tokens (0x addresses on the
+ * EVM, `native` / `asset:<id>` on Substrate: one ledger holds both chains).
  */
 export async function contractSums(q: Queryable, chain: string): Promise<{ block: string | null; sums: Map<string, { escrow: bigint; channels: bigint }> }> {
   const r = await q.query<{ block: string | null; token: string | null; escrow: string | null; channels: string | null }>(
     `SELECT (SELECT block_number::text FROM indexer_cursors WHERE chain = $1) AS block, l.token,
             (sum(l.amount) FILTER (WHERE l.account LIKE 'escrow:%' OR l.account LIKE 'escrow-credit:%' OR l.account = 'treasury'))::text AS escrow,
             (sum(l.amount) FILTER (WHERE l.account LIKE 'channel-%'))::text AS channels
-       FROM (SELECT 1) one LEFT JOIN ledger_entries l ON TRUE GROUP BY l.token`,
+       FROM (SELECT 1) one LEFT JOIN ledger_entries l ON (l.token LIKE '0x%') = ($1 = 'evm') GROUP BY l.token`,
     [chain],
   );
   return {

@@ -41,7 +41,7 @@ export async function recordEpochAnchor(t: Queryable, s: { epoch: number; root: 
  * @param a.at when the anchor was mined (the block's time when known)
  * @returns whether this call marked it
  */
-export async function markEpochAnchored(t: Queryable, a: { epoch: number | bigint; root: string; txHash: string; at?: Date }): Promise<boolean> {
+export async function markEpochAnchored(t: Queryable, a: { epoch: number | bigint; root: string; txHash: string; at?: Date; chain?: string }): Promise<boolean> {
   return repo.markAnchored(t, a);
 }
 
@@ -53,7 +53,7 @@ export async function markEpochAnchored(t: Queryable, a: { epoch: number | bigin
 export function registerAnchoring(sender: OutboxHooks, log?: Logger): void {
   sender.onConfirmed("anchor.anchor", async (t, row) => {
     const p = row.payload as { epoch: number | string; root: string };
-    await markEpochAnchored(t, { epoch: BigInt(p.epoch), root: p.root, txHash: row.tx_hash! });
+    await markEpochAnchored(t, { epoch: BigInt(p.epoch), root: p.root, txHash: row.tx_hash!, chain: row.chain });
   });
   sender.onReverted("anchor.anchor", async (_t, row) => {
     log?.warn({ outboxId: row.id, epoch: (row.payload as { epoch: unknown }).epoch, error: row.last_error }, "reputation anchor was not accepted on-chain");

@@ -17,6 +17,7 @@ export const anchorProjection: ContractProjection = {
           root: String(ev.args["root"]),
           txHash: ev.txHash,
           at: secondsToDate(ev.args["anchoredAt"]),
+          chain: ev.chain,
         });
       },
     };

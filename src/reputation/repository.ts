@@ -107,12 +107,18 @@ export const reputationRepository = {
     await t.query("UPDATE reputation_epochs SET anchor_outbox_id = $2 WHERE epoch = $1", [epoch, outboxId]);
   },
 
-  /** Marks the epoch anchored by `txHash` once, only when `root` is the epoch's own. @returns whether this call marked it */
-  async markAnchored(t: Queryable, a: { epoch: number | bigint; root: string; txHash: string; at?: Date }): Promise<boolean> {
+  /**
+   * Marks the epoch anchored by `txHash` once, only when `root` is the epoch's own. The mark is
+   * ReputationAnchor's (where proofs are verified on-chain): an anchor on another chain marks
+   * the epoch only when it was not sent to the EVM at all (a Substrate-only coordinator).
+   * @returns whether this call marked it
+   */
+  async markAnchored(t: Queryable, a: { epoch: number | bigint; root: string; txHash: string; at?: Date; chain?: string }): Promise<boolean> {
     const r = await t.query(
       `UPDATE reputation_epochs SET anchored_tx = $3, anchored_at = COALESCE($4, now())
-        WHERE epoch = $1 AND lower(root) = lower($2) AND anchored_tx IS NULL`,
-      [String(a.epoch), a.root, a.txHash.toLowerCase(), a.at ?? null],
+        WHERE epoch = $1 AND lower(root) = lower($2) AND anchored_tx IS NULL
+          AND ($5 = 'evm' OR NOT EXISTS (SELECT 1 FROM chain_outbox o WHERE o.kind = 'anchor.anchor' AND o.chain = 'evm' AND o.payload->>'epoch' = $1::text))`,
+      [String(a.epoch), a.root, a.txHash.toLowerCase(), a.at ?? null, a.chain ?? "evm"],
     );
     return (r.rowCount ?? 0) > 0;
   },
