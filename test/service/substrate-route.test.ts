@@ -6,7 +6,7 @@ import { stringToU8a, u8aToHex } from "@polkadot/util";
 import { startHarness, until, type Harness } from "./harness.js";
 import { connectSubstrate, createSubmitter, type Submitter } from "../../src/chain/substrate/client.js";
 import { devPair, seedLocalSubstrate, startLocalSubstrate, TEST_ASSET, type LocalSubstrate } from "../../src/chain/substrate/local-chain.js";
-import { encodeMemo, toAccountHex } from "../../src/chain/substrate/codec.js";
+import { decodeMemo, encodeMemo, toAccountHex } from "../../src/chain/substrate/codec.js";
 import { custodyOf } from "../../src/chain/substrate/custody.js";
 import { rulingSplit } from "../../src/protocol/disputes.js";
 import { createSession, type Session } from "../../src/sdk/session.js";
@@ -75,6 +75,23 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
       await api.rpc("dev_newBlock" as never);
     }
     expect((await api.query.timestamp.now()).toNumber()).to.be.at.least(target);
+  }
+  /** The outbox row of `intent` once it has ended (confirmed, reverted, failed). */
+  const ended = (intent: string) =>
+    until(async () => {
+      const r = (await q<{ status: string; last_error: string; tx_hash: string | null; steps: { status: string; hash: string }[] }>("SELECT status, last_error, tx_hash, steps FROM chain_outbox WHERE intent = $1", [intent]))[0];
+      return r && r.status !== "pending" && r;
+    }, 30_000, 100);
+  /** The coordinator's anchor remarks of `epoch` in blocks after `from`. */
+  async function anchorRemarks(epoch: string, from: number) {
+    let n = 0;
+    const head = (await api.rpc.chain.getHeader()).number.toNumber();
+    for (let b = from + 1; b <= head; b++) {
+      const blk = await api.rpc.chain.getBlock(await api.rpc.chain.getBlockHash(b));
+      for (const x of blk.block.extrinsics)
+        if (x.method.section === "system" && x.method.method === "remarkWithEvent" && decodeMemo(x.method.args[0]!.toU8a(true))?.op === "anchor" && (decodeMemo(x.method.args[0]!.toU8a(true)) as { epoch: string }).epoch === epoch) n++;
+    }
+    return n;
   }
   /** Each custody account's tUSD on-chain equals what the ledger says it holds. */
   async function conservation() {
@@ -192,12 +209,7 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     await until(async () => (await q("SELECT 1 FROM escrows WHERE task_id = $1 AND state = 'delivered'", [id])).length > 0, 30_000, 100);
     // Before the window: a release intent (as a confused coordinator might record) is refused by the co-signer.
     await h.c.ctx.db.tx((t) => enqueue(t, { intent: `early-release:${id}`, kind: "escrow.release", payload: { taskId: id }, chain: "substrate" }));
-    const early = await until(async () => (await q<{ status: string; last_error: string }>("SELECT status, last_error FROM chain_outbox WHERE intent = $1", [`early-release:${id}`]))[0], 30_000, 100).then(async () =>
-      until(async () => {
-        const r = (await q<{ status: string; last_error: string }>("SELECT status, last_error FROM chain_outbox WHERE intent = $1", [`early-release:${id}`]))[0]!;
-        return r.status !== "pending" && r;
-      }, 30_000, 100),
-    );
+    const early = await ended(`early-release:${id}`);
     expect(early.status).to.equal("reverted");
     expect(early.last_error).to.match(/acceptance window has not passed/);
     expect((await task(id)).status).to.equal("delivered");
@@ -243,6 +255,11 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     await send(ruling.call, arbitrator);
     await until(async () => (await q<{ status: string }>("SELECT status FROM disputes WHERE dispute_id = $1", [cases.id]))[0]?.status === "ruled", 30_000, 100);
     expect((await task(id)).status).to.equal("disputed"); // the appeal window holds the split back
+    // The coordinator executes the ruling only after the appeal window, by the chain's clock.
+    await h.c.ctx.db.tx((t) => enqueue(t, { intent: `early-finalize:${cases.id}`, kind: "disputes.finalize", payload: { disputeId: cases.id }, chain: "substrate" }));
+    const early = await ended(`early-finalize:${cases.id}`);
+    expect(early).to.include({ status: "reverted" });
+    expect(early.last_error).to.match(/appeal window has not passed/);
     await travel(APPEAL_S + 5);
     await statusIs(id, "resolved");
     expect((await q<{ status: string; agent_share_bps: number }>("SELECT status, agent_share_bps FROM disputes WHERE dispute_id = $1", [cases.id]))[0]).to.deep.equal({ status: "finalized", agent_share_bps: 6000 });
@@ -253,6 +270,44 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     expect(evidence.map((e) => e.uri)).to.include("ipfs://bafy-buyer-evidence");
     expect(evidence.map((e) => e.uri)).to.not.include("ipfs://bafy-stranger");
     await conservation();
+  });
+
+  it("the co-signer refuses to refund an escrow that was paid out", async () => {
+    const settled = (await q<{ task_id: string }>("SELECT task_id FROM escrows WHERE state = 'released' LIMIT 1"))[0]!.task_id;
+    await h.c.ctx.db.tx((t) => enqueue(t, { intent: `late-refund:${settled}`, kind: "escrow.refund", payload: { taskId: settled }, chain: "substrate" }));
+    const r = await ended(`late-refund:${settled}`);
+    expect(r.status).to.equal("reverted");
+    expect(r.last_error).to.match(/only an undelivered escrow is refunded/);
+    expect(r.steps).to.deep.equal([]); // nothing was signed
+  });
+
+  it("after a crash between storing and broadcasting a step, the stored extrinsic goes out once; a step whose nonce another extrinsic took is planned afresh", async () => {
+    const root = `0x${"ab".repeat(32)}`;
+    const head = async () => (await api.rpc.chain.getHeader()).number.toNumber();
+    const stored = async (epoch: string, nonce: number) => {
+      const from = await head();
+      const tx = await api.tx.system.remarkWithEvent(u8aToHex(encodeMemo({ op: "anchor", epoch, root, uri: "aicp://test" }))).signAsync(coordinator, { nonce, era: 0 });
+      return { from, step: { signer: "coordinator", what: "anchor", nonce, hash: tx.hash.toHex(), raw: tx.toHex(), fromBlock: from, status: "signed" } };
+    };
+    const insert = (intent: string, epoch: string, step: unknown) =>
+      q("INSERT INTO chain_outbox (chain, intent, kind, payload, steps) VALUES ('substrate', $1, 'anchor.anchor', $2, $3)", [intent, JSON.stringify({ epoch, root, uri: "aicp://test" }), JSON.stringify([step])]);
+    // 1. Signed and stored, never broadcast (the process died): the sender re-broadcasts those bytes.
+    const a = await stored("9001", (await api.rpc.system.accountNextIndex(coordinator.address)).toNumber());
+    await insert("crash-anchor:9001", "9001", a.step);
+    const r1 = await ended("crash-anchor:9001");
+    expect(r1.status).to.equal("confirmed");
+    expect(r1.tx_hash).to.equal(a.step.hash);
+    expect(await anchorRemarks("9001", a.from)).to.equal(1);
+    // 2. Signed and stored, but its nonce went to another extrinsic of the coordinator: dropped, signed anew, sent once.
+    const nonce = (await api.rpc.system.accountNextIndex(coordinator.address)).toNumber();
+    const b = await stored("9002", nonce);
+    await sub.submit(api.tx.system.remarkWithEvent("0x00"), coordinator);
+    await insert("crash-anchor:9002", "9002", b.step);
+    const r2 = await ended("crash-anchor:9002");
+    expect(r2.status).to.equal("confirmed");
+    expect(r2.steps.map((s) => s.status)).to.deep.equal(["dropped", "included"]);
+    expect(r2.tx_hash).to.not.equal(b.step.hash);
+    expect(await anchorRemarks("9002", b.from)).to.equal(1);
   });
 
   it("anchors a reputation epoch's root with a coordinator remark, indexed back as RootAnchored", async () => {
