@@ -108,8 +108,9 @@ export function createApp(ctx: AppContext, services: Services) {
     const check = async (f: () => Promise<unknown>) => {
       const t = Date.now();
       try {
-        await Promise.race([f(), new Promise((_, rej) => setTimeout(() => rej(new Error("timeout")), 2_000))]);
-        return { ok: true, ms: Date.now() - t };
+        const v = await Promise.race([f(), new Promise((_, rej) => setTimeout(() => rej(new Error("timeout")), 2_000))]);
+        // A check may say more (the Substrate chain: its best and finalized heights).
+        return { ok: true, ms: Date.now() - t, ...(v && typeof v === "object" && !Array.isArray(v) && "best" in v ? (v as object) : {}) };
       } catch (err) {
         return { ok: false, ms: Date.now() - t, error: (err as Error).message };
       }

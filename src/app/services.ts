@@ -65,7 +65,7 @@ export type Services = {
   /** The arbitrator of the Substrate custody accounts (0x hex), when a Substrate chain is configured. */
   substrateArbitrator?: string;
   /** The Substrate chain's head (SUBSTRATE_RPC_URL), for `/ready`; absent without one. */
-  substrateHead?: () => Promise<number>;
+  substrateHead?: () => Promise<{ best: number; finalized: number }>;
   /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
   network: (opts?: { abi?: boolean }) => Promise<NetworkInfo>;
   /** The escrow route (src/escrow), when a chain is configured. */
@@ -185,5 +185,15 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
   };
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
   const dashboard = createDashboardService(ctx, async () => (await breakers.snapshot()).filter((b) => b.state === "open").length);
-  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, ...(substrateSender ? { substrateSender } : {}), ...(substrate ? { substrateArbitrator: substrate.settlement.arbitrator } : {}), channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: async () => (await substrate.api.rpc.chain.getHeader()).number.toNumber() } : {}) };
+  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, ...(substrateSender ? { substrateSender } : {}), ...(substrate ? { substrateArbitrator: substrate.settlement.arbitrator } : {}), channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: () => substrateHeads(substrate) } : {}) };
+}
+
+/**
+ * The Substrate chain's best and finalized heights, for display (`/ready`): the indexer applies
+ * finalized blocks only, so best − finalized is what is not settled yet.
+ */
+async function substrateHeads(substrate: SubstrateChain): Promise<{ best: number; finalized: number }> {
+  const api = substrate.api;
+  const [best, fin] = await Promise.all([api.rpc.chain.getHeader(), api.rpc.chain.getFinalizedHead().then((h) => api.rpc.chain.getHeader(h))]);
+  return { best: best.number.toNumber(), finalized: fin.number.toNumber() };
 }

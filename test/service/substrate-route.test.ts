@@ -314,7 +314,7 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     const s = await h.c.services.reputation.snapshot();
     const anchored = await until(async () => (await q<{ anchored_tx: string | null }>("SELECT anchored_tx FROM reputation_epochs WHERE epoch = $1", [s.epoch]))[0]?.anchored_tx, 30_000, 100);
     expect(anchored).to.match(/^0x[0-9a-f]{64}$/);
-    const ev = await until(async () => (await q<{ args: { root: string; epoch: string } }>("SELECT args FROM chain_events WHERE chain = 'substrate' AND name = 'RootAnchored'"))[0], 30_000, 100);
+    const ev = await until(async () => (await q<{ args: { root: string; epoch: string } }>("SELECT args FROM chain_events WHERE chain = 'substrate' AND name = 'RootAnchored' AND args->>'epoch' = $1", [String(s.epoch)]))[0], 30_000, 100);
     expect(ev.args).to.include({ root: s.root.toLowerCase(), epoch: String(s.epoch) });
   });
 });

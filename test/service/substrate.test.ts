@@ -258,8 +258,12 @@ describe("Substrate settlement (chopsticks Asset Hub + Postgres)", function () {
     const subChain = net.chains.find((c) => c.kind === "substrate")!;
     expect(subChain).to.deep.include({ genesisHash: s.genesisHash, ss58Prefix: api.registry.chainSS58 });
     expect(subChain.asset).to.deep.equal({ token: `asset:${TEST_ASSET.id}`, assetId: TEST_ASSET.id, symbol: TEST_ASSET.symbol, decimals: TEST_ASSET.decimals });
-    const ready = (await (await fetch(`${h.url}/ready`)).json()) as { checks: { substrate?: { ok: boolean } } };
+    const ready = (await (await fetch(`${h.url}/ready`)).json()) as { checks: { substrate?: { ok: boolean; best: number; finalized: number } } };
     expect(ready.checks.substrate?.ok).to.equal(true);
+    // Best and finalized heads for display (chopsticks finalizes each block at once).
+    const best = (await api.rpc.chain.getHeader()).number.toNumber();
+    expect(ready.checks.substrate!.best).to.be.within(best - 2, best + 2);
+    expect(ready.checks.substrate!.finalized).to.be.at.most(ready.checks.substrate!.best);
     const host = new URL(h.url).host;
     const login = async (who: KeyringPair, o: { chainId?: string; sign?: (m: string) => string; nonce?: string } = {}) => {
       const nonce = o.nonce ?? ((await (await fetch(`${h.url}/v1/auth/nonce`)).json()) as { nonce: string }).nonce;

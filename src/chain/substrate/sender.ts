@@ -154,6 +154,11 @@ export function createSubstrateSender(
     return { step: { signer: who, what, tx: await s.execution(c, call, me) } };
   }
 
+  /** The coordinator's proposal of a custody call (unless on-chain already), then the arbitrator co-signer's execution. */
+  async function proposeThenCosign(c: Custody, call: Extrinsic, propose: string, execute: string): Promise<Plan> {
+    return (await approveUnlessDone(c, call, "coordinator", propose)) ?? executeBy("arbitrator", c, call, execute);
+  }
+
   const executed = (steps: Step[], what: string) => steps.some((x) => x.status === "included" && x.what === what && !x.error);
 
   /**
@@ -189,11 +194,7 @@ export function createSubstrateSender(
         if (e.state !== "delivered") return { refuse: `the escrow is ${e.state}; only a delivered escrow is released by silence` };
         // The co-signer's rule: silence past the window, by the chain's clock, and no dispute.
         if (!e.acceptanceEndsAt || e.acceptanceEndsAt.getTime() >= (await chainNow())) return { refuse: "the acceptance window has not passed on-chain" };
-        const { call } = s.payoutCall(terms(e));
-        const c = s.custody(e.buyer);
-        const first = await approveUnlessDone(c, call, "coordinator", "propose-payout");
-        if (first) return first;
-        return executeBy("arbitrator", c, call, "release");
+        return proposeThenCosign(s.custody(e.buyer), s.payoutCall(terms(e)).call, "propose-payout", "release");
       }
       case "escrow.refund": {
         if (executed(steps, "refund")) return { done: true };
@@ -204,11 +205,7 @@ export function createSubstrateSender(
         const ended = ["failed", "expired", "cancelled"].includes(e.taskStatus);
         const misfit = e.token !== e.taskToken || e.amount < e.budget;
         if (!ended && !misfit) return { refuse: `the task is ${e.taskStatus}: nothing to refund yet` };
-        const call = s.refundCall({ taskId: e.taskId, buyer: e.buyer, token: e.token, amount: e.amount });
-        const c = s.custody(e.buyer);
-        const first = await approveUnlessDone(c, call, "coordinator", "propose-refund");
-        if (first) return first;
-        return executeBy("arbitrator", c, call, "refund");
+        return proposeThenCosign(s.custody(e.buyer), s.refundCall({ taskId: e.taskId, buyer: e.buyer, token: e.token, amount: e.amount }), "propose-refund", "refund");
       }
       case "disputes.finalize": {
         if (executed(steps, "finalize")) return { done: true };
