@@ -11,17 +11,24 @@ import { BuyerError } from "../sdk/buyer-errors.js";
 import type { BuyerChainOptions } from "../sdk/buyer-chain.js";
 import { createChainPayouts, type ChainPayouts } from "../sdk/payouts.js";
 import { createDisputes, type Disputes } from "../sdk/disputes.js";
+import type { KeyringPair } from "@polkadot/keyring/types";
+import type { SubstrateChainInfo } from "../protocol/network.js";
+import { createSubstrateBuyer, type SubstrateBuyer } from "../sdk/substrate-buyer.js";
 
 /** The CLI's environment, each with its default; flags override. */
 export const Env = z.object({
   AICP_URL: z.string().url().default("http://127.0.0.1:3000").describe("Coordinator base URL (--url)"),
   AICP_PRIVATE_KEY: z.string().optional().describe("The buyer's private key, 0x + 64 hex digits (--key)"),
+  AICP_SUBSTRATE_URI: z.string().optional().describe("The buyer's Substrate secret URI (--substrate): act as that sr25519 account on the coordinator's Substrate chain"),
   CHAIN_RPC_URL: z.string().url().default("http://127.0.0.1:8545").describe("JSON-RPC URL of the settlement chain (--rpc)"),
   DEPLOYMENTS_FILE: z.string().default("deployments/localhost.json").describe("Deployments file of that chain, as `npm run deploy` writes it (--deployments)"),
 });
 
 /** Global flags, as commander parses them. */
-export type GlobalFlags = { url?: string; key?: string; account?: string; rpc?: string; deployments?: string; json?: boolean; baseUnits?: boolean };
+export type GlobalFlags = { url?: string; key?: string; account?: string; substrate?: string; rpc?: string; deployments?: string; json?: boolean; baseUnits?: boolean };
+
+/** A Substrate buyer's settings: its key pair and the chain the coordinator lists. */
+export type SubstrateSettings = { pair: KeyringPair; info: SubstrateChainInfo };
 
 /**
  * The mnemonic of Hardhat's default accounts. Public: anyone can spend what they hold, so they
@@ -68,7 +75,7 @@ export function wantsNetwork(flags: GlobalFlags, env: NodeJS.ProcessEnv = proces
  * coordinator named (used unless a chain setting is given).
  * @throws BuyerError BAD_SETTINGS on an invalid environment value
  */
-export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env, network?: BuyerChainOptions): CliContext {
+export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env, network?: BuyerChainOptions, substrate?: SubstrateSettings): CliContext {
   const parsed = Env.safeParse(Object.fromEntries(Object.keys(Env.shape).map((k) => [k, env[k] === "" ? undefined : env[k]])));
   if (!parsed.success) throw new BuyerError("BAD_SETTINGS", `Invalid environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   const e = parsed.data;
@@ -126,11 +133,33 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     return reader;
   }
 
+  let substrateBuyer: SubstrateBuyer | undefined;
+  /**
+   * A Substrate account acts through the SDK's Substrate buyer (tasks, acceptance, disputes,
+   * reclaim); the EVM-only operations (channel deposits, vouchers, TaskEscrow withdrawals) say so.
+   */
+  function substrateAsBuyer(s: SubstrateSettings): Buyer {
+    if ((flags.substrate ?? env["AICP_SUBSTRATE_URI"] ?? "").startsWith("//") && !isLoopback(url))
+      throw new BuyerError("NOT_LOCAL", `A development key (//Name) is public and is refused on ${url}; give your own secret URI.`);
+    substrateBuyer ??= createSubstrateBuyer({ baseUrl: url, pair: s.pair, rpcUrl: s.info.rpcUrl });
+    const sb = substrateBuyer;
+    return new Proxy(sb, {
+      get(target, key) {
+        if (key in target) return target[key as keyof SubstrateBuyer];
+        if (key === "chain" || key === "then") return undefined;
+        return () => {
+          throw new BuyerError("NOT_ON_SUBSTRATE", `${String(key)} is not available for a Substrate account: its tasks settle on the escrow route through its custody account.`);
+        };
+      },
+    }) as unknown as Buyer;
+  }
+
   const ctx: CliContext = {
     flags,
     url,
     json: flags.json === true,
     buyer() {
+      if (substrate) return (buyer ??= substrateAsBuyer(substrate));
       buyer ??= createBuyer({ baseUrl: url, wallet: wallet(), ...(chain ? { chain } : {}) });
       return buyer;
     },
@@ -148,6 +177,13 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
       return buyer ?? (reader ??= createBuyer({ baseUrl: url, wallet: Wallet.createRandom() as unknown as BuyerSigner, ...(chain ? { chain } : {}) }));
     },
     async token(spec) {
+      if (substrate) {
+        const { asset } = substrate.info;
+        if (spec === undefined || spec.toLowerCase() === asset.symbol.toLowerCase() || spec === asset.token) return asset.token;
+        if (/^native$/i.test(spec) || spec.toLowerCase() === substrate.info.native.symbol.toLowerCase()) return "native";
+        if (/^asset:\d{1,10}$/.test(spec)) return spec;
+        throw new BuyerError("UNKNOWN_TOKEN", `Token "${spec}" is not on the Substrate chain: use ${asset.symbol}, ${substrate.info.native.symbol}, native or asset:<id>.`);
+      }
       if (!chain) {
         if (spec === undefined) throw new BuyerError("NO_CHAIN", "No token given and no deployments file to take the default from: pass --token <address>.");
         if (/^0x[0-9a-fA-F]{40}$/.test(spec)) return spec.toLowerCase();
@@ -158,6 +194,12 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
       return spec === undefined ? c.defaultToken : c.resolveToken(spec);
     },
     async tokenInfo(token) {
+      if (substrate) {
+        const { asset, native } = substrate.info;
+        if (token === asset.token) return { address: token, symbol: asset.symbol, decimals: asset.decimals };
+        if (token === "native") return { address: token, symbol: native.symbol, decimals: native.decimals };
+        return undefined;
+      }
       if (!chain) return token === NATIVE_TOKEN ? { address: NATIVE_TOKEN, symbol: "ETH", decimals: 18 } : undefined;
       return chainBuyer().chain!.tokenInfo(token);
     },
@@ -176,7 +218,8 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
       process.stderr.write(`${line}\n`);
     },
     close() {
-      buyer?.close();
+      if (substrateBuyer) void substrateBuyer.close();
+      else buyer?.close();
       reader?.close();
     },
   };

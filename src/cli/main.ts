@@ -5,6 +5,7 @@
  *   aicp --account 5 task post examples/task.json --wait --accept
  *   aicp --account 5 workflow post examples/workflow.json --wait --accept
  *   aicp --account 5 pay --auto --max-per-task 1 --max-total 20
+ *   aicp --substrate //Eve task post examples/task-substrate.json --wait --accept   # on Substrate
  *
  * Amounts typed on the command line are token units, exact to the token's decimals ("1.5" tUSD
  * = 1 500 000 base units), or base units with the suffix `base` ("1500000base") or with
@@ -18,7 +19,8 @@ import type { Buyer, Task, Workflow } from "../sdk/buyer.js";
 import { FINAL_TASK_STATUSES } from "../sdk/buyer.js";
 import { BuyerError, PolicyError } from "../sdk/buyer-errors.js";
 import type { SpendingPolicy, VoucherPayment } from "../sdk/buyer-vouchers.js";
-import { createContext, Env, wantsNetwork, type CliContext, type GlobalFlags } from "./context.js";
+import { createContext, Env, wantsNetwork, type CliContext, type GlobalFlags, type SubstrateSettings } from "./context.js";
+import { substrateNetwork, substratePair } from "../sdk/substrate-buyer.js";
 import { chainFromNetwork } from "../sdk/buyer-chain.js";
 import { readTaskFile, readWorkflowFile } from "./files.js";
 import { emit, fields, preview, printError, table } from "./output.js";
@@ -35,8 +37,15 @@ function action<A extends unknown[]>(program: Command, fn: (ctx: CliContext, ...
     try {
       // Only AICP_URL needed: without chain settings the coordinator says where it settles.
       const url = flags.url ?? process.env["AICP_URL"] ?? "http://127.0.0.1:3000";
-      const network = wantsNetwork(flags) ? await chainFromNetwork(url).catch(() => undefined) : undefined;
-      ctx = createContext(flags, process.env, network);
+      const uri = flags.substrate ?? process.env["AICP_SUBSTRATE_URI"];
+      let substrate: SubstrateSettings | undefined;
+      if (uri) {
+        const info = await substrateNetwork(url);
+        if (!info) throw new BuyerError("NO_CHAIN", `The coordinator at ${url} lists no Substrate chain (GET /v1/network); start it with npm start -- --chain substrate.`);
+        substrate = { info, pair: await substratePair(uri, info.ss58Prefix) };
+      }
+      const network = !substrate && wantsNetwork(flags) ? await chainFromNetwork(url).catch(() => undefined) : undefined;
+      ctx = createContext(flags, process.env, network, substrate);
       await fn(ctx, ...args);
     } catch (err) {
       printError(err, ctx?.url ?? flags.url ?? process.env["AICP_URL"] ?? "the coordinator", flags.json === true);
@@ -133,6 +142,7 @@ export function buildProgram(): Command {
     .option("--url <url>", "coordinator base URL (AICP_URL; default http://127.0.0.1:3000)")
     .option("--key <hex>", "the buyer's private key (AICP_PRIVATE_KEY)")
     .option("--account <n>", "use Hardhat's well-known test account n (LOCAL CHAINS ONLY: its key is public)")
+    .option("--substrate <suri>", "act as this Substrate account (sr25519 secret URI; //Eve etc. on local chains only) on the coordinator's Substrate chain (AICP_SUBSTRATE_URI)")
     .option("--rpc <url>", "JSON-RPC URL of the chain (CHAIN_RPC_URL; default http://127.0.0.1:8545)")
     .option("--deployments <file>", "deployments file (DEPLOYMENTS_FILE; default deployments/localhost.json)")
     .option("--base-units", "read bare integer amounts as base units instead of token units")

@@ -14,6 +14,7 @@ import { createReferenceAgent } from "../../src/agents-ref/kinds.js";
 import type { Agent } from "../../src/sdk/agent.js";
 import { unbalancedGroups } from "../../src/ledger/store.js";
 import { enqueue } from "../../src/settlement/outbox-store.js";
+import { createSubstrateBuyer } from "../../src/sdk/substrate-buyer.js";
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -270,6 +271,26 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     expect(evidence.map((e) => e.uri)).to.include("ipfs://bafy-buyer-evidence");
     expect(evidence.map((e) => e.uri)).to.not.include("ipfs://bafy-stranger");
     await conservation();
+  });
+
+  it("the SDK's Substrate buyer posts, funds from its account and accepts; a call for another chain is not sent", async () => {
+    const b = createSubstrateBuyer({ baseUrl: h.url, pair: buyer, pollMs: 200 });
+    try {
+      const funding: string[] = [];
+      const t = await b.postTask(
+        { capability: "math.evaluate", input: { expression: "7 * 6" }, complexity: 1, budget: 2_000_000n, token: TOKEN, deadline: new Date(Date.now() + 3_600_000), auction: { rule: "second-price", windowMs: 300 }, route: "escrow" },
+        { onFunding: (d) => funding.push(d) },
+      );
+      expect(funding).to.have.length(1);
+      await b.waitTask(t.id, "delivered", { timeoutMs: 60_000 });
+      const r = await b.accept(t.id);
+      expect(r.txHash).to.match(/^0x[0-9a-f]{64}$/);
+      await statusIs(t.id, "settled");
+      const wrong = await b.send({ chain: "substrate", genesisHash: `0x${"00".repeat(32)}`, call: "0x00", description: "x" }).catch((e: { code: string }) => e);
+      expect(wrong).to.include({ code: "WRONG_CHAIN" });
+    } finally {
+      await b.close();
+    }
   });
 
   it("the co-signer refuses to refund an escrow that was paid out", async () => {
