@@ -132,8 +132,10 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
     if (err instanceof BuyerError) return err;
     const reason = revertReason(err);
     if (reason) return new BuyerError("TX_REVERTED", `${what} was refused by the contract: ${reason}`, { reason });
-    const e = err as { code?: string; message?: string; shortMessage?: string };
-    const msg = e.shortMessage ?? e.message ?? String(err);
+    const e = err as { code?: string; message?: string; shortMessage?: string; error?: { message?: string } };
+    // ethers does not map every node error ("could not coalesce error"): the node's own message says more.
+    const msg = e.code === "UNKNOWN_ERROR" && e.error?.message ? e.error.message : (e.shortMessage ?? e.message ?? String(err));
+    if (e.code === "UNKNOWN_ERROR" && /revert/i.test(msg)) return new BuyerError("TX_REVERTED", `${what} reverted on-chain: ${msg}`, { reason: msg });
     if (e.code === "INSUFFICIENT_FUNDS" || /insufficient funds/i.test(msg)) return new BuyerError("INSUFFICIENT_FUNDS", `${what}: the wallet cannot pay for it (value plus gas): ${msg}`);
     if (e.code === "NETWORK_ERROR" || e.code === "TIMEOUT" || /ECONNREFUSED|fetch failed|socket hang up/i.test(msg))
       return new BuyerError("CHAIN_UNREACHABLE", `${what}: the chain at ${opts.rpcUrl} does not answer (${msg}).`);
@@ -194,7 +196,11 @@ export function connectBuyerChain(opts: BuyerChainOptions): BuyerChain {
         // pending count and the one after our last transaction.
         const from = (await signer.getAddress()).toLowerCase();
         const nonce = Math.max(await provider.getTransactionCount(from, "pending"), nextNonce.get(from) ?? 0);
-        const tx = await signer.sendTransaction({ to: call.to, data: call.data, value: BigInt(call.value), nonce });
+        // A quarter over the estimate, as wallets do: storage another transaction changes between the
+        // estimate and the block (a balance emptied, so a write costs a fresh slot) would otherwise
+        // run the call out of gas. The estimate itself reverts with the contract's error.
+        const estimate = await provider.estimateGas({ from, to: call.to, data: call.data, value: BigInt(call.value) });
+        const tx = await signer.sendTransaction({ to: call.to, data: call.data, value: BigInt(call.value), nonce, gasLimit: (estimate * 125n) / 100n });
         nextNonce.set(from, nonce + 1);
         const receipt = await tx.wait(confirmations);
         if (!receipt || receipt.status !== 1) throw new BuyerError("TX_REVERTED", `${what} reverted on-chain (transaction ${tx.hash}).`, { txHash: tx.hash });
