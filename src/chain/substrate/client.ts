@@ -85,14 +85,21 @@ export function createSubmitter(api: ApiPromise): Submitter {
 
   async function once(tx: Extrinsic, signer: KeyringPair): Promise<Inclusion> {
     const who = signer.address;
-    let nonce = nonces.get(who);
-    if (nonce === undefined) nonce = (await api.rpc.system.accountNextIndex(who)).toNumber();
+    // The larger of the pool's next index and ours: another program signing with the same key
+    // (a wallet, the SDK) moves the chain's count past our cache.
+    const next = (await api.rpc.system.accountNextIndex(who)).toNumber();
+    const nonce = Math.max(next, nonces.get(who) ?? 0);
     const result = await new Promise<Inclusion>((resolve, reject) => {
       let unsub: (() => void) | undefined;
       tx.signAndSend(signer, { nonce }, (r) => {
         if (r.isError) {
           unsub?.();
           return reject(new SubstrateTxError("pool.Invalid", `The transaction was dropped: ${r.status.type}`));
+        }
+        if (r.status.isFuture) {
+          // A nonce ahead of the account's: it would wait for a gap nothing fills.
+          unsub?.();
+          return reject(new SubstrateTxError("pool.Invalid", `The transaction's nonce ${nonce} is ahead of the account's; it was not sent.`));
         }
         if (!r.status.isInBlock) return;
         unsub?.();
