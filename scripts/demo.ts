@@ -60,12 +60,13 @@ const program = new Command()
   .option("--json", "print the report as JSON")
   .option("--chain <name>", "evm | substrate | auto: each chain the coordinator lists", "auto")
   .option("--substrate-tasks <n>", "escrow tasks of the Substrate demo (at least 4)", int(4), 8)
+  .option("--substrate-channel-tasks <n>", "channel-route tasks of the Substrate demo, paid by vouchers (0: none)", int(0), 3)
   .parse();
 
 type Flags = {
   url: string; tasks: number; workflows: number; escrowShare: number; silent: number; split: number; flakyReserve: number; flakyExtra?: number; flakyFailureRate: number;
   concurrency: number; keepDeposits?: boolean; externalAgents?: boolean; mine: boolean; plain?: boolean; quiet?: boolean; json?: boolean;
-  chain: string; substrateTasks: number;
+  chain: string; substrateTasks: number; substrateChannelTasks: number;
 };
 const f = program.opts<Flags>();
 
@@ -101,7 +102,7 @@ async function chainsOf(url: string): Promise<{ evm: boolean; substrate: boolean
 async function substrateDemo(): Promise<boolean> {
   const progress = createDemoProgress(f.quiet ? "silent" : f.plain ? "plain" : "auto");
   try {
-    const report = await runSubstrateDemo({ url: f.url, tasks: f.substrateTasks, silent: Math.max(1, Math.min(f.silent, f.substrateTasks - 3)), split: f.split, adminKey: loadConfig().ADMIN_API_KEY, progress });
+    const report = await runSubstrateDemo({ url: f.url, tasks: f.substrateTasks, silent: Math.max(1, Math.min(f.silent, f.substrateTasks - 3)), split: f.split, channelTasks: f.substrateChannelTasks, adminKey: loadConfig().ADMIN_API_KEY, progress });
     progress.stop();
     process.stdout.write(f.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSubstrateReport(report)}\n`);
     return report.violations.length === 0;

@@ -20,6 +20,7 @@ import { registerWorkflowRoutes } from "../workflows/routes.js";
 import { registerEscrowRoutes } from "../escrow/routes.js";
 import { registerDisputeRoutes } from "../disputes/routes.js";
 import { registerChannelRoutes } from "../channels/routes.js";
+import { registerSubstrateRoutes } from "./substrate-routes.js";
 import { registerNetworkRoute } from "./network-routes.js";
 import { registerAuditRoute } from "./audit-routes.js";
 import { registerDashboardRoutes } from "../dashboard/routes.js";
@@ -56,6 +57,7 @@ export function createApp(ctx: AppContext, services: Services) {
   }
   else registerOffchainAcceptRoute(api, services.tasks);
   registerChannelRoutes(api, services.channels);
+  if (services.substrate) registerSubstrateRoutes(api, services.substrate);
   registerNetworkRoute(api, services.network);
   registerAuditRoute(api, ctx, services.evm);
   registerDashboardRoutes(api, services.dashboard);

@@ -26,7 +26,9 @@ import { createChannelService, type ChannelService } from "../channels/service.j
 import { createChannelSettlement, type ChannelSettlement } from "../channels/settlement.js";
 import { createEscrowService, type EscrowService } from "../escrow/service.js";
 import { createEventRegistry, type EventRegistry } from "../settlement/events.js";
-import { enqueue } from "../settlement/outbox-store.js";
+import { enqueue, type OutboxHooks } from "../settlement/outbox-store.js";
+import { settlementStore } from "../channels/settlement-store.js";
+import { verifyVoucher } from "../chain/substrate/vouchers.js";
 import { createSubstrateSender, type CustodyFacts, type SubstrateSender } from "../chain/substrate/sender.js";
 import { createSubstrateEscrowBackend } from "../chain/substrate/escrow.js";
 import { custodyFacts } from "../escrow/repository.js";
@@ -64,6 +66,8 @@ export type Services = {
   evm?: EvmChain;
   /** The arbitrator of the Substrate custody accounts (0x hex), when a Substrate chain is configured. */
   substrateArbitrator?: string;
+  /** The Substrate chain itself (its Substrate-only routes). */
+  substrate?: SubstrateChain;
   /** The Substrate chain's head (SUBSTRATE_RPC_URL), for `/ready`; absent without one. */
   substrateHead?: () => Promise<{ best: number; finalized: number }>;
   /** GET /v1/network's answer (the chain, contracts, tokens, fee, windows). */
@@ -98,6 +102,7 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
       return d ? { taskId: d.taskId, status: d.status, agentShareBps: d.agentShareBps, appealDeadline: d.appealDeadline ? new Date(d.appealDeadline) : null } : undefined;
     },
     indexedBlock: async () => (await indexerRepository.cursor(ctx.db, "substrate"))?.number ?? 0,
+    settledOf: (pairs) => settlementStore.settledOf(ctx.db, pairs),
   };
   const substrateSender = substrate
     ? createSubstrateSender(ctx, { settlement: substrate.settlement, coordinator: substrate.coordinator, ...(substrate.arbitrator ? { arbitrator: substrate.arbitrator } : {}), facts, acceptanceWindowS: ctx.config.SUBSTRATE_ACCEPTANCE_WINDOW_S })
@@ -116,13 +121,18 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
       for (const e of r.expired) await execution.finished({ id: e.id, status: "expired", workflowId: e.workflowId, nodeKey: e.nodeKey, output: null, price: null });
     },
   });
-  const channels = createChannelService(ctx, { verifyThreads: ctx.config.VOUCHER_VERIFY_THREADS, txHooks });
+  const channels = createChannelService(ctx, {
+    verifyThreads: ctx.config.VOUCHER_VERIFY_THREADS,
+    txHooks,
+    ...(substrate ? { substrateVouchers: (v) => verifyVoucher(v, v.signature, substrate.settlement.genesisHash) } : {}),
+  });
   // Posting's settlement: a channel promise and an escrow funding plan exist only with a chain.
   const settlementHooks: SettlementHooks = {
     chainConfigured: (chain = "evm") => (chain === "evm" ? backend !== undefined : substrateEscrow !== undefined),
     // The channel route settles through PaymentChannels; Substrate tasks take the escrow route.
-    channelsOn: (chain) => chain === "evm",
-    ...(backend ? { promise: (t, p) => channels.promise(t, p), authorizationRoom: (p) => channels.authorizationRoom(p) } : {}),
+    channelsOn: (chain) => (chain === "evm" ? backend !== undefined : substrateSender !== undefined),
+    ...(backend || substrateSender ? { promise: (t, p) => channels.promise(t, p) } : {}),
+    ...(backend ? { authorizationRoom: (p) => channels.authorizationRoom(p) } : {}),
     ...(backend || substrateEscrow
       ? {
           fundingPlan: (task) => {
@@ -133,7 +143,13 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
       : {}),
   };
   const tasks = createTaskService(ctx, auction, settlementHooks, txHooks);
-  const channelSettlement = createChannelSettlement(ctx, { channels, sender, events });
+  // Channel batches go to their payers' chain: the hooks of every sender.
+  const senders = [sender, substrateSender].filter((x) => x !== undefined);
+  const outboxHooks: OutboxHooks = {
+    onConfirmed: (kind, h) => senders.forEach((x) => x.onConfirmed(kind, h)),
+    onReverted: (kind, h) => senders.forEach((x) => x.onReverted(kind, h)),
+  };
+  const channelSettlement = createChannelSettlement(ctx, { channels, sender: outboxHooks, events, chains: [...(sender ? ["evm"] : []), ...(substrateSender ? ["substrate"] : [])] });
   const escrow =
     backend || substrateEscrow
       ? createEscrowService(ctx, {
@@ -185,7 +201,7 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
   };
   void network().catch(() => undefined); // warm: later answers come from the cache, even while the chain is away
   const dashboard = createDashboardService(ctx, async () => (await breakers.snapshot()).filter((b) => b.state === "open").length);
-  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, ...(substrateSender ? { substrateSender } : {}), ...(substrate ? { substrateArbitrator: substrate.settlement.arbitrator } : {}), channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: () => substrateHeads(substrate) } : {}) };
+  return { dashboard, auth, agents, auction, tasks, breakers, execution, reputation, workflows, txHooks, settlementHooks, backend, sender, ...(substrateSender ? { substrateSender } : {}), ...(substrate ? { substrateArbitrator: substrate.settlement.arbitrator, substrate } : {}), channels, channelSettlement, events, escrow, disputes, network, ...(backend ? { evm: backend.evm } : {}), ...(substrate ? { substrateHead: () => substrateHeads(substrate) } : {}) };
 }
 
 /**

@@ -72,7 +72,7 @@ export function startWorkers(ctx: AppContext, services: Services, opts: { sweepM
   const stopSender = services.sender?.start();
   const stopSubstrateSender = services.substrateSender?.start();
   // Batch settlement of channel vouchers (repeatable job), when there is a chain to settle on.
-  const stopSettlement = services.sender ? services.channelSettlement.start() : undefined;
+  const stopSettlement = services.sender || services.substrateSender ? services.channelSettlement.start() : undefined;
 
   for (const w of [closer, hooks, executor]) w.on("failed", (job, err) => log.warn({ queue: w.name, jobId: job?.id, err: err.message }, "job failed"));
 

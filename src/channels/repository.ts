@@ -109,6 +109,15 @@ export const channelRepository = {
   },
 
   /**
+   * Promises of a Substrate payer (no EIP-712 delivery authorization: the custody multisig's
+   * co-signers stand behind delivered work), with their ledger groups.
+   */
+  async insertUnbackedPromises(t: Queryable, p: { taskIds: string[]; payer: string; token: string; amount: bigint }, groups: LedgerGroup[]): Promise<void> {
+    await t.query("INSERT INTO channel_promises (task_id, payer, token, amount) SELECT u, $2, $3, $4::numeric FROM unnest($1::uuid[]) AS u", [p.taskIds, p.payer, p.token, p.amount.toString()]);
+    await channelRepository.post(t, groups);
+  },
+
+  /**
    * Deposits applied but not final yet: per account (`payer|token`), Σ of the Deposited amounts
    * in the last `extraBlocks` applied blocks (the indexer's cursor minus `extraBlocks`).
    */

@@ -1,14 +1,14 @@
 import { z } from "zod";
 import { getAddress } from "ethers";
 import { requireSelf, type Api } from "../http/api.js";
-import { Address, Amount } from "../http/schemas.js";
+import { Account, Amount } from "../http/schemas.js";
 import type { ChannelService } from "./service.js";
 import { forbidden } from "../errors.js";
 
 const Signature = z
   .string()
-  .regex(/^0x[0-9a-fA-F]{130}$/, "must be a 65-byte signature r ‖ s ‖ v as 0x hex")
-  .openapi({ description: "The payer's EIP-712 signature (eth_signTypedData_v4) of the Voucher" });
+  .regex(/^0x([0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/, "must be a 65-byte signature r ‖ s ‖ v (EVM) or a 64-byte sr25519/ed25519 signature (Substrate) as 0x hex")
+  .openapi({ description: "The payer's EIP-712 signature (eth_signTypedData_v4) of the Voucher; a Substrate payer's signature of its SCALE payload" });
 
 /**
  * An address in a voucher, normalised to lower case. Same rule as `Address`, cheaper on the hot
@@ -26,11 +26,15 @@ const VoucherAddress = z
   .transform((s) => s.toLowerCase())
   .openapi({ example: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", type: "string" });
 
+/** A Substrate AccountId32 (0x hex) or token (`native`, `asset:<id>`) in a Substrate payer's voucher. */
+const SubstrateAccount = z.string().regex(/^0x[0-9a-fA-F]{64}$/).transform((s) => s.toLowerCase());
+const SubstrateToken = z.string().regex(/^(native|asset:\d{1,10})$/);
+
 export const VoucherBody = z
   .object({
-    payer: VoucherAddress,
-    payee: VoucherAddress,
-    token: VoucherAddress.openapi({ description: "ERC-20 address, or 0x000…000 for the native currency" }),
+    payer: z.union([VoucherAddress, SubstrateAccount]),
+    payee: z.union([VoucherAddress, SubstrateAccount]),
+    token: z.union([VoucherAddress, SubstrateToken]).openapi({ description: "ERC-20 address, or 0x000…000 for the native currency; native or asset:<id> on Substrate" }),
     cumulativeAmount: Amount(1n).openapi({ description: "Running total for the pair over the channel's life, token base units" }),
     signature: Signature,
   })
@@ -131,7 +135,7 @@ export function registerChannelRoutes(api: Api, channels: ChannelService) {
       "A payer's channels per token (deposit, settled, owed, promised, available = deposit − owed − promised, pending withdrawal) and, per payee, what is due now and the next voucher's cumulative amount (the payer or the operator)",
     tags: ["channels"],
     access: "user",
-    params: z.object({ payer: Address }),
+    params: z.object({ payer: Account }),
     response: ChannelView,
     handler: ({ params, principal }) => channels.view(requireSelf(principal, params.payer)),
   });

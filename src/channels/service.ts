@@ -149,7 +149,14 @@ type Job = { v: VoucherInput; resolve(o: VoucherOutcome): void };
  * @param deps.verifyThreads worker threads for signature checks (0 = on the event loop)
  * @param deps.txHooks the task-transition hooks to subscribe the promise bookkeeping to
  */
-export function createChannelService(ctx: AppContext, deps: { verifyThreads: number; txHooks?: TaskTxHookBus; flushParallel?: number }): ChannelService {
+/**
+ * @param deps.substrateVouchers verifies a Substrate payer's voucher (SCALE `(payer, payee, asset,
+ *   cumulative, genesis hash)` signed with its sr25519/ed25519 key), when a Substrate chain is configured
+ */
+export function createChannelService(
+  ctx: AppContext,
+  deps: { verifyThreads: number; txHooks?: TaskTxHookBus; flushParallel?: number; substrateVouchers?: (v: { payer: string; payee: string; token: string; cumulative: bigint; signature: string }) => boolean },
+): ChannelService {
   const { db, log, bus, config } = ctx;
   /** The earliest expiry of an authorization that still lets delivered work of a task due at `deadline` be claimed. */
   const claimableUntil = (deadline: Date) => new Date(deadline.getTime() + (config.CHANNEL_PAYMENT_WINDOW_S + CLAIM_MARGIN_S) * 1000);
@@ -312,16 +319,25 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
   }
 
   async function submitMany(list: VoucherInput[]): Promise<VoucherOutcome[]> {
-    if (!verifier) throw unavailable("CHANNELS_UNAVAILABLE", "The channel route needs a PaymentChannels deployment; none is configured.");
     const out: (VoucherOutcome | undefined)[] = new Array(list.length);
     const toCheck: { i: number; raw: RawVoucher }[] = [];
+    const jobs: Promise<void>[] = [];
     list.forEach((v, i) => {
       if (v.cumulativeAmount > MAX_UINT128 || v.cumulativeAmount === 0n)
         out[i] = { ok: false, error: { code: "VOUCHER_AMOUNT_OUT_OF_RANGE", message: "cumulativeAmount must be between 1 and 2^128 − 1 (what settleBatch can carry).", status: 400 } };
-      else toCheck.push({ i, raw: { payer: v.payer, payee: v.payee, token: v.token, cumulative: v.cumulativeAmount.toString(), signature: v.signature } });
+      else if (v.payer.length === 66) {
+        // A Substrate payer: its SCALE voucher, signed with its own key over the chain's genesis hash.
+        const { payer, payee, token, signature } = v;
+        const ok = deps.substrateVouchers?.({ payer, payee, token, cumulative: v.cumulativeAmount, signature });
+        if (ok === undefined) out[i] = { ok: false, error: { code: "CHANNELS_UNAVAILABLE", message: "This coordinator has no Substrate chain to settle the voucher on.", status: 503 } };
+        else if (!ok) {
+          vouchersTotal.inc({ outcome: "VOUCHER_FORGED" });
+          out[i] = { ok: false, error: { code: "VOUCHER_FORGED", message: "The signature is not the payer's sr25519/ed25519 signature of this voucher's SCALE payload (payer, payee, asset, cumulative, genesis hash).", status: 400 } };
+        } else jobs.push(new Promise<void>((resolve) => enqueue({ v, resolve: (o) => ((out[i] = o), resolve()) })));
+      } else toCheck.push({ i, raw: { payer: v.payer, payee: v.payee, token: v.token, cumulative: v.cumulativeAmount.toString(), signature: v.signature } });
     });
-    const verdicts = await verifier.check(toCheck.map((x) => x.raw));
-    const jobs: Promise<void>[] = [];
+    if (toCheck.length && !verifier) throw unavailable("CHANNELS_UNAVAILABLE", "The channel route needs a PaymentChannels deployment; none is configured.");
+    const verdicts = toCheck.length ? await verifier!.check(toCheck.map((x) => x.raw)) : [];
     toCheck.forEach(({ i }, k) => {
       const verdict = verdicts[k]!;
       const v = list[i]!;
@@ -401,6 +417,14 @@ export function createChannelService(ctx: AppContext, deps: { verifyThreads: num
       // The promise draws on a delivery authorization that outlives the task's payment window,
       // so that delivered work can be claimed if the buyer leaves or stays silent.
       const notBefore = claimableUntil(p.deadline);
+      const groups = p.taskIds.map((id) => ({
+        group: `promise:${id}`,
+        token: p.token,
+        kind: "channel-promise",
+        entries: [{ account: `channel-deposit:${p.buyer}`, amount: -p.amountPerTask, taskId: id }, { account: `channel-promise:${id}`, amount: p.amountPerTask, taskId: id }],
+      }));
+      // Substrate: the custody account's co-signers play the delivery authorization's part.
+      if (p.buyer.length === 66) return repo.insertUnbackedPromises(t, { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask }, groups);
       const authorization = await repo.insertPromises(
         t,
         { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask, notBefore },

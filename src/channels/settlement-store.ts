@@ -16,6 +16,17 @@ type Pair = { payer: string; payee: string; token: string; cumulative: string };
 
 /** SQL of batch settlement: vouchers through settling → settled, and the batches (channel_settlements). */
 export const settlementStore = {
+  /** What the indexer confirmed settled per pair (`payer|payee|token` → cumulative base units); pairs never settled are absent. */
+  async settledOf(q: Queryable, pairs: { payer: string; payee: string; token: string }[]): Promise<Map<string, bigint>> {
+    if (pairs.length === 0) return new Map();
+    const r = await q.query<{ payer: string; payee: string; token: string; settled: string }>(
+      `SELECT p.payer, p.payee, p.token, p.settled::text FROM channel_pairs p
+        JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(payer, payee, token) ON (p.payer, p.payee, p.token) = (u.payer, u.payee, u.token)`,
+      [pairs.map((x) => x.payer), pairs.map((x) => x.payee), pairs.map((x) => x.token)],
+    );
+    return new Map(r.rows.map((x) => [`${x.payer}|${x.payee}|${x.token}`, BigInt(x.settled)]));
+  },
+
   /** Whether the payer has a withdrawal of `token` pending (per the projection). */
   async withdrawalPending(t: Queryable, payer: string, token: string): Promise<boolean> {
     const r = await t.query("SELECT 1 FROM channel_accounts WHERE payer = $1 AND token = $2 AND withdrawal_available_at IS NOT NULL", [payer, token]);

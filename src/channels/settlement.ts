@@ -72,7 +72,13 @@ const SKIP = ["BadSignature", "Stale", "Overdrawn"] as const;
  *   WithdrawalRequested handlers and a reorg roll-back handler are registered on it
  * @param deps.sender the outbox sender: its revert/confirm hooks of `channels.settleBatch`
  */
-export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: OutboxHooks }): ChannelSettlement {
+/**
+ * @param deps.chains the chains with a sender (default the EVM): a batch holds one chain's pairs
+ *   (a Substrate payer's, 32-byte, settle through its custody account)
+ */
+export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: OutboxHooks; chains?: readonly string[] }): ChannelSettlement {
+  const chains = new Set(deps.chains ?? ["evm"]);
+  const chainOf = (payer: string) => (payer.length === 66 ? "substrate" : "evm");
   const { db, log, config } = ctx;
   const registry = ctx.metrics.registry;
   const settledTotal = new Counter({ name: "aicp_channel_vouchers_settled_total", help: "Vouchers confirmed settled on-chain", registers: [registry] });
@@ -97,8 +103,11 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     // One batcher at a time (per schema); a busy lock means another one is at it right now.
     if (!(await store.tryLock(t, lockKey))) return 0;
     const max = config.SETTLE_MAX_PAIRS;
-    const r = await store.candidates(t, max * 4, only);
-    if (r.length === 0) return 0;
+    const all = (await store.candidates(t, max * 4, only)).filter((c) => chains.has(chainOf(c.payer)));
+    if (all.length === 0) return 0;
+    // One chain per batch (the first candidate's; the next run takes the other's).
+    const chain = chainOf(all[0]!.payer);
+    const r = all.filter((c) => chainOf(c.payer) === chain);
     // What batches in flight will still draw from each deposit.
     const inflight = await store.inflight(t);
     const room = new Map<string, bigint>(inflight.map((x) => [accountKey(x.payer, x.token), -BigInt(x.s)]));
@@ -134,6 +143,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
       intent: `channels.settle:${id}`,
       kind: "channels.settleBatch",
       payload: { vouchers: chosen.map((c) => ({ payer: c.payer, payee: c.payee, token: c.token, cumulative: c.cumulative, signature: c.signature })) },
+      chain,
     });
     await store.linkBatch(t, id, outboxId);
     await store.markSettling(t, chosen, id, outboxId);

@@ -7,7 +7,10 @@
  * through the buyer's custody multisig — accepted by the buyer (`multisig.asMulti` of the payout
  * the coordinator proposed), released by silence past the acceptance window (the arbitrator's
  * co-signer), refunded when nobody can do the task, or split by the arbitrator's ruling after a
- * dispute — and an epoch's reputation root is anchored by a coordinator remark.
+ * dispute; a buyer deposits into its channel balance (the same custody account) and pays channel-route
+ * tasks with sr25519 vouchers over their SCALE payload, which the settlement worker pays out in a
+ * batch through custody (the coordinator proposes, the arbitrator's co-signer executes); and an
+ * epoch's reputation root is anchored by a coordinator remark.
  *
  * Checks, to the base unit: every buyer's, agent's and the treasury's asset balance moved by
  * exactly what the outcomes say (rulingSplit of each price), and every buyer's custody account
@@ -22,6 +25,7 @@ import { connectSubstrate, createSubmitter } from "../chain/substrate/client.js"
 import { decodeMemo, toAccountHex } from "../chain/substrate/codec.js";
 import { custodyOf } from "../chain/substrate/custody.js";
 import { devPair, SUBSTRATE_DEV_ROLES } from "../chain/substrate/local-chain.js";
+import { voucherPayload } from "../chain/substrate/vouchers.js";
 import { createReferenceAgent } from "../agents-ref/kinds.js";
 import { rulingSplit } from "../protocol/disputes.js";
 import type { SubstrateChainInfo } from "../protocol/network.js";
@@ -39,6 +43,8 @@ export type SubstrateDemoOptions = {
   silent: number;
   /** The arbitrator's ruling: the agent's share in bps. */
   split: number;
+  /** Channel-route tasks paid by vouchers (0: none). */
+  channelTasks?: number;
   adminKey: string;
   progress: DemoProgress;
   stepTimeoutMs?: number;
@@ -54,6 +60,8 @@ export type SubstrateDemoReport = {
   /** The run's chain events by `section.Method` (only those of AICP accounts' extrinsics). */
   events: Record<string, number>;
   anchor: { epoch: number; root: string; block: number | null } | null;
+  /** The channel route: one buyer's deposit (and the custody's opening amount), its tasks and the vouchers that paid them (base units). */
+  channel: { buyer: string; deposit: string; opening: string; vouchers: number; tasks: { id: string; status: string; agent: string | null; price: string | null }[] } | null;
   /** Expected and actual asset balance change per account (base units). */
   balances: { who: string; account: string; expected: string; actual: string }[];
   /** Each buyer's custody account: on-chain asset balance and what the ledger holds. */
@@ -229,6 +237,56 @@ export async function runSubstrateDemo(o: SubstrateDemoOptions): Promise<Substra
     o.progress.phase("Waiting for every escrow to end (released, refunded, resolved)");
     await waitFor("every task to reach its outcome", () => tracked.every(done));
 
+    // ---- the channel route: a deposit, tasks paid by vouchers, one settlement batch -------------
+    const channelTasks = o.channelTasks ?? 3;
+    let channel: SubstrateDemoReport["channel"] = null;
+    const channelExpected: [string, bigint][] = [];
+    if (channelTasks > 0 && info.routes?.includes("channel")) {
+      const buyer = buyers[0]!;
+      const session = sessions.get(buyer)!;
+      const payer = toAccountHex(buyer.address);
+      type View = { accounts: { token: string; deposit: string }[]; pairs: { payee: string; token: string; due: string; nextCumulativeAmount: string; dueTaskIds: string[] }[] };
+      const view = () => session.request<View>("GET", `/v1/channels/${payer}`);
+      const depositOf = async () => BigInt((await view()).accounts.find((a) => a.token === token)?.deposit ?? "0");
+      const budget = 500_000n;
+      const amount = budget * BigInt(channelTasks);
+      o.progress.phase(`Channel route: ${buyer.address.slice(0, 8)}… deposits ${amount} base units into its channel balance (custody multisig) and posts ${channelTasks} channel tasks`);
+      const was = await depositOf();
+      const dep = await session.request<{ call: SubstrateCall; opening: string }>("POST", "/v1/channels/deposit-call", { token, amount: amount.toString() });
+      await send(dep.call, buyer);
+      await until("the deposit to be indexed", async () => (await depositOf()) >= was + amount, stepMs, 250);
+      const ids: string[] = [];
+      for (let i = 0; i < channelTasks; i++) {
+        const capability = capabilities[i % capabilities.length]!;
+        const r = await session.request<{ tasks: { id: string; settlement: string }[] }>("POST", "/v1/tasks", {
+          capability, input: inputs[capability], complexity: 1, budget: budget.toString(), token,
+          deadline: new Date(Date.now() + 3_600_000).toISOString(), auction: { rule: "second-price", windowMs: 500 }, route: "channel",
+        });
+        ids.push(r.tasks[0]!.id);
+      }
+      type View1 = { status: string; agent: string | null; price: string | null };
+      const states = new Map<string, View1>();
+      const poll = async (want: (v: View1) => boolean) => {
+        for (const id of ids) states.set(id, await session.request<View1>("GET", `/v1/tasks/${id}`));
+        return ids.every((id) => want(states.get(id)!));
+      };
+      await until("the channel tasks to be delivered", () => poll((v) => v.status !== "open" && v.status !== "awarded" && v.status !== "running"), stepMs, 500);
+      o.progress.phase("The buyer signs one sr25519 voucher per payee over (payer, payee, asset, cumulative amount, genesis hash); the settlement worker batches them");
+      let vouchers = 0;
+      for (const pair of (await view()).pairs.filter((p) => p.token === token && p.dueTaskIds.some((id) => ids.includes(id)))) {
+        const v = { payer, payee: pair.payee, token, cumulative: BigInt(pair.nextCumulativeAmount) };
+        await session.request("POST", "/v1/vouchers", { payer, payee: pair.payee, token, cumulativeAmount: pair.nextCumulativeAmount, signature: u8aToHex(buyer.sign(voucherPayload(v, api.genesisHash.toHex()))) });
+        vouchers++;
+      }
+      await until("the channel tasks to settle on-chain", () => poll((v) => FINAL.has(v.status)), stepMs, 500);
+      channelExpected.push([buyer.address, -amount - BigInt(dep.opening)]);
+      for (const id of ids) {
+        const v = states.get(id)!;
+        if (v.status === "settled" && v.agent && v.price) channelExpected.push([v.agent, BigInt(v.price)]); // no fee on the channel route
+      }
+      channel = { buyer: buyer.address, deposit: amount.toString(), opening: dep.opening, vouchers, tasks: ids.map((id) => ({ id, ...states.get(id)! })) };
+    }
+
     // ---- reputation anchor -----------------------------------------------------------------------
     o.progress.phase("Reputation: the operator snapshots an epoch; the coordinator anchors its Merkle root with system.remarkWithEvent");
     const snap = await fetch(`${base}/v1/reputation/epochs`, { method: "POST", headers: { "x-admin-key": o.adminKey } });
@@ -242,6 +300,7 @@ export async function runSubstrateDemo(o: SubstrateDemoOptions): Promise<Substra
     // ---- checks ----------------------------------------------------------------------------------
     const violations: string[] = [];
     for (const t of tracked) if (t.status !== WANTED[t.outcome]) violations.push(`task ${t.id} (${t.outcome}) ended ${t.status}, not ${WANTED[t.outcome]}`);
+    for (const t of channel?.tasks ?? []) if (t.status !== "settled") violations.push(`channel task ${t.id} ended ${t.status}, not settled`);
     const expected = new Map<string, bigint>([...before.keys()].map((k) => [k, 0n]));
     const add = (who: string, v: bigint) => expected.set(toAccountHex(who), (expected.get(toAccountHex(who)) ?? 0n) + v);
     for (const t of tracked) {
@@ -254,6 +313,7 @@ export async function runSubstrateDemo(o: SubstrateDemoOptions): Promise<Substra
         add(t.buyer.address, s.buyer);
       }
     }
+    for (const [who, v] of channelExpected) add(who, v);
     const balances: SubstrateDemoReport["balances"] = [];
     for (const [account, was] of before) {
       const actual = (await balanceOf(account)) - was;
@@ -278,7 +338,7 @@ export async function runSubstrateDemo(o: SubstrateDemoOptions): Promise<Substra
       const held = [...ledger.entries()].filter(([k]) => k === `custody-reserve:${hex}` || k === `channel-deposit:${hex}` || (k.startsWith("escrow:") && escrowOwner(k, tracked, hex))).reduce((s, [, v]) => s + v, 0n);
       const onChain = await balanceOf(c.account);
       custody.push({ buyer: b.address, account: c.account, onChain: onChain.toString(), ledger: held.toString() });
-      if (escrowsOf.has(hex) && onChain !== held) violations.push(`custody of ${b.address}: ${onChain} on-chain, ${held} in the ledger`);
+      if ((escrowsOf.has(hex) || channel?.buyer === b.address) && onChain !== held) violations.push(`custody of ${b.address}: ${onChain} on-chain, ${held} in the ledger`);
     }
     const ledgerAfter = await ledgerNative();
     const operatorsNative: SubstrateDemoReport["operators"] = [];
@@ -297,6 +357,7 @@ export async function runSubstrateDemo(o: SubstrateDemoOptions): Promise<Substra
       tasks: tracked.map((t) => ({ id: t.id, outcome: t.outcome, status: t.status, buyer: t.buyer.address, agent: t.agent ?? null, budget: t.budget.toString(), price: t.price?.toString() ?? null })),
       events,
       anchor,
+      channel,
       balances,
       custody,
       operators: operatorsNative,
@@ -362,6 +423,13 @@ export function formatSubstrateReport(r: SubstrateDemoReport): string {
     "Chain events of the run:",
     ...Object.entries(r.events).map(([k, v]) => `  ${k.padEnd(28)} ${v}`),
     "",
+    ...(r.channel
+      ? [
+          `Channel route (deposit ${unit(r.channel.deposit)} into the custody of ${r.channel.buyer.slice(0, 10)}…, ${r.channel.vouchers} sr25519 voucher(s), paid out in the settlement batch):`,
+          ...r.channel.tasks.map((t) => `  ${t.id}  ${t.status.padEnd(9)} price ${t.price ? unit(t.price) : "-"}  agent ${t.agent ? `${t.agent.slice(0, 10)}…` : "-"}`),
+          "",
+        ]
+      : []),
     `Reputation anchor: ${r.anchor ? `epoch ${r.anchor.epoch}, root ${r.anchor.root.slice(0, 18)}…, remark in block ${r.anchor.block ?? "not found"}` : "none"}`,
     "",
     "Balances (change in base units: expected = actual):",

@@ -15,6 +15,7 @@ import type { Agent } from "../../src/sdk/agent.js";
 import { unbalancedGroups } from "../../src/ledger/store.js";
 import { enqueue } from "../../src/settlement/outbox-store.js";
 import { createSubstrateBuyer } from "../../src/sdk/substrate-buyer.js";
+import { voucherPayload } from "../../src/chain/substrate/vouchers.js";
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -178,7 +179,7 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     const n = (await (await fetch(`${h.url}/v1/network`)).json()) as { chains: { kind: string; windows?: unknown; routes?: string[] }[] };
     const s = n.chains.find((c) => c.kind === "substrate")!;
     expect(s.windows).to.deep.equal({ acceptance: ACCEPTANCE_S, rule: 3 * 86400, appeal: APPEAL_S });
-    expect(s.routes).to.deep.equal(["escrow"]);
+    expect(s.routes).to.deep.equal(["escrow", "channel"]);
   });
 
   it("escrow accepted by the buyer: funded from the buyer's account, awarded to the Substrate agent, paid from custody exactly", async () => {
@@ -291,6 +292,41 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
     } finally {
       await b.close();
     }
+  });
+
+  it("channel route: a deposit into custody, a task paid by an sr25519 voucher, settled by the batch through custody exactly; a forged voucher is refused", async () => {
+    const a0 = await tusd(agentKey.address);
+    const dep = await buyerSession.request<{ call: { call: string; genesisHash: string }; opening: string }>("POST", "/v1/channels/deposit-call", { token: TOKEN, amount: "5000000" });
+    await send(dep.call, buyer);
+    type View = { accounts: { token: string; deposit: string; available: string }[]; pairs: { payee: string; token: string; due: string; nextCumulativeAmount: string; dueTaskIds: string[] }[] };
+    const view = () => buyerSession.request<View>("GET", `/v1/channels/${hex(buyer)}`);
+    await until(async () => BigInt((await view()).accounts.find((x) => x.token === TOKEN)?.deposit ?? "0") >= 5_000_000n, 30_000, 100);
+    const r = await buyerSession.request<{ tasks: { id: string; settlement: string; chain: string }[] }>("POST", "/v1/tasks", {
+      capability: "math.evaluate", input: { expression: "9 * 9" }, complexity: 1, budget: "500000", token: TOKEN,
+      deadline: new Date(Date.now() + 3_600_000).toISOString(), auction: { rule: "second-price", windowMs: 300 }, route: "channel",
+    });
+    const t = r.tasks[0]!;
+    expect(t).to.include({ settlement: "channel", chain: "substrate" });
+    const d = await statusIs(t.id, "delivered");
+    const pair = await until(async () => (await view()).pairs.find((p) => p.dueTaskIds.includes(t.id)), 30_000, 100);
+    expect(pair.payee).to.equal(hex(agentKey));
+    const v = { payer: hex(buyer), payee: pair.payee, token: TOKEN, cumulative: BigInt(pair.nextCumulativeAmount) };
+    // Signed by someone else: refused, nothing written.
+    const forged = await buyerSession
+      .request("POST", "/v1/vouchers", { payer: v.payer, payee: v.payee, token: TOKEN, cumulativeAmount: pair.nextCumulativeAmount, signature: u8aToHex(stranger.sign(voucherPayload(v, api.genesisHash.toHex()))) })
+      .catch((e: { status: number; code: string }) => e);
+    expect(forged).to.include({ status: 400, code: "VOUCHER_FORGED" });
+    const receipt = await buyerSession.request<{ increase: string; taskIds: string[] }>("POST", "/v1/vouchers", {
+      payer: v.payer, payee: v.payee, token: TOKEN, cumulativeAmount: pair.nextCumulativeAmount, signature: u8aToHex(buyer.sign(voucherPayload(v, api.genesisHash.toHex()))),
+    });
+    expect(receipt.taskIds).to.deep.equal([t.id]);
+    expect(receipt.increase).to.equal(d.price);
+    await statusIs(t.id, "settled");
+    expect(await tusd(agentKey.address)).to.equal(a0 + BigInt(d.price!)); // no fee on the channel route
+    const rows = await q<{ kind: string; status: string; steps: { what: string }[] }>("SELECT kind, status, steps FROM chain_outbox WHERE kind = 'channels.settleBatch' AND chain = 'substrate'");
+    expect(rows.map((x) => x.status)).to.deep.equal(["confirmed"]);
+    expect(rows[0]!.steps.map((s) => s.what)).to.deep.equal(["propose-settle", "settle"]);
+    await conservation();
   });
 
   it("the co-signer refuses to refund an escrow that was paid out", async () => {

@@ -79,7 +79,7 @@ export async function connectSubstrateChain(config: Config & { SUBSTRATE_RPC_URL
           feeBps: SUBSTRATE_FEE_BPS,
           windows: { acceptance: config.SUBSTRATE_ACCEPTANCE_WINDOW_S, rule: config.SUBSTRATE_RULE_WINDOW_S, appeal: config.SUBSTRATE_APPEAL_WINDOW_S },
           escrowThresholds: Object.fromEntries(["native", `asset:${config.SUBSTRATE_ASSET_ID}`].map((t) => [t, escrowThreshold(config, t).toString()])),
-          routes: ["escrow" as const],
+          routes: ["escrow" as const, "channel" as const],
           finality: "finalized heads" as const,
         };
       })();

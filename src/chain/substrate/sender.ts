@@ -21,6 +21,8 @@ export type CustodyFacts = {
   dispute(disputeId: string): Promise<{ taskId: string; status: string; agentShareBps: number | null; appealDeadline: Date | null } | undefined>;
   /** The last block the Substrate indexer applied. */
   indexedBlock(): Promise<number>;
+  /** What the indexer confirmed settled per channel pair (`payer|payee|token` → cumulative, base units). */
+  settledOf(pairs: { payer: string; payee: string; token: string }[]): Promise<Map<string, bigint>>;
 };
 
 export type EscrowFacts = {
@@ -219,6 +221,26 @@ export function createSubstrateSender(
         const prop = await s.proposal(c, call);
         if (!prop?.approvals.includes(arbitrator)) return { refuse: "the arbitrator's ruling proposal for this split is not on-chain" };
         return executeBy("coordinator", c, call, "finalize");
+      }
+      case "channels.settleBatch": {
+        if (executed(steps, "settle")) return { done: true };
+        const vouchers = (p["vouchers"] as { payer: string; payee: string; token: string; cumulative: string; signature: string }[]).map((v) => ({
+          voucher: { payer: v.payer, payee: v.payee, token: v.token, cumulative: BigInt(v.cumulative) },
+          signature: v.signature,
+        }));
+        // Both signatories check every voucher (the payer's key, this chain, above what settled):
+        // settleCalls throws on any that fails, and the batch is refused whole.
+        const settled = await facts.settledOf(vouchers.map(({ voucher: v }) => ({ payer: v.payer, payee: v.payee, token: v.token })));
+        const items = s.settleCalls(row.id, vouchers, settled);
+        const approvals: Extrinsic[] = [];
+        for (const it of items) {
+          const a = await approveUnlessDone(it.custody, it.call, "coordinator", "propose-settle");
+          if (a && "step" in a) approvals.push(a.step.tx);
+        }
+        if (approvals.length) return { step: { signer: "coordinator", what: "propose-settle", tx: approvals.length === 1 ? approvals[0]! : s.batch(approvals) } };
+        if (!keys.arbitrator) return { wait: "the arbitrator's co-signer runs elsewhere (no SUBSTRATE_ARBITRATOR_URI here)" };
+        const executions = await Promise.all(items.map((it) => s.execution(it.custody, it.call, arbitrator)));
+        return { step: { signer: "arbitrator", what: "settle", tx: executions.length === 1 ? executions[0]! : s.batch(executions) } };
       }
       default:
         return { refuse: `NOT_ON_SUBSTRATE: ${row.kind} has no Substrate mapping` };
