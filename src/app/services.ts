@@ -149,7 +149,7 @@ export function createServices(ctx: AppContext, domain: () => string, substrate?
     onConfirmed: (kind, h) => senders.forEach((x) => x.onConfirmed(kind, h)),
     onReverted: (kind, h) => senders.forEach((x) => x.onReverted(kind, h)),
   };
-  const channelSettlement = createChannelSettlement(ctx, { channels, sender: outboxHooks, events, chains: [...(sender ? ["evm"] : []), ...(substrateSender ? ["substrate"] : [])] });
+  const channelSettlement = createChannelSettlement(ctx, { channels, sender: outboxHooks, events, chains: [...(sender ? (["evm"] as const) : []), ...(substrateSender ? (["substrate"] as const) : [])] });
   const escrow =
     backend || substrateEscrow
       ? createEscrowService(ctx, {

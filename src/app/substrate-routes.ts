@@ -3,7 +3,7 @@ import { walletOf, type Api } from "../http/api.js";
 import { Amount } from "../http/schemas.js";
 import { conflict } from "../errors.js";
 import type { SubstrateChain } from "../chain/substrate/chain.js";
-import type { SubstrateCall } from "../protocol/settlement.js";
+import { chainOfAccount, tokenFitsChain, type SubstrateCall } from "../protocol/settlement.js";
 
 /**
  * Routes only the Substrate backend has: the channel deposit of a Substrate buyer, as a call for
@@ -17,11 +17,11 @@ export function registerSubstrateRoutes(api: Api, substrate: SubstrateChain) {
     summary: "Substrate buyers: the call that deposits into your channel balance (your custody account); EVM buyers deposit into PaymentChannels from the wallet",
     tags: ["channels"],
     access: "buyer",
-    body: z.object({ token: z.string().regex(/^(native|asset:\d{1,10})$/), amount: Amount(1n) }).strict(),
+    body: z.object({ token: z.string().refine((t) => tokenFitsChain("substrate", t), 'must be "native" or "asset:<id>"'), amount: Amount(1n) }).strict(),
     response: z.object({ custody: z.string(), opening: z.string(), call: z.object({ chain: z.literal("substrate"), genesisHash: z.string(), call: z.string(), description: z.string() }) }),
     handler: async ({ body, principal }) => {
       const buyer = walletOf(principal);
-      if (buyer.length !== 66) throw conflict("DEPOSIT_FROM_WALLET", "EVM accounts deposit into PaymentChannels from the wallet (deposit(token, amount)).");
+      if (chainOfAccount(buyer) !== "substrate") throw conflict("DEPOSIT_FROM_WALLET", "EVM accounts deposit into PaymentChannels from the wallet (deposit(token, amount)).");
       const s = substrate.settlement;
       const opening = await s.openingAmount(buyer, body.token);
       const custody = s.custody(buyer).account;

@@ -4,6 +4,7 @@ import { requireSelf, type Api } from "../http/api.js";
 import { Account, Amount } from "../http/schemas.js";
 import type { ChannelService } from "./service.js";
 import { forbidden } from "../errors.js";
+import { tokenFitsChain } from "../protocol/settlement.js";
 
 const Signature = z
   .string()
@@ -28,7 +29,7 @@ const VoucherAddress = z
 
 /** A Substrate AccountId32 (0x hex) or token (`native`, `asset:<id>`) in a Substrate payer's voucher. */
 const SubstrateAccount = z.string().regex(/^0x[0-9a-fA-F]{64}$/).transform((s) => s.toLowerCase());
-const SubstrateToken = z.string().regex(/^(native|asset:\d{1,10})$/);
+const SubstrateToken = z.string().refine((s) => tokenFitsChain("substrate", s), 'must be "native" or "asset:<id>"');
 
 export const VoucherBody = z
   .object({

@@ -1,3 +1,4 @@
+import { chainOfAccount } from "../protocol/settlement.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Counter, Histogram } from "prom-client";
 import type { AppContext } from "../context.js";
@@ -325,7 +326,7 @@ export function createChannelService(
     list.forEach((v, i) => {
       if (v.cumulativeAmount > MAX_UINT128 || v.cumulativeAmount === 0n)
         out[i] = { ok: false, error: { code: "VOUCHER_AMOUNT_OUT_OF_RANGE", message: "cumulativeAmount must be between 1 and 2^128 − 1 (what settleBatch can carry).", status: 400 } };
-      else if (v.payer.length === 66) {
+      else if (chainOfAccount(v.payer) === "substrate") {
         // A Substrate payer: its SCALE voucher, signed with its own key over the chain's genesis hash.
         const { payer, payee, token, signature } = v;
         const ok = deps.substrateVouchers?.({ payer, payee, token, cumulative: v.cumulativeAmount, signature });
@@ -409,7 +410,7 @@ export function createChannelService(
       if (available < required)
         throw new AppError(
           "INSUFFICIENT_DEPOSIT",
-          `Your available channel deposit of ${p.token} is ${available < 0n ? 0n : available} base units${notFinal ? ` (${notFinal} more is not final yet)` : ""}; this post needs ${required}. Deposit into PaymentChannels first, or use the escrow route.`,
+          `Your available channel deposit of ${p.token} is ${available < 0n ? 0n : available} base units${notFinal ? ` (${notFinal} more is not final yet)` : ""}; this post needs ${required}. ${chainOfAccount(p.buyer) === "substrate" ? "Deposit into your custody account first (POST /v1/channels/deposit-call)" : "Deposit into PaymentChannels first"}, or use the escrow route.`,
           402,
           false,
           { details: { token: p.token, available: (available < 0n ? 0n : available).toString(), required: required.toString(), ...(notFinal ? { notFinal: notFinal.toString() } : {}) } },
@@ -424,17 +425,8 @@ export function createChannelService(
         entries: [{ account: `channel-deposit:${p.buyer}`, amount: -p.amountPerTask, taskId: id }, { account: `channel-promise:${id}`, amount: p.amountPerTask, taskId: id }],
       }));
       // Substrate: the custody account's co-signers play the delivery authorization's part.
-      if (p.buyer.length === 66) return repo.insertUnbackedPromises(t, { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask }, groups);
-      const authorization = await repo.insertPromises(
-        t,
-        { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask, notBefore },
-        p.taskIds.map((id) => ({
-          group: `promise:${id}`,
-          token: p.token,
-          kind: "channel-promise",
-          entries: [{ account: `channel-deposit:${p.buyer}`, amount: -p.amountPerTask, taskId: id }, { account: `channel-promise:${id}`, amount: p.amountPerTask, taskId: id }],
-        })),
-      );
+      if (chainOfAccount(p.buyer) === "substrate") return repo.insertUnbackedPromises(t, { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask }, groups);
+      const authorization = await repo.insertPromises(t, { taskIds: p.taskIds, payer: p.buyer, token: p.token, amount: p.amountPerTask, notBefore }, groups);
       if (!authorization) throw authorizationRequired(p.token, required, notBefore);
     },
 

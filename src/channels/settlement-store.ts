@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.js";
+import type { SettlementChain } from "../protocol/settlement.js";
 
 /** A pair's latest accepted voucher with what batching it needs (amounts in token base units, decimal strings). */
 export type Candidate = {
@@ -40,14 +41,15 @@ export const settlementStore = {
 
   /**
    * The latest accepted voucher of each pair with none settling, urgent payers (a withdrawal
-   * pending) first, then oldest first; optionally of one payer and token.
+   * pending) first, then oldest first, of payers on `chain`; optionally of one payer and token.
    */
-  async candidates(t: Queryable, limit: number, only?: { payer: string; token: string }): Promise<(Candidate & { received_at: Date })[]> {
-    const params: unknown[] = [limit];
-    let filter = "";
+  async candidates(t: Queryable, limit: number, chain: SettlementChain, only?: { payer: string; token: string }): Promise<(Candidate & { received_at: Date })[]> {
+    // A payer's chain is the kind of its account (chainOfAccount): 20-byte EVM, 32-byte Substrate.
+    const params: unknown[] = [limit, chain === "substrate" ? 66 : 42];
+    let filter = "AND length(v.payer) = $2";
     if (only) {
       params.push(only.payer, only.token);
-      filter = "AND v.payer = $2 AND v.token = $3";
+      filter += " AND v.payer = $3 AND v.token = $4";
     }
     const r = await t.query<Candidate & { received_at: Date }>(
       `SELECT * FROM (

@@ -8,6 +8,7 @@ import type { OutboxRow } from "../settlement/outbox-store.js";
 import type { ChainEvent, EventRegistry } from "../settlement/events.js";
 import { postMovements, totalOf } from "../ledger/store.js";
 import { accountKey } from "./repository.js";
+import { chainOfAccount, type SettlementChain } from "../protocol/settlement.js";
 import { settlementStore as store, type Candidate } from "./settlement-store.js";
 import { taskTransitions } from "../tasks/transitions.js";
 import type { ChannelService } from "./service.js";
@@ -76,9 +77,8 @@ const SKIP = ["BadSignature", "Stale", "Overdrawn"] as const;
  * @param deps.chains the chains with a sender (default the EVM): a batch holds one chain's pairs
  *   (a Substrate payer's, 32-byte, settle through its custody account)
  */
-export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: OutboxHooks; chains?: readonly string[] }): ChannelSettlement {
-  const chains = new Set(deps.chains ?? ["evm"]);
-  const chainOf = (payer: string) => (payer.length === 66 ? "substrate" : "evm");
+export function createChannelSettlement(ctx: AppContext, deps: { channels: ChannelService; events?: EventRegistry; sender?: OutboxHooks; chains?: readonly SettlementChain[] }): ChannelSettlement {
+  const chains = deps.chains ?? ["evm"];
   const { db, log, config } = ctx;
   const registry = ctx.metrics.registry;
   const settledTotal = new Counter({ name: "aicp_channel_vouchers_settled_total", help: "Vouchers confirmed settled on-chain", registers: [registry] });
@@ -98,16 +98,13 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
   let gasFactor = 1;
   const claims = createDeliveryClaims(ctx, { events: deps.events, sender: deps.sender });
 
-  /** Builds and records one batch inside `t`; returns its size (0 if busy or nothing to do). */
-  async function record(t: Queryable, reason: SettleJob["reason"], only?: { payer: string; token: string }): Promise<number> {
+  /** Builds and records one batch of `chain`'s payers inside `t`; returns its size (0 if busy or nothing to do). */
+  async function record(t: Queryable, reason: SettleJob["reason"], chain: SettlementChain, only?: { payer: string; token: string }): Promise<number> {
     // One batcher at a time (per schema); a busy lock means another one is at it right now.
     if (!(await store.tryLock(t, lockKey))) return 0;
     const max = config.SETTLE_MAX_PAIRS;
-    const all = (await store.candidates(t, max * 4, only)).filter((c) => chains.has(chainOf(c.payer)));
-    if (all.length === 0) return 0;
-    // One chain per batch (the first candidate's; the next run takes the other's).
-    const chain = chainOf(all[0]!.payer);
-    const r = all.filter((c) => chainOf(c.payer) === chain);
+    const r = await store.candidates(t, max * 4, chain, only);
+    if (r.length === 0) return 0;
     // What batches in flight will still draw from each deposit.
     const inflight = await store.inflight(t);
     const room = new Map<string, bigint>(inflight.map((x) => [accountKey(x.payer, x.token), -BigInt(x.s)]));
@@ -152,8 +149,11 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
     return chosen.length;
   }
 
+  /** One batch per chain (a batch is one chain's transaction), each in its own database transaction. */
   async function runOnce(reason: SettleJob["reason"], only?: { payer: string; token: string }) {
-    return db.tx((t) => record(t, reason, only));
+    let n = 0;
+    for (const chain of only ? chains.filter((c) => c === chainOfAccount(only.payer)) : chains) n += await db.tx((t) => record(t, reason, chain, only));
+    return n;
   }
 
   async function kick(reason: "pairs" | "watchtower") {
@@ -245,7 +245,7 @@ export function createChannelSettlement(ctx: AppContext, deps: { channels: Chann
       let n = 0;
       try {
         await t.query("SAVEPOINT channels_watchtower");
-        n = await record(t, "watchtower", { payer, token });
+        n = chains.includes(chainOfAccount(payer)) ? await record(t, "watchtower", chainOfAccount(payer), { payer, token }) : 0;
         await t.query("RELEASE SAVEPOINT channels_watchtower");
       } catch (err) {
         await t.query("ROLLBACK TO SAVEPOINT channels_watchtower");

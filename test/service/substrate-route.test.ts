@@ -296,6 +296,12 @@ describe("Substrate route: tasks, escrows, disputes and anchors over HTTP (chops
 
   it("channel route: a deposit into custody, a task paid by an sr25519 voucher, settled by the batch through custody exactly; a forged voucher is refused", async () => {
     const a0 = await tusd(agentKey.address);
+    // Bad input: a 400 with the field named, and no call handed out.
+    for (const bad of [{ token: "0x5fbdb2315678afecb367f032d93f642f64180aa3", amount: "5" }, { token: TOKEN, amount: "0" }, { token: TOKEN, amount: "1.5" }, { token: TOKEN, amount: "5", extra: 1 }]) {
+      const e = await buyerSession.request("POST", "/v1/channels/deposit-call", bad).catch((x: { status: number; code: string; message: string }) => x);
+      expect(e, JSON.stringify(bad)).to.include({ status: 400, code: "VALIDATION_FAILED" });
+      expect((e as { message: string }).message).to.match(/body/);
+    }
     const dep = await buyerSession.request<{ call: { call: string; genesisHash: string }; opening: string }>("POST", "/v1/channels/deposit-call", { token: TOKEN, amount: "5000000" });
     await send(dep.call, buyer);
     type View = { accounts: { token: string; deposit: string; available: string }[]; pairs: { payee: string; token: string; due: string; nextCumulativeAmount: string; dueTaskIds: string[] }[] };
